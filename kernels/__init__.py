@@ -1,0 +1,1 @@
+"""Triton kernels (shipped as ``rnaernie.kernels``). Import only torch and triton here."""
