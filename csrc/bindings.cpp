@@ -4,24 +4,359 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "masking.hpp"
+#include "motifs.hpp"
+#include "tokenizer.hpp"
+
 namespace py = pybind11;
 
 // ==== section: tokenizer ====
+namespace {
+
+template <class T>
+py::array_t<T> to_numpy(std::vector<T>&& v, std::vector<py::ssize_t> shape) {
+  auto* heap = new std::vector<T>(std::move(v));
+  py::capsule owner(heap, [](void* p) { delete static_cast<std::vector<T>*>(p); });
+  return py::array_t<T>(shape, heap->data(), owner);
+}
+
+// Borrow UTF-8/bytes buffers of a list of str or bytes (the list keeps them alive), with the GIL held.
+std::vector<rnaernie::SeqView> seq_views(const py::sequence& seqs) {
+  std::vector<rnaernie::SeqView> views;
+  views.reserve(py::len(seqs));
+  for (py::ssize_t i = 0, n = py::len(seqs); i < n; ++i) {
+    PyObject* o = PyList_Check(seqs.ptr()) ? PyList_GET_ITEM(seqs.ptr(), i) : nullptr;
+    py::object held;
+    if (!o) {
+      held = seqs[i];
+      o = held.ptr();
+    }
+    Py_ssize_t size = 0;
+    const char* data = nullptr;
+    if (PyUnicode_Check(o)) {
+      data = PyUnicode_AsUTF8AndSize(o, &size);
+      if (!data) throw py::error_already_set();
+    } else if (PyBytes_Check(o)) {
+      char* buf = nullptr;
+      if (PyBytes_AsStringAndSize(o, &buf, &size) != 0) throw py::error_already_set();
+      data = buf;
+    } else {
+      throw std::invalid_argument("sequence " + std::to_string(i) + " is a " +
+                                  std::string(Py_TYPE(o)->tp_name) + ", expected str or bytes");
+    }
+    views.push_back({data, static_cast<int64_t>(size)});
+  }
+  return views;
+}
+
+std::vector<std::string> names_of(const py::object& names) {
+  if (names.is_none()) return {};
+  return names.cast<std::vector<std::string>>();
+}
+
+py::dict encode_batch_py(const py::sequence& seqs, const py::object& types, int64_t max_length, bool truncate,
+                         bool replace_invalid, bool add_special, int64_t window, int64_t stride, int threads,
+                         const py::object& names) {
+  auto views = seq_views(seqs);
+  std::vector<int64_t> type_ids;
+  if (!types.is_none()) type_ids = types.cast<std::vector<int64_t>>();
+  const auto name_list = names_of(names);
+  rnaernie::EncodeOptions opt;
+  opt.max_length = max_length;
+  opt.truncate = truncate;
+  opt.replace_invalid = replace_invalid;
+  opt.add_special = add_special;
+  opt.window = window;
+  opt.stride = stride;
+  opt.threads = threads;
+  rnaernie::Encoded enc;
+  {
+    py::gil_scoped_release release;
+    enc = rnaernie::encode_batch(views, type_ids, opt, name_list.empty() ? nullptr : &name_list);
+  }
+  std::vector<int64_t> seq(enc.rows), start(enc.rows), end(enc.rows);
+  for (int64_t r = 0; r < enc.rows; ++r) {
+    seq[r] = enc.spans[r].seq;
+    start[r] = enc.spans[r].start;
+    end[r] = enc.spans[r].end;
+  }
+  py::dict out;
+  const std::vector<py::ssize_t> shape{enc.rows, enc.cols};
+  out["input_ids"] = to_numpy(std::move(enc.input_ids), shape);
+  out["attention_mask"] = to_numpy(std::move(enc.attention_mask), shape);
+  out["lengths"] = to_numpy(std::move(enc.lengths), {enc.rows});
+  out["seq_index"] = to_numpy(std::move(seq), {enc.rows});
+  out["start"] = to_numpy(std::move(start), {enc.rows});
+  out["end"] = to_numpy(std::move(end), {enc.rows});
+  return out;
+}
+
+void register_tokenizer(py::module_& m) {
+  m.def("encode_batch", &encode_batch_py, py::arg("seqs"), py::arg("types") = py::none(),
+        py::arg("max_length") = 0, py::arg("truncate") = false, py::arg("replace_invalid") = false,
+        py::arg("add_special") = true, py::arg("window") = 0, py::arg("stride") = 0, py::arg("threads") = 0,
+        py::arg("names") = py::none(),
+        "Encode a batch of sequences to padded token ids; see rnaernie.tokenizer.Tokenizer.");
+  m.def(
+      "normalized_lengths",
+      [](const py::sequence& seqs, bool replace_invalid, int threads, const py::object& names) {
+        auto views = seq_views(seqs);
+        const auto name_list = names_of(names);
+        std::vector<int64_t> n;
+        {
+          py::gil_scoped_release release;
+          n = rnaernie::normalized_lengths(views, replace_invalid, name_list.empty() ? nullptr : &name_list,
+                                           threads);
+        }
+        const auto size = static_cast<py::ssize_t>(n.size());
+        return to_numpy(std::move(n), {size});
+      },
+      py::arg("seqs"), py::arg("replace_invalid") = false, py::arg("threads") = 0, py::arg("names") = py::none());
+}
+
+}  // namespace
 // ==== end section: tokenizer ====
 
 // ==== section: motifs ====
+namespace {
+
+void register_motifs(py::module_& m) {
+  py::class_<rnaernie::MotifMatcher>(m, "MotifMatcher")
+      .def(py::init<const std::vector<std::string>&>(), py::arg("motifs"))
+      .def_property_readonly("num_motifs", &rnaernie::MotifMatcher::num_motifs)
+      .def_property_readonly("num_states", &rnaernie::MotifMatcher::num_states)
+      .def_property_readonly("max_length", &rnaernie::MotifMatcher::max_length)
+      .def(
+          "find",
+          [](const rnaernie::MotifMatcher& self, const py::sequence& seqs, int threads, const py::object& names) {
+            auto views = seq_views(seqs);
+            const auto name_list = names_of(names);
+            rnaernie::MotifHits h;
+            {
+              py::gil_scoped_release release;
+              h = self.find(views, threads, name_list.empty() ? nullptr : &name_list);
+            }
+            const auto n = static_cast<py::ssize_t>(h.seq.size());
+            py::dict out;
+            out["seq_index"] = to_numpy(std::move(h.seq), {n});
+            out["start"] = to_numpy(std::move(h.start), {n});
+            out["end"] = to_numpy(std::move(h.end), {n});
+            out["motif_id"] = to_numpy(std::move(h.motif), {n});
+            return out;
+          },
+          py::arg("seqs"), py::arg("threads") = 0, py::arg("names") = py::none());
+}
+
+}  // namespace
 // ==== end section: motifs ====
 
 // ==== section: masking ====
+namespace {
+
+using IdArray = py::array_t<int64_t, py::array::c_style>;
+
+void check_ids(const py::array& a, const char* what) {
+  if (a.ndim() != 2) throw std::invalid_argument(std::string(what) + " must be 2-D (batch, length), got " +
+                                                 std::to_string(a.ndim()) + "-D");
+}
+
+py::tuple select_mask_positions_py(const IdArray& ids, const rnaernie::MotifMatcher* matcher,
+                                   const std::vector<uint8_t>& motif_tier, uint64_t seed, double mask_prob,
+                                   int64_t max_predictions, int64_t span_min, int64_t span_max, bool base,
+                                   bool subsequence, bool motif, int threads) {
+  check_ids(ids, "input_ids");
+  const int64_t rows = ids.shape(0), cols = ids.shape(1);
+  rnaernie::MaskingOptions opt;
+  opt.mask_prob = mask_prob;
+  opt.max_predictions = max_predictions;
+  opt.span_min = span_min;
+  opt.span_max = span_max;
+  opt.base = base;
+  opt.subsequence = subsequence;
+  opt.motif = motif;
+  opt.threads = threads;
+  py::array_t<bool> selected({rows, cols});
+  py::array_t<int8_t> level(rows);
+  auto* sel = reinterpret_cast<uint8_t*>(selected.mutable_data());
+  auto* lv = level.mutable_data();
+  const int64_t* src = ids.data();
+  {
+    py::gil_scoped_release release;
+    rnaernie::select_mask_positions(src, rows, cols, matcher, motif_tier, opt, seed, sel, lv);
+  }
+  return py::make_tuple(selected, level);
+}
+
+py::tuple apply_mlm_py(const IdArray& ids, const py::array_t<bool, py::array::c_style>& selected, uint32_t seed,
+                       int threads) {
+  check_ids(ids, "input_ids");
+  if (selected.ndim() != 2 || selected.shape(0) != ids.shape(0) || selected.shape(1) != ids.shape(1))
+    throw std::invalid_argument("selected must have the shape of input_ids");
+  const int64_t rows = ids.shape(0), cols = ids.shape(1);
+  IdArray out({rows, cols}), labels({rows, cols});
+  const int64_t* src = ids.data();
+  const auto* sel = reinterpret_cast<const uint8_t*>(selected.data());
+  int64_t* o = out.mutable_data();
+  int64_t* l = labels.mutable_data();
+  {
+    py::gil_scoped_release release;
+    rnaernie::apply_mlm_replacement(src, sel, rows, cols, seed, o, l, threads);
+  }
+  return py::make_tuple(out, labels);
+}
+
+void register_masking(py::module_& m) {
+  m.def("select_mask_positions", &select_mask_positions_py, py::arg("input_ids"), py::arg("matcher"),
+        py::arg("motif_tier"), py::arg("seed"), py::arg("mask_prob") = 0.15, py::arg("max_predictions") = 77,
+        py::arg("span_min") = 5, py::arg("span_max") = 8, py::arg("base") = true, py::arg("subsequence") = true,
+        py::arg("motif") = true, py::arg("threads") = 0);
+  m.def("apply_mlm_replacement", &apply_mlm_py, py::arg("input_ids"), py::arg("selected"), py::arg("seed"),
+        py::arg("threads") = 0);
+}
+
+}  // namespace
 // ==== end section: masking ====
 
 // ==== section: structure ====
+#include "structure.hpp"
+
+namespace {
+
+// A 2-D floating score matrix as C-contiguous float32 (no copy when it already is one).
+py::array_t<float, py::array::c_style> structure_scores(const py::handle& obj, const std::string& where) {
+  if (!py::isinstance<py::array>(obj)) {
+    throw std::invalid_argument(where + "scores must be a numpy array, got " +
+                                std::string(py::str(py::type::of(obj).attr("__name__"))));
+  }
+  py::array a = py::reinterpret_borrow<py::array>(obj);
+  if (a.ndim() != 2) {
+    throw std::invalid_argument(where + "scores must be a 2-D (L, L) matrix, got ndim=" +
+                                std::to_string(a.ndim()));
+  }
+  if (a.dtype().kind() != 'f') {
+    throw std::invalid_argument(where + "scores must have a floating dtype, got " +
+                                std::string(py::str(a.dtype())));
+  }
+  return py::array_t<float, py::array::c_style | py::array::forcecast>::ensure(a);
+}
+
+rnaernie::DecodeOptions structure_options(double threshold, bool canonical_only, int min_loop,
+                                          bool no_lonely_pairs,
+                                          const std::optional<std::string>& constraint) {
+  rnaernie::DecodeOptions o;
+  o.threshold = threshold;
+  o.canonical_only = canonical_only;
+  o.min_loop = min_loop;
+  o.no_lonely_pairs = no_lonely_pairs;
+  o.has_constraint = constraint.has_value();
+  if (constraint) o.constraint = *constraint;
+  return o;
+}
+
+py::tuple structure_result(const rnaernie::DecodeResult& r) {
+  py::array_t<int64_t> pairs({static_cast<py::ssize_t>(r.pairs.size()), static_cast<py::ssize_t>(2)});
+  auto p = pairs.mutable_unchecked<2>();
+  for (size_t k = 0; k < r.pairs.size(); ++k) {
+    p(k, 0) = r.pairs[k].first;
+    p(k, 1) = r.pairs[k].second;
+  }
+  return py::make_tuple(pairs, r.score);
+}
+
+py::tuple structure_decode_one(bool greedy, const std::string& seq, const py::object& scores,
+                               double threshold, bool canonical_only, int min_loop,
+                               bool no_lonely_pairs, const std::optional<std::string>& constraint) {
+  auto arr = structure_scores(scores, "");
+  const auto opt = structure_options(threshold, canonical_only, min_loop, no_lonely_pairs, constraint);
+  const float* data = arr.data();
+  const int64_t rows = arr.shape(0), cols = arr.shape(1);
+  rnaernie::DecodeResult r;
+  {
+    py::gil_scoped_release release;
+    r = greedy ? rnaernie::decode_greedy(seq, data, rows, cols, opt)
+               : rnaernie::decode_nested(seq, data, rows, cols, opt);
+  }
+  return structure_result(r);
+}
+
+py::list structure_decode_many(bool greedy, const std::vector<std::string>& seqs,
+                               const py::sequence& scores, double threshold, bool canonical_only,
+                               int min_loop, bool no_lonely_pairs,
+                               const std::optional<std::vector<std::optional<std::string>>>& constraints,
+                               int num_threads) {
+  const size_t n = seqs.size();
+  if (static_cast<size_t>(py::len(scores)) != n) {
+    throw std::invalid_argument("got " + std::to_string(n) + " sequences but " +
+                                std::to_string(py::len(scores)) + " score matrices");
+  }
+  if (constraints && constraints->size() != n) {
+    throw std::invalid_argument("got " + std::to_string(n) + " sequences but " +
+                                std::to_string(constraints->size()) + " constraints");
+  }
+  std::vector<py::array_t<float, py::array::c_style>> arrays;  // keeps the buffers alive
+  std::vector<rnaernie::DecodeOptions> options;
+  arrays.reserve(n);
+  options.reserve(n);
+  for (size_t k = 0; k < n; ++k) {
+    arrays.push_back(structure_scores(scores[k], "batch index " + std::to_string(k) + ": "));
+    options.push_back(structure_options(threshold, canonical_only, min_loop, no_lonely_pairs,
+                                        constraints ? (*constraints)[k] : std::nullopt));
+  }
+  std::vector<rnaernie::DecodeInput> inputs(n);
+  for (size_t k = 0; k < n; ++k) {
+    inputs[k] = {&seqs[k], arrays[k].data(), arrays[k].shape(0), arrays[k].shape(1), &options[k]};
+  }
+  std::vector<rnaernie::DecodeResult> results;
+  {
+    py::gil_scoped_release release;
+    results = rnaernie::decode_batch(inputs, greedy, num_threads);
+  }
+  py::list out;
+  for (const auto& r : results) out.append(structure_result(r));
+  return out;
+}
+
+}  // namespace
+
+void register_structure(py::module_& m) {
+  m.def(
+      "structure_decode_nested",
+      [](const std::string& seq, const py::object& scores, double threshold, bool canonical_only,
+         int min_loop, bool no_lonely_pairs, const std::optional<std::string>& constraint) {
+        return structure_decode_one(false, seq, scores, threshold, canonical_only, min_loop,
+                                    no_lonely_pairs, constraint);
+      },
+      py::arg("seq"), py::arg("scores"), py::arg("threshold"), py::arg("canonical_only"),
+      py::arg("min_loop"), py::arg("no_lonely_pairs"), py::arg("constraint"),
+      "Nested (pseudoknot-free) decoder; returns (pairs int64 (n, 2), score).");
+  m.def(
+      "structure_decode_greedy",
+      [](const std::string& seq, const py::object& scores, double threshold, bool canonical_only,
+         int min_loop) {
+        return structure_decode_one(true, seq, scores, threshold, canonical_only, min_loop, false,
+                                    std::nullopt);
+      },
+      py::arg("seq"), py::arg("scores"), py::arg("threshold"), py::arg("canonical_only"),
+      py::arg("min_loop"), "Greedy mutual-best decoder; returns (pairs int64 (n, 2), score).");
+  m.def("structure_decode_batch", &structure_decode_many, py::arg("greedy"), py::arg("seqs"),
+        py::arg("scores"), py::arg("threshold"), py::arg("canonical_only"), py::arg("min_loop"),
+        py::arg("no_lonely_pairs"), py::arg("constraints"), py::arg("num_threads"),
+        "Batched decoder on a thread pool (GIL released); returns a list of (pairs, score).");
+}
 // ==== end section: structure ====
 
 PYBIND11_MODULE(_core, m) {
   m.doc() = "rnaernie native core (C++17): tokenizer, motif matcher, masking spans, structure decoder";
   // ---- register: tokenizer ----
+  register_tokenizer(m);
   // ---- register: motifs ----
+  register_motifs(m);
   // ---- register: masking ----
+  register_masking(m);
   // ---- register: structure ----
+  register_structure(m);
 }

@@ -1,0 +1,107 @@
+// Small shared pieces of the native core: the nucleotide lookup table, a portable RNG and a parallel loop.
+// Nothing here knows Python or torch.
+#pragma once
+
+#include <algorithm>
+#include <array>
+#include <cstdint>
+#include <exception>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace rnaernie {
+
+// Token ids of the official RNAErnie vocabulary (see rnaernie/vocab.py).
+constexpr int64_t kPadId = 0, kUnkId = 1, kClsId = 2, kSepId = 3, kMaskId = 4, kDelId = 5, kIndId = 6;
+constexpr int64_t kTypeOffset = 7, kNumTypes = 28;
+constexpr int64_t kNucOffset = 35;  // A=35, U=36, C=37, G=38
+constexpr int64_t kVocabSize = 39;
+
+// Byte classes of the normaliser: a nucleotide code 0..3 (A, U, C, G), or one of these.
+constexpr int8_t kByteAmbiguous = 4;   // IUPAC ambiguity code -> [UNK]
+constexpr int8_t kByteSkip = 5;        // whitespace, dropped
+constexpr int8_t kByteInvalid = -1;    // anything else
+
+// Maps every byte to its class: upper/lower case, T -> U, IUPAC N R Y S W K M B D H V -> ambiguous.
+inline const std::array<int8_t, 256>& byte_classes() {
+  static const std::array<int8_t, 256> table = [] {
+    std::array<int8_t, 256> t{};
+    t.fill(kByteInvalid);
+    const char* nucs = "AUCG";
+    for (int i = 0; i < 4; ++i) {
+      t[static_cast<uint8_t>(nucs[i])] = static_cast<int8_t>(i);
+      t[static_cast<uint8_t>(nucs[i] + 32)] = static_cast<int8_t>(i);
+    }
+    t['T'] = t['t'] = 1;
+    for (const char* p = "NRYSWKMBDHV"; *p; ++p) {
+      t[static_cast<uint8_t>(*p)] = kByteAmbiguous;
+      t[static_cast<uint8_t>(*p + 32)] = kByteAmbiguous;
+    }
+    for (const char* p = " \t\r\n\v\f"; *p; ++p) t[static_cast<uint8_t>(*p)] = kByteSkip;
+    return t;
+  }();
+  return table;
+}
+
+// SplitMix64: a small, portable, seedable generator (identical streams on every platform,
+// unlike std:: distributions), mirrored in rnaernie/_masking_ref.py.
+struct SplitMix64 {
+  uint64_t state;
+  explicit SplitMix64(uint64_t seed) : state(seed) {}
+  uint64_t next() {
+    uint64_t z = (state += 0x9E3779B97F4A7C15ULL);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    return z ^ (z >> 31);
+  }
+  uint64_t below(uint64_t n) { return next() % n; }  // n > 0; modulo bias < 2^-40 for n < 2^24
+  double uniform() { return static_cast<double>(next() >> 11) * 0x1.0p-53; }
+};
+
+// MurmurHash3's 32-bit finaliser; the counter-based stream of the MLM replacement (shared with Triton).
+inline uint32_t fmix32(uint32_t x) {
+  x ^= x >> 16;
+  x *= 0x85EBCA6BU;
+  x ^= x >> 13;
+  x *= 0xC2B2AE35U;
+  x ^= x >> 16;
+  return x;
+}
+
+inline int resolve_threads(int requested, int64_t work_items) {
+  int n = requested > 0 ? requested : static_cast<int>(std::thread::hardware_concurrency());
+  n = std::max(1, n);
+  return static_cast<int>(std::min<int64_t>(n, std::max<int64_t>(1, work_items)));
+}
+
+// Runs fn(begin, end) over [0, n) split into contiguous blocks on up to `threads` threads.
+// The first exception thrown by any block is rethrown in the caller.
+template <class Fn>
+void parallel_for(int64_t n, int threads, Fn&& fn) {
+  threads = resolve_threads(threads, n);
+  if (threads <= 1 || n < 2) {
+    fn(int64_t{0}, n);
+    return;
+  }
+  std::vector<std::thread> pool;
+  std::exception_ptr error;
+  std::mutex error_mutex;
+  const int64_t block = (n + threads - 1) / threads;
+  for (int t = 0; t < threads; ++t) {
+    const int64_t b = t * block, e = std::min(n, b + block);
+    if (b >= e) break;
+    pool.emplace_back([&, b, e] {
+      try {
+        fn(b, e);
+      } catch (...) {
+        std::lock_guard<std::mutex> lock(error_mutex);
+        if (!error) error = std::current_exception();
+      }
+    });
+  }
+  for (auto& th : pool) th.join();
+  if (error) std::rethrow_exception(error);
+}
+
+}  // namespace rnaernie

@@ -1,0 +1,56 @@
+// Aho–Corasick motif matcher over the nucleotide alphabet {A, U, C, G}, as a dense DFA.
+// Any other symbol (IUPAC code, special token) breaks a match; every occurrence is reported,
+// overlapping ones included.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "tokenizer.hpp"
+
+namespace rnaernie {
+
+struct MotifHit {
+  int64_t start;  // 0-based
+  int64_t end;    // exclusive
+  int32_t motif;
+};
+
+struct MotifHits {
+  std::vector<int64_t> seq, start, end;
+  std::vector<int32_t> motif;
+};
+
+class MotifMatcher {
+ public:
+  // motifs are normalised like sequences (upper-case, T -> U); each must then be non-empty ACGU.
+  explicit MotifMatcher(const std::vector<std::string>& motifs);
+
+  int32_t num_motifs() const { return static_cast<int32_t>(length_.size()); }
+  int32_t num_states() const { return static_cast<int32_t>(next_.size()); }
+  int64_t max_length() const { return max_len_; }
+  int32_t length(int32_t motif) const { return length_[motif]; }
+
+  // All occurrences in a batch of raw sequences; positions are in normalised coordinates
+  // (whitespace removed). Invalid characters raise std::invalid_argument naming sequence and position.
+  MotifHits find(const std::vector<SeqView>& seqs, int threads,
+                 const std::vector<std::string>* names = nullptr) const;
+
+  // All occurrences in one row of token ids (nucleotide ids 35..38; anything else breaks matches),
+  // appended to out in order of end position.
+  void find_ids(const int64_t* ids, int64_t n, std::vector<MotifHit>& out) const;
+
+ private:
+  template <class Code, class Emit>
+  void scan(int64_t n, Code&& code_at, Emit&& emit) const;
+
+  std::vector<std::array<int32_t, 4>> next_;  // DFA transitions (failure links folded in)
+  std::vector<int32_t> out_begin_;            // per state: range into out_ of motifs ending here
+  std::vector<int32_t> out_;
+  std::vector<int32_t> length_;
+  int64_t max_len_ = 0;
+};
+
+}  // namespace rnaernie

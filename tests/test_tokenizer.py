@@ -1,0 +1,134 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from rnaernie import vocab
+from rnaernie.tokenizer import Tokenizer
+
+_REF = {**{c: vocab.NUC_OFFSET + i for i, c in enumerate("AUCG")}, "T": vocab.NUC_OFFSET + 1}
+
+
+def ref_tokens(seq: str) -> list[int]:
+    """Plain-Python normalisation: upper-case, T->U, whitespace dropped, IUPAC -> [UNK]."""
+    out = []
+    for ch in seq:
+        if ch.isspace():
+            continue
+        c = ch.upper()
+        if c in _REF:
+            out.append(_REF[c])
+        elif c in vocab.IUPAC_AMBIGUITY:
+            out.append(vocab.UNK_ID)
+        else:
+            raise ValueError(ch)
+    return out
+
+
+rna_text = st.text(alphabet="ACGUTacgutNnRYswkmbdhv \n\t", max_size=60)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(rna_text, max_size=8))
+def test_encode_batch_matches_reference(seqs):
+    tok = Tokenizer(max_length=10_000)
+    enc = tok.encode_batch(seqs)
+    assert enc.input_ids.dtype == np.int64
+    assert len(enc) == len(seqs)
+    for i, s in enumerate(seqs):
+        want = [vocab.CLS_ID, *ref_tokens(s), vocab.SEP_ID]
+        n = enc.lengths[i]
+        assert n == len(want)
+        assert enc.input_ids[i, :n].tolist() == want
+        assert (enc.input_ids[i, n:] == vocab.PAD_ID).all()
+        assert enc.attention_mask[i].tolist() == [1] * n + [0] * (enc.input_ids.shape[1] - n)
+
+
+def test_edge_cases():
+    tok = Tokenizer()
+    enc = tok.encode_batch([])
+    assert enc.input_ids.shape == (0, 0)
+    enc = tok.encode_batch(["", "a", "NNNN"])
+    assert enc.lengths.tolist() == [2, 3, 6]
+    assert enc.input_ids[1, 1] == vocab.NUC_OFFSET
+    assert (enc.input_ids[2, 1:5] == vocab.UNK_ID).all()
+    assert tok.decode(tok.encode("acgtU")) == "ACGUU"
+    assert tok.decode(tok.encode("ANR")) == "ANN"
+
+
+def test_bytes_and_types_layout():
+    tok = Tokenizer()
+    enc = tok.encode_batch([b"ACG", "UU"], types=["tRNA", "[MASK]"])
+    row0 = enc.input_ids[0, : enc.lengths[0]].tolist()
+    assert row0 == [2, 35, 37, 38, vocab.IND_ID, vocab.type_id("tRNA"), 3]
+    row1 = enc.input_ids[1, : enc.lengths[1]].tolist()
+    assert row1[-3:] == [vocab.IND_ID, vocab.MASK_ID, vocab.SEP_ID]
+    assert tok.decode(row0, skip_special_tokens=False) == "[CLS]ACG[IND]tRNA[SEP]"
+
+
+def test_invalid_character_names_sequence_and_position():
+    tok = Tokenizer()
+    with pytest.raises(ValueError, match=r"sequence 1 \('second'\), position 2: invalid character 'X'"):
+        tok.encode_batch(["ACGU", "ACXU"], names=["first", "second"])
+    with pytest.raises(ValueError, match=r"sequence 0, position 1: invalid character byte 0xC3"):
+        tok.encode_batch(["Aé"])
+    enc = tok.encode_batch(["AC-GU"], replace_invalid=True)
+    assert enc.input_ids[0, 3] == vocab.UNK_ID
+
+
+def test_bad_types_and_arguments():
+    tok = Tokenizer()
+    with pytest.raises(ValueError, match="unknown RNA type"):
+        tok.encode_batch(["ACG"], types=["notatype"])
+    with pytest.raises(ValueError, match="type ids for"):
+        tok.encode_batch(["ACG", "A"], types=["tRNA"])
+    with pytest.raises(TypeError, match="sequence of strings"):
+        tok.encode_batch("ACGU")
+    with pytest.raises(ValueError, match="expected str or bytes"):
+        tok.encode_batch(["ACG", 5])
+    with pytest.raises(ValueError, match="max_length"):
+        Tokenizer(max_length=2)
+
+
+def test_too_long_raises_or_truncates():
+    tok = Tokenizer(max_length=10)
+    with pytest.raises(ValueError, match=r"sequence 0 .*has 20 nucleotides, more than the 8"):
+        tok.encode_batch(["A" * 20], names=["long"])
+    enc = tok.encode_batch(["A" * 20, "C"], truncate=True)
+    assert enc.input_ids.shape == (2, 10)
+    assert enc.end.tolist() == [8, 1]
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.integers(0, 300), st.integers(1, 50), st.integers(1, 50))
+def test_windows_cover_every_position(n, window, stride):
+    stride = min(stride, window)
+    seq = "".join("ACGU"[(i * 7) % 4] for i in range(n))
+    tok = Tokenizer(max_length=window + 2)
+    enc = tok.encode_batch([seq], window=window, stride=stride)
+    covered = np.zeros(n, bool)
+    for r in range(len(enc)):
+        s, e = enc.start[r], enc.end[r]
+        assert 0 <= s <= e <= n and e - s <= window
+        assert tok.decode(enc.input_ids[r]) == seq[s:e]
+        covered[s:e] = True
+    assert covered.all()
+    if n > window:
+        assert enc.end[-1] == n and enc.end[-1] - enc.start[-1] == window
+
+
+def test_window_arguments_checked():
+    with pytest.raises(ValueError, match="window 600 does not fit"):
+        Tokenizer().encode_batch(["ACGU"], window=600)
+    with pytest.raises(ValueError, match="stride must be in"):
+        Tokenizer().encode_batch(["ACGU"], window=10, stride=11)
+
+
+def test_long_sequence_threads_agree():
+    rng = np.random.default_rng(0)
+    seqs = ["".join(rng.choice(list("ACGU"), size=int(k))) for k in rng.integers(0, 2000, size=300)]
+    a = Tokenizer(max_length=4096, threads=1).encode_batch(seqs)
+    b = Tokenizer(max_length=4096, threads=2).encode_batch(seqs)
+    np.testing.assert_array_equal(a.input_ids, b.input_ids)
