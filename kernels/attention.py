@@ -17,12 +17,20 @@ not a power of two are padded to the next power of two (>= 16) with masked loads
 
 Triton is imported lazily-guarded: importing this module without Triton works, calling
 :func:`attention` then raises. Without a GPU, set ``TRITON_INTERPRET=1`` *before* importing this
-module to run the kernels on CPU tensors in Triton's interpreter (slow; small shapes only).
+module to run the kernels on CPU tensors in Triton's interpreter (slow; small shapes only); the
+interpreter path uses one fixed 32x32 block config.
+
+On CUDA the three main kernels are autotuned, keyed on (next power of two of L, padded D, dtypes).
+``RNAERNIE_TRITON_AUTOTUNE=0`` (read at import) swaps autotuning for one fixed config per kernel,
+which bounds compile time when many shapes are tried (tests).
+
+Not supported (yet): causal masking, dropout, attention bias, D > 128, fp8.
 """
 
 from __future__ import annotations
 
 import math
+import os
 
 import torch
 
@@ -39,8 +47,9 @@ __all__ = ["HAS_TRITON", "MAX_HEAD_DIM", "attention", "is_interpreted"]
 
 HAS_TRITON = triton is not None
 MAX_HEAD_DIM = 128
-_LOG2E = 1.4426950408889634
 _SUPPORTED_DTYPES = (torch.float16, torch.bfloat16, torch.float32)
+# RNAERNIE_TRITON_AUTOTUNE=0 (read at import) replaces autotuning by one fixed config per kernel.
+_AUTOTUNE = os.environ.get("RNAERNIE_TRITON_AUTOTUNE", "1") != "0"
 
 if HAS_TRITON:
 
@@ -304,37 +313,60 @@ if HAS_TRITON:
 
     _INTERPRETED = type(_attn_fwd_kernel).__name__ == "InterpretedFunction"
 
+    def _cfg(m, n, stages, warps):
+        return triton.Config({"BLOCK_M": m, "BLOCK_N": n}, num_stages=stages, num_warps=warps)
+
     if _INTERPRETED:
         # One small config: the interpreter is slow and autotuning there would only add time.
         # 32 x 32 blocks make the test lengths (97, 130) span several blocks with a ragged tail.
-        _FWD_CONFIG = {"BLOCK_M": 32, "BLOCK_N": 32}
-        _BWD_CONFIG = {"BLOCK_M": 32, "BLOCK_N": 32}
+        _FIXED = {name: {"BLOCK_M": 32, "BLOCK_N": 32} for name in ("fwd", "dkdv", "dq")}
+    elif not _AUTOTUNE:
+        # RNAERNIE_TRITON_AUTOTUNE=0: one config per kernel that fits every supported D and dtype
+        # (saves compile time when many shapes are tried, e.g. in tests).
+        _FIXED = {
+            "fwd": {"BLOCK_M": 64, "BLOCK_N": 64, "num_warps": 4, "num_stages": 2},
+            "dkdv": {"BLOCK_M": 32, "BLOCK_N": 64, "num_warps": 4, "num_stages": 2},
+            "dq": {"BLOCK_M": 64, "BLOCK_N": 32, "num_warps": 4, "num_stages": 2},
+        }
+    else:
+        _FIXED = {"fwd": {}, "dkdv": {}, "dq": {}}
+
+    if _INTERPRETED or not _AUTOTUNE:
         _attn_fwd = _attn_fwd_kernel
         _attn_bwd_dkdv = _attn_bwd_dkdv_kernel
         _attn_bwd_dq = _attn_bwd_dq_kernel
     else:
-        _FWD_CONFIG = {}
-        _BWD_CONFIG = {}
-
-        def _configs(pairs, stages, warps):
-            return [
-                triton.Config({"BLOCK_M": m, "BLOCK_N": n}, num_stages=s, num_warps=w)
-                for m, n in pairs
-                for s in stages
-                for w in warps
-            ]
-
-        # Tuned per (length bucket, padded head dim, dtypes); a handful of configs keeps the
-        # first-call tuning cost to a few seconds.
+        # Tuned per (length bucket, padded head dim, dtypes). A few configs keep the first-call
+        # cost (compile + benchmark) to seconds; configs that run out of shared memory for
+        # large D are skipped by the autotuner.
         _KEY = ["L_BUCKET", "D_PAD"]
         _attn_fwd = triton.autotune(
-            configs=_configs([(128, 64), (64, 64), (128, 32)], [2, 3], [4, 8]), key=_KEY
+            configs=[
+                _cfg(128, 64, 3, 4),
+                _cfg(128, 64, 4, 8),
+                _cfg(64, 64, 3, 4),
+                _cfg(128, 128, 2, 8),
+                _cfg(64, 32, 2, 4),
+            ],
+            key=_KEY,
         )(_attn_fwd_kernel)
         _attn_bwd_dkdv = triton.autotune(
-            configs=_configs([(32, 128), (64, 64), (32, 64)], [2, 3], [4, 8]), key=_KEY
+            configs=[
+                _cfg(32, 128, 3, 4),
+                _cfg(64, 128, 2, 8),
+                _cfg(32, 64, 3, 4),
+                _cfg(64, 64, 2, 4),
+            ],
+            key=_KEY,
         )(_attn_bwd_dkdv_kernel)
         _attn_bwd_dq = triton.autotune(
-            configs=_configs([(128, 32), (64, 64), (64, 32)], [2, 3], [4, 8]), key=_KEY
+            configs=[
+                _cfg(128, 32, 3, 4),
+                _cfg(128, 64, 2, 8),
+                _cfg(64, 32, 3, 4),
+                _cfg(64, 64, 2, 4),
+            ],
+            key=_KEY,
         )(_attn_bwd_dq_kernel)
 else:  # pragma: no cover
     _INTERPRETED = False
@@ -419,7 +451,7 @@ def _launch_fwd(q, k, v, lengths, sm_scale):
         H, L, D, _length_bucket(L),
         D_PAD=_head_dim_pad(D),
         INPUT_PRECISION=_input_precision(q.dtype),
-        **_FWD_CONFIG,
+        **_FIXED["fwd"],
     )  # fmt: skip
     return out, lse
 
@@ -450,7 +482,7 @@ def _launch_bwd(do, q, k, v, out, lse, lengths, sm_scale):
         *_strides(q), *_strides(k), *_strides(v), *_strides(do), *_strides(dk), *_strides(dv),
         H, L, D, _length_bucket(L),
         D_PAD=D_PAD, INPUT_PRECISION=precision,
-        **_BWD_CONFIG,
+        **_FIXED["dkdv"],
     )  # fmt: skip
 
     def grid_q(meta):
@@ -462,7 +494,7 @@ def _launch_bwd(do, q, k, v, out, lse, lengths, sm_scale):
         *_strides(q), *_strides(k), *_strides(v), *_strides(do), *_strides(dq),
         H, L, D, _length_bucket(L),
         D_PAD=D_PAD, INPUT_PRECISION=precision,
-        **_BWD_CONFIG,
+        **_FIXED["dq"],
     )  # fmt: skip
     return dq, dk, dv
 

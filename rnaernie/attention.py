@@ -156,4 +156,6 @@ def attention(
     if impl == "eager":
         return attention_eager(q, k, v, mask, dropout_p=dropout_p, scale=scale)[0]
     attn_mask = mask[:, None, None, :] if mask is not None else None  # (B, 1, 1, L)
-    return F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, dropout_p=dropout_p, scale=scale)
+    return F.scaled_dot_product_attention(
+        q, k, v, attn_mask=attn_mask, dropout_p=dropout_p, scale=scale
+    )

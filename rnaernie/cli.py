@@ -60,6 +60,29 @@ def cmd_motifs(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_pretrain(args: argparse.Namespace) -> int:
+    from .pretrain import PretrainConfig, pretrain
+
+    if args.config:
+        import json
+
+        cfg = PretrainConfig(**json.loads(Path(args.config).read_text()))
+    else:
+        if not args.corpus:
+            raise ValueError("give --corpus (or --config)")
+        levels = tuple(x.strip() for x in args.levels.split(",") if x.strip())
+        cfg = PretrainConfig(
+            corpus=args.corpus, out=args.out, preset=args.preset, levels=levels, steps=args.steps,
+            batch_tokens=args.batch_tokens, grad_accum=args.grad_accum, lr=args.lr,
+            warmup_steps=args.warmup_steps, seed=args.seed, eval_every=args.eval_every,
+            checkpoint_every=args.checkpoint_every, log_every=args.log_every, threads=args.threads,
+            device=args.device, split=args.split or None, valid_split=args.valid_split or None,
+        )  # fmt: skip
+    final = pretrain(cfg)
+    print(final)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="rnaernie",
@@ -72,6 +95,36 @@ def build_parser() -> argparse.ArgumentParser:
     _input_arg(p)
     p.add_argument("-o", "--output", help="output TSV (default: stdout)")
     p.set_defaults(func=cmd_motifs)
+
+    p = sub.add_parser(
+        "pretrain",
+        help="motif-aware masked-LM pretraining with RNA-type tokens (resumable; torchrun for many GPUs)",
+        description=(
+            "Pretrain an RNAErnie model. The corpus is a FASTA/FASTQ file (type = first word of the "
+            "description when it names an RNA type) or a TSV with 'sequence' and 'rna_type' columns. "
+            "Rerun the same command to resume from OUT/checkpoint; run under torchrun for data "
+            "parallelism. Logs go to OUT/log.jsonl, the model to OUT/final."
+        ),
+    )
+    p.add_argument("--corpus", help="FASTA/FASTQ or TSV corpus (plain or .gz)")
+    p.add_argument("--config", help="JSON file with PretrainConfig fields (overrides the flags)")
+    p.add_argument("--out", default="runs/pretrain", help="run directory (checkpoints, log, final model)")
+    p.add_argument("--preset", default="tiny", choices=["tiny", "small", "base"], help="model size")
+    p.add_argument("--levels", default="base,subsequence,motif", help="masking levels, comma-separated")
+    p.add_argument("--steps", type=int, default=1000, help="optimizer steps")
+    p.add_argument("--batch-tokens", type=int, default=8192, help="padded tokens per batch (per rank)")
+    p.add_argument("--grad-accum", type=int, default=1, help="batches per optimizer step (per rank)")
+    p.add_argument("--lr", type=float, default=5e-4, help="peak learning rate (AdamW)")
+    p.add_argument("--warmup-steps", type=int, default=200, help="linear warm-up, then cosine decay")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--split", default="train", help="TSV split to train on ('' = all rows)")
+    p.add_argument("--valid-split", default="valid", help="TSV split for evaluation ('' = none)")
+    p.add_argument("--eval-every", type=int, default=500)
+    p.add_argument("--checkpoint-every", type=int, default=200)
+    p.add_argument("--log-every", type=int, default=10)
+    p.add_argument("--threads", type=int, default=0, help="CPU threads (0 = torch default)")
+    p.add_argument("--device", default="auto", help="'auto', 'cpu', 'cuda', 'cuda:1', ...")
+    p.set_defaults(func=cmd_pretrain)
     return parser
 
 

@@ -65,7 +65,9 @@ def _ce(logits: Tensor, labels: Tensor) -> Tensor:
     flat = labels.reshape(-1)
     if not bool((flat != IGNORE_INDEX).any()):
         return logits.sum() * 0.0
-    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), flat, ignore_index=IGNORE_INDEX)
+    return F.cross_entropy(
+        logits.reshape(-1, logits.shape[-1]).float(), flat, ignore_index=IGNORE_INDEX
+    )
 
 
 def _classification_loss(logits: Tensor, labels: Tensor, num_labels: int) -> Tensor:
@@ -177,7 +179,11 @@ class RnaErnieForSequenceClassification(RnaErniePreTrainedModel):
         super().__init__(config)
         self.num_labels = config.num_labels
         self.ernie = RnaErnieModel(config, add_pooling_layer=True)
-        p = config.classifier_dropout if config.classifier_dropout is not None else config.hidden_dropout
+        p = (
+            config.classifier_dropout
+            if config.classifier_dropout is not None
+            else config.hidden_dropout
+        )
         self.dropout = nn.Dropout(p)
         self.classifier = nn.Linear(config.hidden_size, config.num_labels)
         self.init_weights()
@@ -208,7 +214,11 @@ class RnaErnieForTokenClassification(RnaErniePreTrainedModel):
         super().__init__(config)
         self.num_labels = config.num_labels
         self.ernie = RnaErnieModel(config, add_pooling_layer=False)
-        p = config.classifier_dropout if config.classifier_dropout is not None else config.hidden_dropout
+        p = (
+            config.classifier_dropout
+            if config.classifier_dropout is not None
+            else config.hidden_dropout
+        )
         self.dropout = nn.Dropout(p)
         self.classifier = nn.Linear(config.hidden_size, config.num_labels)
         self.init_weights()
@@ -278,10 +288,12 @@ class RnaErnieForContactPrediction(RnaErniePreTrainedModel):
         a = a * valid.unsqueeze(-1).to(a.dtype)  # padding / [SEP] features are zero
         a = a.transpose(1, 2)  # (B, P, L)
         ai, aj = a.unsqueeze(-1), a.unsqueeze(-2)  # (B, P, L, 1), (B, P, 1, L)
-        z = torch.cat([ai * aj, (ai + aj).expand(-1, -1, L, L)], dim=1)  # (B, 2P, L, L)
-        z = self.conv2(F.relu(self.conv1(z))).squeeze(1)  # (B, L, L)
+        pair_mask = valid[:, :, None] & valid[:, None, :]  # (B, L, L)
+        keep = pair_mask.unsqueeze(1).to(a.dtype)  # (B, 1, L, L): padding pairs read as zeros
+        z = torch.cat([ai * aj, ai + aj], dim=1) * keep  # (B, 2P, L, L)
+        z = F.relu(self.conv1(z)) * keep  # (B, P, L, L)
+        z = self.conv2(z).squeeze(1)  # (B, L, L)
         logits = 0.5 * (z + z.transpose(-1, -2))
-        pair_mask = valid[:, :, None] & valid[:, None, :]
         pair_mask = pair_mask & ~torch.eye(L, dtype=torch.bool, device=pair_mask.device)
         loss = None
         if labels is not None:
@@ -313,13 +325,19 @@ class RnaErnieForInteraction(RnaErniePreTrainedModel):
         C = config.hidden_size
         self.num_labels = config.num_labels
         self.ernie = RnaErnieModel(config, add_pooling_layer=False)
-        p = config.classifier_dropout if config.classifier_dropout is not None else config.hidden_dropout
+        p = (
+            config.classifier_dropout
+            if config.classifier_dropout is not None
+            else config.hidden_dropout
+        )
         self.mlp = nn.Sequential(
             nn.Linear(4 * C, C), nn.ReLU(), nn.Dropout(p), nn.Linear(C, config.num_labels)
         )
         self.init_weights()
 
-    def encode(self, input_ids: Tensor, attention_mask: Tensor | None = None) -> RnaErnieModelOutput:
+    def encode(
+        self, input_ids: Tensor, attention_mask: Tensor | None = None
+    ) -> RnaErnieModelOutput:
         return self.ernie(input_ids, attention_mask, return_pooler=False)
 
     def pool(self, input_ids: Tensor, attention_mask: Tensor | None = None) -> Tensor:

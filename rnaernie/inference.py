@@ -30,7 +30,9 @@ POOLINGS = ("mean", "cls", "none")
 def _as_rows(inputs: Any, max_length: int, truncate: bool) -> tuple[np.ndarray, np.ndarray]:
     """Inputs → (padded ids (N, L) int64, lengths (N,) int64)."""
     if hasattr(inputs, "input_ids") and hasattr(inputs, "lengths"):  # an Encoding
-        return np.asarray(inputs.input_ids, dtype=np.int64), np.asarray(inputs.lengths, dtype=np.int64)
+        return np.asarray(inputs.input_ids, dtype=np.int64), np.asarray(
+            inputs.lengths, dtype=np.int64
+        )
     if isinstance(inputs, (str, bytes)):
         raise TypeError("embed_batches expects a list of sequences; wrap a single one in a list")
     items = list(inputs)
@@ -41,7 +43,9 @@ def _as_rows(inputs: Any, max_length: int, truncate: bool) -> tuple[np.ndarray, 
 
         enc = Tokenizer(max_length=max_length).encode_batch(items, truncate=truncate)
         return np.asarray(enc.input_ids, dtype=np.int64), np.asarray(enc.lengths, dtype=np.int64)
-    rows = [np.asarray(x.cpu() if isinstance(x, Tensor) else x, dtype=np.int64).ravel() for x in items]
+    rows = [
+        np.asarray(x.cpu() if isinstance(x, Tensor) else x, dtype=np.int64).ravel() for x in items
+    ]
     lengths = np.array([len(r) for r in rows], dtype=np.int64)
     ids = np.full((len(rows), int(lengths.max())), PAD_ID, dtype=np.int64)
     for i, r in enumerate(rows):

@@ -144,7 +144,9 @@ class RnaErniePreTrainedModel(nn.Module):
             saved = config_from_official(raw, state)
             state = convert_official_state_dict(state)
         else:
-            raise ValueError(f"{path!r} is neither an rnaernie nor a multimolecule RnaErnie checkpoint")
+            raise ValueError(
+                f"{path!r} is neither an rnaernie nor a multimolecule RnaErnie checkpoint"
+            )
         config = config if config is not None else saved
         for key, value in config_overrides.items():
             if not hasattr(config, key):
@@ -176,7 +178,9 @@ class RnaErniePreTrainedModel(nn.Module):
         result = self.load_state_dict(dict(state), strict=False)
         if result.missing_keys:
             if strict:
-                raise ValueError(f"weights missing from checkpoint: {', '.join(result.missing_keys)}")
+                raise ValueError(
+                    f"weights missing from checkpoint: {', '.join(result.missing_keys)}"
+                )
             logger.info("newly initialised weights: %s", ", ".join(result.missing_keys))
         if result.unexpected_keys:
             logger.info("unused checkpoint weights: %s", ", ".join(result.unexpected_keys))
@@ -336,7 +340,9 @@ def config_from_official(raw: Mapping[str, Any], state: Mapping[str, Any]) -> Rn
         hidden_size=word.shape[1],
         num_hidden_layers=n_layers,
         intermediate_size=lin1.shape[1],
-        max_position_embeddings=_as_tensor(state["ernie.embeddings.position_embeddings.weight"]).shape[0],
+        max_position_embeddings=_as_tensor(
+            state["ernie.embeddings.position_embeddings.weight"]
+        ).shape[0],
         type_vocab_size=_as_tensor(state["ernie.embeddings.token_type_embeddings.weight"]).shape[0],
         num_attention_heads=raw.get("num_attention_heads", 12),
     )
@@ -417,5 +423,7 @@ def to_official_state_dict(state: Mapping[str, Tensor]) -> dict[str, Tensor]:
         if k.startswith("ernie."):
             out[k] = t.t().contiguous() if k.endswith(_OFF_TRANSPOSED) else t
     if "ernie.embeddings.word_embeddings.weight" in out and "mlm_head.bias" in state:
-        out["cls.predictions.decoder_weight"] = out["ernie.embeddings.word_embeddings.weight"]
+        out["cls.predictions.decoder_weight"] = out[
+            "ernie.embeddings.word_embeddings.weight"
+        ].clone()
     return out

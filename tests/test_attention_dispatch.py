@@ -98,7 +98,9 @@ def test_resolve_and_validation():
         attention(q, k, v, key_padding_mask=torch.ones(1, 5, dtype=torch.bool), impl="eager")
 
 
-@pytest.mark.skipif(not triton_available("cpu") and not torch.cuda.is_available(), reason="no Triton")
+@pytest.mark.skipif(
+    not triton_available("cpu") and not torch.cuda.is_available(), reason="no Triton"
+)
 def test_triton_dispatch_matches_sdpa():
     dev = "cuda" if torch.cuda.is_available() else "cpu"
     if not triton_available(dev):

@@ -52,7 +52,8 @@ def _inputs(B, H, L, D, dtype, seed=0):
 
 def _rounding_atol(x: torch.Tensor) -> float:
     """Size of one rounding step at the magnitude of ``x`` (flash-attention's atol trick)."""
-    return 2 * (x + 0.3 - 0.3 - x).abs().max().item() + 1e-6
+    floor = 1e-5 if x.dtype == torch.float32 else 1e-6  # fp32: summation-order noise
+    return 2 * (x + 0.3 - 0.3 - x).abs().max().item() + floor
 
 
 def _check_close(name, fast, ref, pt):
@@ -61,7 +62,9 @@ def _check_close(name, fast, ref, pt):
     pt_err = (pt.float() - ref.float()).abs().max().item()
     atol = _rounding_atol(ref)
     assert torch.isfinite(fast).all(), f"{name}: non-finite values"
-    assert err <= 2 * pt_err + atol, f"{name}: kernel err {err:.3g} > 2 * pytorch err {pt_err:.3g} + {atol:.3g}"
+    assert err <= 2 * pt_err + atol, (
+        f"{name}: kernel err {err:.3g} > 2 * pytorch err {pt_err:.3g} + {atol:.3g}"
+    )
 
 
 def _compare(q, k, v, do, lengths, sm_scale=None, backward=True):
@@ -165,3 +168,22 @@ def _t(*shape, dtype=torch.float32):
 def test_bad_inputs_raise_value_error(args, match):
     with pytest.raises(ValueError, match=match):
         attention(*args)
+
+
+def test_modules_import_without_triton(monkeypatch):
+    """``rnaernie.kernels.*`` must import on a CPU-only install without Triton; ops then raise."""
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    monkeypatch.setitem(sys.modules, "triton", None)  # makes `import triton` raise ImportError
+    monkeypatch.setitem(sys.modules, "triton.language", None)
+    for name in ("attention", "masking"):
+        path = Path(attn_mod.__file__).with_name(f"{name}.py")
+        spec = importlib.util.spec_from_file_location(f"rnaernie.kernels._no_triton_{name}", path)
+        mod = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(mod)
+        assert mod.HAS_TRITON is False
+        op = mod.attention if name == "attention" else mod.mlm_mask
+        with pytest.raises(RuntimeError, match="triton is not installed"):
+            op(torch.zeros(1, 1, 1, 16), torch.zeros(1, 1, 1, 16), torch.zeros(1, 1, 1, 16))

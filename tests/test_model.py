@@ -117,7 +117,7 @@ def test_padding_invariance(model):
 def test_eager_sdpa_outputs_agree():
     torch.manual_seed(1)
     m = RnaErnieModel(micro(attn_implementation="eager")).eval()
-    ids, mask, lengths = batch(SEQS[:5])
+    ids, mask, _ = batch(SEQS[:5])
     with torch.inference_mode():
         a = m(ids, mask).last_hidden_state
         m.set_attn_implementation("sdpa")
@@ -195,7 +195,9 @@ def test_mlm_decoder_is_tied():
     ids, mask, _ = batch(SEQS[:1])
     h = m.ernie(ids, mask).last_hidden_state
     head = m.mlm_head
-    want = head.layer_norm(torch.relu(head.transform(h))) @ m.ernie.embeddings.word_embeddings.weight.T
+    want = (
+        head.layer_norm(torch.relu(head.transform(h))) @ m.ernie.embeddings.word_embeddings.weight.T
+    )
     torch.testing.assert_close(m(ids, mask).logits, want + head.bias)
     assert not any("decoder" in k for k in m.state_dict())
 
@@ -260,7 +262,7 @@ def test_save_load_roundtrip(tmp_path):
     files = sorted(p.name for p in (tmp_path / "pt").iterdir())
     assert files == ["config.json", "model.safetensors"]
     m2 = RnaErnieForPreTraining.from_pretrained(tmp_path / "pt")
-    ids, mask, labels = _mlm_batch()
+    ids, mask, _ = _mlm_batch()
     torch.testing.assert_close(m2(ids, mask).logits, m(ids, mask).logits, atol=0, rtol=0)
     assert m2.new_keys == []
 
@@ -314,7 +316,9 @@ def test_embed_batches_matches_plain_forward(model):
     got = embed_batches(model, seqs, pooling="mean", batch_tokens=300)
     torch.testing.assert_close(got, want_mean, atol=1e-5, rtol=1e-5)
     enc = Tokenizer().encode_batch(seqs)
-    torch.testing.assert_close(embed_batches(model, enc, pooling="cls"), h[:, 0], atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(
+        embed_batches(model, enc, pooling="cls"), h[:, 0], atol=1e-5, rtol=1e-5
+    )
     rows = embed_batches(model, [ids[i, : lengths[i]] for i in range(9)], pooling="none")
     for i in range(9):
         torch.testing.assert_close(rows[i], h[i, : lengths[i]], atol=1e-5, rtol=1e-5)
@@ -328,7 +332,7 @@ def test_int8_embeddings_close_to_fp32(tmp_path):
     m = RnaErnieModel(cfg).eval()
     m.save_pretrained(tmp_path / "m")
     q = RnaErnieModel.from_pretrained(tmp_path / "m", int8=True)
-    assert "Linear" not in {type(x).__name__ for x in q.modules()} - {"NonDynamicallyQuantizableLinear"}
+    assert not any(type(x) is torch.nn.Linear for x in q.modules())
     a = embed_batches(m, SEQS, pooling="mean")
     b = embed_batches(q, SEQS, pooling="mean")
     cos = torch.nn.functional.cosine_similarity(a, b, dim=-1)

@@ -8,7 +8,7 @@ Example:
     >>> dot_bracket_to_pairs("((..))").tolist()
     [[0, 5], [1, 4]]
     >>> pairs_to_dot_bracket([[0, 5], [1, 4], [2, 7]], 8)
-    '(([.))].'
+    '(([.)).]'
 """
 
 from __future__ import annotations
@@ -107,24 +107,27 @@ def pairs_to_dot_bracket(pairs: PairsLike, length: int) -> str:
         return "".join(chars.tolist())
     levels: list[list[int]] = []  # per level, a stack of the 3' ends of open pairs
     for i, j in arr.tolist():
-        for level, stack in enumerate(levels):
+        level = 0
+        while level < len(levels):
+            stack = levels[level]
             while stack and stack[-1] < i:
                 stack.pop()
             if not stack or j < stack[-1]:
                 break
-        else:
-            level = len(levels)
+            level += 1
+        if level == len(levels):
             if level >= len(OPEN_BRACKETS):
                 raise ValueError("too many crossing pair levels for dot-bracket notation")
             levels.append([])
-            stack = levels[level]
-        stack.append(j)
+        levels[level].append(j)
         chars[i] = OPEN_BRACKETS[level]
         chars[j] = CLOSE_BRACKETS[level]
     return "".join(chars.tolist())
 
 
-def pairs_to_contact_map(pairs: PairsLike, length: int, dtype: np.dtype | type = np.float32) -> np.ndarray:
+def pairs_to_contact_map(
+    pairs: PairsLike, length: int, dtype: np.dtype | type = np.float32
+) -> np.ndarray:
     """Symmetric ``(length, length)`` contact map with 1 at ``[i, j]`` and ``[j, i]`` for each pair."""
     arr = normalize_pairs(pairs, length)
     cmap = np.zeros((length, length), dtype=dtype)

@@ -1,0 +1,60 @@
+"""RNA secondary structure: decoders over pair-score matrices, formats and metrics.
+
+* :func:`decode` / :func:`decode_batch`: best nested structure (C++ sparse DP, constraints).
+* :func:`decode_greedy`: mutual-best-partner matching, pseudoknots allowed.
+* :func:`decode_ref`, :func:`decode_greedy_ref`: plain-Python references.
+* dot-bracket ↔ pairs ↔ contact map; ``.dbn`` / BPSEQ / CT readers and writers.
+* base-pair precision / recall / F1 / MCC (exact or ±1 shift).
+
+Example:
+    >>> import numpy as np
+    >>> from rnaernie.structure import decode, f1
+    >>> s = np.full((12, 12), -1.0, dtype=np.float32)
+    >>> for k in range(4):
+    ...     s[k, 11 - k] = 2.0
+    >>> res = decode("GGGGAAAACCCC", s)
+    >>> res.dot_bracket, f1(res.pairs, "((((....))))")
+    ('((((....))))', 1.0)
+"""
+
+from __future__ import annotations
+
+from .decoders import StructureResult, decode, decode_batch, decode_greedy
+from .dotbracket import (
+    contact_map_to_pairs,
+    dot_bracket_to_pairs,
+    normalize_pairs,
+    pairs_to_contact_map,
+    pairs_to_dot_bracket,
+)
+from .formats import Record, read_bpseq, read_ct, read_dbn, write_bpseq, write_ct, write_dbn
+from .metrics import confusion, f1, mcc, mean_f1, precision, recall
+from .reference import decode_greedy_ref, decode_ref, nussinov_numpy
+
+__all__ = [
+    "Record",
+    "StructureResult",
+    "confusion",
+    "contact_map_to_pairs",
+    "decode",
+    "decode_batch",
+    "decode_greedy",
+    "decode_greedy_ref",
+    "decode_ref",
+    "dot_bracket_to_pairs",
+    "f1",
+    "mcc",
+    "mean_f1",
+    "normalize_pairs",
+    "nussinov_numpy",
+    "pairs_to_contact_map",
+    "pairs_to_dot_bracket",
+    "precision",
+    "read_bpseq",
+    "read_ct",
+    "read_dbn",
+    "recall",
+    "write_bpseq",
+    "write_ct",
+    "write_dbn",
+]
