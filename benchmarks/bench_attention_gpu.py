@@ -27,7 +27,10 @@ import pytest
 import torch
 
 HAS_CUDA = torch.cuda.is_available()
-pytestmark = pytest.mark.skipif(not HAS_CUDA, reason="needs a CUDA GPU")
+pytestmark = [
+    pytest.mark.skipif(not HAS_CUDA, reason="needs a CUDA GPU"),
+    pytest.mark.filterwarnings("ignore:TRITON_DEFAULT_FP_FUSION:UserWarning"),  # triton 3.9 on GPU
+]
 
 if HAS_CUDA:
     pytest.importorskip("triton")

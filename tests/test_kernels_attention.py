@@ -22,10 +22,13 @@ from rnaernie.kernels.reference import attention_probs_ref, attention_ref  # noq
 attention = attn_mod.attention
 DEVICE = "cuda" if torch.cuda.is_available() and not attn_mod.is_interpreted() else "cpu"
 
-pytestmark = pytest.mark.skipif(
+pytestmark = [
+    pytest.mark.skipif(
     DEVICE == "cpu" and not attn_mod.is_interpreted(),
     reason="no CUDA and the kernels were imported before TRITON_INTERPRET=1 was set",
-)
+    ),
+    pytest.mark.filterwarnings("ignore:TRITON_DEFAULT_FP_FUSION:UserWarning"),  # triton 3.9 on GPU
+]
 
 BF16_IN_INTERPRETER = pytest.mark.skipif(
     attn_mod.is_interpreted(),

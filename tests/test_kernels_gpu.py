@@ -13,6 +13,7 @@ HAS_CUDA = torch.cuda.is_available()
 
 pytestmark = [
     pytest.mark.gpu,
+    pytest.mark.filterwarnings("ignore:TRITON_DEFAULT_FP_FUSION:UserWarning"),  # triton 3.9 on GPU
     pytest.mark.skipif(not HAS_CUDA, reason="needs a CUDA GPU"),
 ]
 
@@ -63,9 +64,9 @@ def test_attention_real_sizes(L, dtype):
         assert (out[b, :, n:] == 0).all()
 
 
-@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float32], ids=str)
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
 def test_attention_padded_head_dim(dtype):
-    """D = 96 (padded to 128) and fp32 (ieee dots) at a moderate size."""
+    """D = 96 (padded to 128) at a moderate size (fp32 is covered by the small-shape tests)."""
     B, H, L, D = 2, 4, 777, 96
     gen = torch.Generator(device="cuda").manual_seed(1)
     q, k, v = (

@@ -16,10 +16,13 @@ from rnaernie.kernels.reference import fmix32, fmix32_torch, mlm_mask_ref  # noq
 mlm_mask = masking.mlm_mask
 DEVICE = "cuda" if torch.cuda.is_available() and not masking._INTERPRETED else "cpu"
 
-pytestmark = pytest.mark.skipif(
+pytestmark = [
+    pytest.mark.skipif(
     DEVICE == "cpu" and not masking._INTERPRETED,
     reason="no CUDA and the kernel was imported before TRITON_INTERPRET=1 was set",
-)
+    ),
+    pytest.mark.filterwarnings("ignore:TRITON_DEFAULT_FP_FUSION:UserWarning"),  # triton 3.9 on GPU
+]
 
 MASK, NUC_LO, N_NUC = 4, 35, 4
 
