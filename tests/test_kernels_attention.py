@@ -24,8 +24,8 @@ DEVICE = "cuda" if torch.cuda.is_available() and not attn_mod.is_interpreted() e
 
 pytestmark = [
     pytest.mark.skipif(
-    DEVICE == "cpu" and not attn_mod.is_interpreted(),
-    reason="no CUDA and the kernels were imported before TRITON_INTERPRET=1 was set",
+        DEVICE == "cpu" and not attn_mod.is_interpreted(),
+        reason="no CUDA and the kernels were imported before TRITON_INTERPRET=1 was set",
     ),
     pytest.mark.filterwarnings("ignore:TRITON_DEFAULT_FP_FUSION:UserWarning"),  # triton 3.9 on GPU
 ]

@@ -18,8 +18,8 @@ DEVICE = "cuda" if torch.cuda.is_available() and not masking._INTERPRETED else "
 
 pytestmark = [
     pytest.mark.skipif(
-    DEVICE == "cpu" and not masking._INTERPRETED,
-    reason="no CUDA and the kernel was imported before TRITON_INTERPRET=1 was set",
+        DEVICE == "cpu" and not masking._INTERPRETED,
+        reason="no CUDA and the kernel was imported before TRITON_INTERPRET=1 was set",
     ),
     pytest.mark.filterwarnings("ignore:TRITON_DEFAULT_FP_FUSION:UserWarning"),  # triton 3.9 on GPU
 ]

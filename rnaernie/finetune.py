@@ -1,0 +1,398 @@
+"""Fine-tuning on downstream tasks, with RNAErnie's type-guided scheme (the paper's second idea).
+
+Type guidance, as in the official code:
+
+1. The frozen pretrained model (the *indicator*) reads ``[CLS] seq [IND] [MASK] [SEP]`` and its MLM
+   head scores the 28 RNA-type tokens at the open slot; the top-k types (default 3) are kept with
+   renormalised probabilities (for inputs longer than the model limit: windows, max over windows).
+2. The task model reads ``[CLS] seq [IND] TYPE [SEP]`` once per kept type, and the task logits are
+   the probability-weighted sum.
+
+``type_guided=False`` trains and predicts on ``[CLS] seq [SEP]``, so the effect can be measured.
+
+Tasks here: sequence classification (nRC families, lncRNA vs mRNA) and secondary structure (pair
+logits on bpRNA TR0, decoded by the C++ decoder). Each task has a Python function and a
+``rnaernie finetune <task>`` command.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from .heads import RnaErnieForContactPrediction, RnaErnieForPreTraining, RnaErnieForSequenceClassification
+from .io import read_fasta
+from .tokenizer import Tokenizer
+from .vocab import MASK_ID, NUM_TYPES, TYPE_OFFSET
+
+__all__ = [
+    "TypeIndicator",
+    "evaluate_classifier",
+    "evaluate_structure",
+    "finetune_classifier",
+    "finetune_structure",
+    "predict_classifier",
+    "predict_pair_logits",
+    "read_labelled_fasta",
+]
+
+log = logging.getLogger(__name__)
+MAX_NUC = 508  # 512 positions − [CLS] [IND] TYPE [SEP]
+
+
+def _batches_by_tokens(lengths: Sequence[int], batch_tokens: int, *, shuffle: bool, seed: int = 0) -> list[list[int]]:
+    """Index batches with at most ``batch_tokens`` padded tokens, grouped by length."""
+    order = sorted(range(len(lengths)), key=lambda i: lengths[i])
+    out, cur, cur_max = [], [], 0
+    for i in order:
+        n = lengths[i]
+        if cur and max(cur_max, n) * (len(cur) + 1) > batch_tokens:
+            out.append(cur)
+            cur, cur_max = [], 0
+        cur.append(i)
+        cur_max = max(cur_max, n)
+    if cur:
+        out.append(cur)
+    if shuffle:
+        random.Random(seed).shuffle(out)
+    return out
+
+
+class TypeIndicator:
+    """Top-k RNA types of sequences from the frozen pretrained model's open type slot.
+
+    Example:
+        >>> ind = TypeIndicator(RnaErnieForPreTraining.from_pretrained(path))  # doctest: +SKIP
+        >>> types, probs = ind.predict(["GGGAAACCC"], top_k=3)  # (N, 3) token ids, (N, 3) weights
+    """
+
+    def __init__(self, model: RnaErnieForPreTraining, *, device: str | torch.device = "cpu", batch_tokens: int = 16384):
+        self.model = model.to(device).eval()
+        self.device = torch.device(device)
+        self.batch_tokens = batch_tokens
+        self.tokenizer = Tokenizer()
+
+    @torch.inference_mode()
+    def type_probs(self, seqs: Sequence[str]) -> np.ndarray:
+        """(N, 28) probabilities over :data:`rnaernie.vocab.RNA_TYPES` (max over windows, renormalised)."""
+        enc = self.tokenizer.encode_batch(list(seqs), types=[MASK_ID] * len(seqs), window=MAX_NUC, replace_invalid=True)
+        probs = np.zeros((len(seqs), NUM_TYPES), np.float32)
+        lengths = enc.lengths.tolist()
+        for idx in _batches_by_tokens(lengths, self.batch_tokens, shuffle=False):
+            n = max(lengths[i] for i in idx)
+            ids = torch.from_numpy(enc.input_ids[idx, :n]).to(self.device)
+            mask = torch.from_numpy(enc.attention_mask[idx, :n]).to(self.device)
+            logits = self.model(ids, mask).logits  # (B, L, V)
+            slot = torch.as_tensor(enc.lengths[idx] - 2, device=self.device)
+            p = logits[torch.arange(len(idx), device=self.device), slot, TYPE_OFFSET : TYPE_OFFSET + NUM_TYPES]
+            p = p.float().softmax(-1).cpu().numpy()
+            np.maximum.at(probs, enc.seq_index[idx], p)
+        return probs / probs.sum(1, keepdims=True)
+
+    def predict(self, seqs: Sequence[str], top_k: int = 3) -> tuple[np.ndarray, np.ndarray]:
+        """Top-k type token ids (N, k) and their renormalised probabilities (N, k)."""
+        probs = self.type_probs(seqs)
+        top = np.argsort(-probs, axis=1)[:, :top_k]
+        w = np.take_along_axis(probs, top, 1)
+        return top + TYPE_OFFSET, w / w.sum(1, keepdims=True)
+
+
+def read_labelled_fasta(path: str | Path, labels: Sequence[str] | None = None) -> tuple[list[str], np.ndarray, list[str]]:
+    """Sequences with the class name as the first word of the description (the nRC format).
+
+    Returns ``(seqs, label indices, label names)``; ``labels`` fixes the order (else sorted names).
+    """
+    recs = list(read_fasta(path, allow_duplicates=True))
+    names = [r.description.split(" ")[0] for r in recs]
+    if any(not n for n in names):
+        bad = next(r for r, n in zip(recs, names) if not n)
+        raise ValueError(f"{path}, line {bad.line}: record '{bad.id}' has no class name in its description")
+    order = list(labels) if labels is not None else sorted(set(names))
+    index = {n: i for i, n in enumerate(order)}
+    unknown = sorted(set(names) - set(index))
+    if unknown:
+        raise ValueError(f"{path}: classes not in the label set: {', '.join(unknown[:5])}")
+    return [r.seq for r in recs], np.array([index[n] for n in names]), order
+
+
+@dataclass
+class _Typed:
+    """Per-sequence type tokens (N, k) and weights (N, k); k = 1 with weight 1 when unguided."""
+
+    tokens: np.ndarray | None
+    weights: np.ndarray
+
+
+def _typing(seqs: Sequence[str], indicator: TypeIndicator | None, top_k: int) -> _Typed:
+    if indicator is None:
+        return _Typed(None, np.ones((len(seqs), 1), np.float32))
+    t, w = indicator.predict(seqs, top_k)
+    return _Typed(t, w.astype(np.float32))
+
+
+def _encode_k(tok: Tokenizer, seqs: list[str], typed: _Typed, k: int):
+    types = None if typed.tokens is None else typed.tokens[:, k].tolist()
+    return tok.encode_batch(seqs, types=types, truncate=True, replace_invalid=True)
+
+
+def _classifier_logits(model, tok, seqs, typed: _Typed, idx, device) -> Tensor:
+    """Probability-weighted sum over the k typed inputs of the classifier logits (B, C)."""
+    total = None
+    sub = [seqs[i] for i in idx]
+    sub_typed = _Typed(None if typed.tokens is None else typed.tokens[idx], typed.weights[idx])
+    for k in range(sub_typed.weights.shape[1]):
+        enc = _encode_k(tok, sub, sub_typed, k)
+        ids = torch.from_numpy(enc.input_ids).to(device)
+        mask = torch.from_numpy(enc.attention_mask).to(device)
+        logits = model(ids, mask).logits
+        w = torch.from_numpy(sub_typed.weights[:, k]).to(device)[:, None]
+        total = logits * w if total is None else total + logits * w
+    return total
+
+
+def _schedule(opt, total_steps: int, warmup: int):
+    def f(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / max(1, warmup)
+        return max(0.0, (total_steps - step) / max(1, total_steps - warmup))
+
+    return torch.optim.lr_scheduler.LambdaLR(opt, f)
+
+
+def finetune_classifier(
+    pretrained: str | Path | None,
+    train_seqs: Sequence[str],
+    train_labels: np.ndarray,
+    label_names: Sequence[str],
+    *,
+    out: str | Path | None = None,
+    preset: str = "tiny",
+    type_guided: bool = True,
+    top_k: int = 3,
+    train_top_k: int = 1,
+    epochs: int = 3,
+    lr: float = 1e-4,
+    batch_tokens: int = 8192,
+    seed: int = 0,
+    device: str = "cpu",
+    max_minutes: float | None = None,
+) -> tuple[RnaErnieForSequenceClassification, TypeIndicator | None]:
+    """Fine-tune a sequence classifier from ``pretrained`` (``None``: from scratch, preset ``preset``).
+
+    With type guidance, training uses the top ``train_top_k`` types (cheaper: the model runs once per
+    kept type) and prediction the top ``top_k``. Returns the model and the indicator (``None`` when
+    unguided). ``max_minutes`` caps the wall time (the schedule is kept; training stops early).
+    """
+    from .config import RnaErnieConfig
+
+    torch.manual_seed(seed)
+    n_labels = len(label_names)
+    if pretrained is None:
+        model = RnaErnieForSequenceClassification(RnaErnieConfig.preset(preset, num_labels=n_labels))
+    else:
+        cfg = RnaErnieConfig.from_json_file(Path(pretrained) / "config.json")
+        cfg.num_labels = n_labels
+        model = RnaErnieForSequenceClassification.from_pretrained(pretrained, cfg)
+    model.to(device)
+    indicator = None
+    if type_guided:
+        if pretrained is None:
+            raise ValueError("type-guided fine-tuning needs a pretrained model (the indicator)")
+        indicator = TypeIndicator(RnaErnieForPreTraining.from_pretrained(pretrained), device=device)
+    seqs = list(train_seqs)
+    typed = _typing(seqs, indicator, train_top_k)
+    tok = Tokenizer()
+    lengths = [min(len(s), MAX_NUC) + 4 for s in seqs]
+    steps_per_epoch = len(_batches_by_tokens(lengths, batch_tokens, shuffle=False))
+    total = epochs * steps_per_epoch
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
+    sched = _schedule(opt, total, max(1, total // 10))
+    y = torch.as_tensor(np.asarray(train_labels), dtype=torch.long)
+    t0 = time.perf_counter()
+    step = 0
+    model.train()
+    from tqdm.auto import tqdm
+
+    with tqdm(total=total, desc="finetune classifier", unit="step", dynamic_ncols=True) as bar:
+        for ep in range(epochs):
+            for idx in _batches_by_tokens(lengths, batch_tokens, shuffle=True, seed=seed * 1000 + ep):
+                logits = _classifier_logits(model, tok, seqs, typed, idx, device)
+                loss = F.cross_entropy(logits, y[idx].to(device))
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+                opt.step()
+                sched.step()
+                opt.zero_grad(set_to_none=True)
+                step += 1
+                bar.update(1)
+                bar.set_postfix(loss=f"{float(loss):.3f}")
+                if max_minutes is not None and time.perf_counter() - t0 > 60 * max_minutes:
+                    log.warning("finetune_classifier: time cap reached after %d/%d steps", step, total)
+                    break
+            else:
+                continue
+            break
+    model.eval()
+    if out is not None:
+        out = Path(out)
+        model.config.extra = {**model.config.extra, "type_guided": type_guided, "top_k": top_k, "labels": list(label_names)}
+        model.save_pretrained(out)
+        (out / "labels.json").write_text(json.dumps(list(label_names)) + "\n")
+    return model, indicator
+
+
+@torch.inference_mode()
+def predict_classifier(
+    model: RnaErnieForSequenceClassification,
+    seqs: Sequence[str],
+    *,
+    indicator: TypeIndicator | None = None,
+    top_k: int = 3,
+    batch_tokens: int = 16384,
+    device: str = "cpu",
+) -> np.ndarray:
+    """Class probabilities (N, C); type-guided (k typed passes, weighted logits) when given an indicator."""
+    model.eval()
+    seqs = list(seqs)
+    typed = _typing(seqs, indicator, top_k)
+    tok = Tokenizer()
+    lengths = [min(len(s), MAX_NUC) + 4 for s in seqs]
+    out = np.zeros((len(seqs), model.config.num_labels), np.float32)
+    for idx in _batches_by_tokens(lengths, batch_tokens, shuffle=False):
+        out[idx] = _classifier_logits(model, tok, seqs, typed, idx, device).float().softmax(-1).cpu().numpy()
+    return out
+
+
+def evaluate_classifier(probs: np.ndarray, labels: np.ndarray) -> dict:
+    """Accuracy and macro-F1 (and AUROC for two classes)."""
+    from sklearn.metrics import accuracy_score, f1_score, roc_auc_score
+
+    pred = probs.argmax(1)
+    res = {"accuracy": float(accuracy_score(labels, pred)), "macro_f1": float(f1_score(labels, pred, average="macro"))}
+    if probs.shape[1] == 2:
+        res["auroc"] = float(roc_auc_score(labels, probs[:, 1]))
+    return res
+
+
+# ----------------------------------------------------------------------------- structure
+
+
+def _contact_labels(records, idx, L: int) -> Tensor:
+    lab = torch.full((len(idx), L, L), -100, dtype=torch.float32)
+    for b, i in enumerate(idx):
+        n = len(records[i].sequence)
+        lab[b, :n, :n] = 0
+        p = np.asarray(records[i].pairs, dtype=np.int64).reshape(-1, 2)
+        if len(p):
+            lab[b, p[:, 0], p[:, 1]] = 1
+            lab[b, p[:, 1], p[:, 0]] = 1
+    return lab
+
+
+def finetune_structure(
+    pretrained: str | Path | None,
+    train_records: Sequence,
+    *,
+    out: str | Path | None = None,
+    preset: str = "tiny",
+    epochs: int = 1,
+    lr: float = 3e-4,
+    batch_tokens: int = 4096,
+    max_length: int = 300,
+    pos_weight: float = 30.0,
+    seed: int = 0,
+    device: str = "cpu",
+    max_minutes: float | None = None,
+) -> RnaErnieForContactPrediction:
+    """Train the pair-logit head (and the encoder) on structure records (``.sequence``, ``.pairs``).
+
+    Records longer than ``max_length`` are left out of training (the L×L head's cost grows as L²);
+    ``pos_weight`` up-weights the rare paired entries in the BCE loss.
+    """
+    from .config import RnaErnieConfig
+
+    torch.manual_seed(seed)
+    if pretrained is None:
+        model = RnaErnieForContactPrediction(RnaErnieConfig.preset(preset))
+    else:
+        model = RnaErnieForContactPrediction.from_pretrained(pretrained)
+    model.to(device).train()
+    recs = [r for r in train_records if 0 < len(r.sequence) <= max_length]
+    tok = Tokenizer()
+    lengths = [len(r.sequence) + 2 for r in recs]
+    total = epochs * len(_batches_by_tokens(lengths, batch_tokens, shuffle=False))
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
+    sched = _schedule(opt, total, max(1, total // 20))
+    t0 = time.perf_counter()
+    from tqdm.auto import tqdm
+
+    pw = torch.tensor(pos_weight, device=device)
+    with tqdm(total=total, desc="finetune structure", unit="step", dynamic_ncols=True) as bar:
+        done = False
+        for ep in range(epochs):
+            for idx in _batches_by_tokens(lengths, batch_tokens, shuffle=True, seed=seed * 1000 + ep):
+                enc = tok.encode_batch([recs[i].sequence for i in idx], replace_invalid=True)
+                ids = torch.from_numpy(enc.input_ids).to(device)
+                mask = torch.from_numpy(enc.attention_mask).to(device)
+                o = model(ids, mask)
+                lab = _contact_labels(recs, idx, ids.shape[1] - 2).to(device)
+                keep = o.pair_mask & (lab >= 0)
+                loss = F.binary_cross_entropy_with_logits(o.logits[keep].float(), lab[keep], pos_weight=pw)
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+                opt.step()
+                sched.step()
+                opt.zero_grad(set_to_none=True)
+                bar.update(1)
+                bar.set_postfix(loss=f"{float(loss):.4f}")
+                if max_minutes is not None and time.perf_counter() - t0 > 60 * max_minutes:
+                    log.warning("finetune_structure: time cap reached")
+                    done = True
+                    break
+            if done:
+                break
+    model.eval()
+    if out is not None:
+        model.save_pretrained(out)
+    return model
+
+
+@torch.inference_mode()
+def predict_pair_logits(
+    model: RnaErnieForContactPrediction, seqs: Sequence[str], *, batch_tokens: int = 8192, device: str = "cpu"
+) -> list[np.ndarray]:
+    """Pair logits (L_i, L_i) float32 per sequence (sequences longer than 510 nt raise ``ValueError``)."""
+    model.eval()
+    tok = Tokenizer()
+    lengths = [len(s) + 2 for s in seqs]
+    out: list[np.ndarray] = [np.zeros((0, 0), np.float32)] * len(seqs)
+    for idx in _batches_by_tokens(lengths, batch_tokens, shuffle=False):
+        enc = tok.encode_batch([seqs[i] for i in idx], replace_invalid=True)
+        o = model(torch.from_numpy(enc.input_ids).to(device), torch.from_numpy(enc.attention_mask).to(device))
+        z = o.logits.float().cpu().numpy()
+        for b, i in enumerate(idx):
+            n = len(seqs[i])
+            out[i] = np.ascontiguousarray(z[b, :n, :n])
+    return out
+
+
+def evaluate_structure(
+    logits: Sequence[np.ndarray], records: Sequence, *, threshold: float = 0.0, threads: int = 0
+) -> dict:
+    """Decode with the C++ Nussinov decoder and report mean per-sequence F1 (exact and ±1 shift)."""
+    from .structure import decode_batch, f1
+
+    res = decode_batch([r.sequence for r in records], list(logits), threshold=threshold, num_threads=threads or None)
+    f_exact = [f1(p.pairs, r.pairs) for p, r in zip(res, records)]
+    f_shift = [f1(p.pairs, r.pairs, shift=1) for p, r in zip(res, records)]
+    return {"f1": float(np.mean(f_exact)), "f1_shift1": float(np.mean(f_shift)), "n": len(records), "threshold": threshold}
