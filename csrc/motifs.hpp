@@ -29,7 +29,7 @@ class MotifMatcher {
   explicit MotifMatcher(const std::vector<std::string>& motifs);
 
   int32_t num_motifs() const { return static_cast<int32_t>(length_.size()); }
-  int32_t num_states() const { return static_cast<int32_t>(next_.size()); }
+  int32_t num_states() const { return static_cast<int32_t>(states_.size()); }
   int64_t max_length() const { return max_len_; }
   int32_t length(int32_t motif) const { return length_[motif]; }
 
@@ -46,9 +46,20 @@ class MotifMatcher {
   template <class Code, class Emit>
   void scan(int64_t n, Code&& code_at, Emit&& emit) const;
 
-  std::vector<std::array<int32_t, 4>> next_;  // DFA transitions (failure links folded in)
-  std::vector<int32_t> out_begin_;            // per state: range into out_ of motifs ending here
-  std::vector<int32_t> out_;
+  // One packed record per state, numbered breadth-first so the shallow states that random text
+  // visits most sit together in cache: DFA transitions (failure links folded in) and the range
+  // in out_ of the motifs that end here (own ones first, then along the failure chain).
+  struct State {
+    std::array<int32_t, 4> next;
+    int32_t out_begin;
+    int32_t out_end;
+  };
+  struct Out {
+    int32_t motif;
+    int32_t length;
+  };
+  std::vector<State> states_;
+  std::vector<Out> out_;
   std::vector<int32_t> length_;
   int64_t max_len_ = 0;
 };

@@ -2,9 +2,35 @@
 
 from __future__ import annotations
 
+from .api import RnaErnie, load
+from .config import RnaErnieConfig
+from .heads import (
+    RnaErnieForContactPrediction,
+    RnaErnieForInteraction,
+    RnaErnieForMaskedLM,
+    RnaErnieForPreTraining,
+    RnaErnieForSequenceClassification,
+    RnaErnieForTokenClassification,
+)
+from .model import RnaErnieModel
 from .motifs import MotifMatcher
 from .tokenizer import Encoding, Tokenizer
 
 __version__ = "0.1.0"
 
-__all__ = ["Encoding", "MotifMatcher", "Tokenizer", "__version__"]
+__all__ = [
+    "Encoding",
+    "MotifMatcher",
+    "RnaErnie",
+    "RnaErnieConfig",
+    "RnaErnieForContactPrediction",
+    "RnaErnieForInteraction",
+    "RnaErnieForMaskedLM",
+    "RnaErnieForPreTraining",
+    "RnaErnieForSequenceClassification",
+    "RnaErnieForTokenClassification",
+    "RnaErnieModel",
+    "Tokenizer",
+    "__version__",
+    "load",
+]

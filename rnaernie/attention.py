@@ -1,9 +1,13 @@
 """The one attention dispatch of the model: eager reference, PyTorch SDPA, or the Triton kernel.
 
 Padding is on the right. A sequence is described either by ``key_padding_mask`` (B, L) bool with
-True for real tokens, or by ``lengths`` (B,) = number of real tokens. Padding *queries* still attend
-to the real keys of their sequence (their outputs are meaningless but finite); a sequence of length
-0 attends uniformly over all positions, so no row ever produces NaN.
+True for real tokens, or by ``lengths`` (B,) = number of real tokens. Outputs at padding *queries*
+are finite but meaningless: eager/SDPA let them attend to the real keys, the Triton kernel writes
+zeros there; a sequence of length 0 attends uniformly over all positions (eager/SDPA), so no row
+ever produces NaN. Compare implementations on real positions only.
+
+``"auto"``: Triton for CUDA tensors when it is importable and ``dropout_p == 0`` (the kernel has a
+backward pass but no dropout), else SDPA. Training with attention dropout therefore runs SDPA.
 
 Example:
     >>> import torch

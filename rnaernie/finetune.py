@@ -30,7 +30,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .heads import RnaErnieForContactPrediction, RnaErnieForPreTraining, RnaErnieForSequenceClassification
+from .heads import (
+    RnaErnieForContactPrediction,
+    RnaErnieForPreTraining,
+    RnaErnieForSequenceClassification,
+)
 from .io import read_fasta
 from .tokenizer import Tokenizer
 from .vocab import MASK_ID, NUM_TYPES, TYPE_OFFSET
@@ -50,7 +54,9 @@ log = logging.getLogger(__name__)
 MAX_NUC = 508  # 512 positions − [CLS] [IND] TYPE [SEP]
 
 
-def _batches_by_tokens(lengths: Sequence[int], batch_tokens: int, *, shuffle: bool, seed: int = 0) -> list[list[int]]:
+def _batches_by_tokens(
+    lengths: Sequence[int], batch_tokens: int, *, shuffle: bool, seed: int = 0
+) -> list[list[int]]:
     """Index batches with at most ``batch_tokens`` padded tokens, grouped by length."""
     order = sorted(range(len(lengths)), key=lambda i: lengths[i])
     out, cur, cur_max = [], [], 0
@@ -76,7 +82,13 @@ class TypeIndicator:
         >>> types, probs = ind.predict(["GGGAAACCC"], top_k=3)  # (N, 3) token ids, (N, 3) weights
     """
 
-    def __init__(self, model: RnaErnieForPreTraining, *, device: str | torch.device = "cpu", batch_tokens: int = 16384):
+    def __init__(
+        self,
+        model: RnaErnieForPreTraining,
+        *,
+        device: str | torch.device = "cpu",
+        batch_tokens: int = 16384,
+    ):
         self.model = model.to(device).eval()
         self.device = torch.device(device)
         self.batch_tokens = batch_tokens
@@ -85,7 +97,9 @@ class TypeIndicator:
     @torch.inference_mode()
     def type_probs(self, seqs: Sequence[str]) -> np.ndarray:
         """(N, 28) probabilities over :data:`rnaernie.vocab.RNA_TYPES` (max over windows, renormalised)."""
-        enc = self.tokenizer.encode_batch(list(seqs), types=[MASK_ID] * len(seqs), window=MAX_NUC, replace_invalid=True)
+        enc = self.tokenizer.encode_batch(
+            list(seqs), types=[MASK_ID] * len(seqs), window=MAX_NUC, replace_invalid=True
+        )
         probs = np.zeros((len(seqs), NUM_TYPES), np.float32)
         lengths = enc.lengths.tolist()
         for idx in _batches_by_tokens(lengths, self.batch_tokens, shuffle=False):
@@ -94,7 +108,11 @@ class TypeIndicator:
             mask = torch.from_numpy(enc.attention_mask[idx, :n]).to(self.device)
             logits = self.model(ids, mask).logits  # (B, L, V)
             slot = torch.as_tensor(enc.lengths[idx] - 2, device=self.device)
-            p = logits[torch.arange(len(idx), device=self.device), slot, TYPE_OFFSET : TYPE_OFFSET + NUM_TYPES]
+            p = logits[
+                torch.arange(len(idx), device=self.device),
+                slot,
+                TYPE_OFFSET : TYPE_OFFSET + NUM_TYPES,
+            ]
             p = p.float().softmax(-1).cpu().numpy()
             np.maximum.at(probs, enc.seq_index[idx], p)
         return probs / probs.sum(1, keepdims=True)
@@ -107,7 +125,9 @@ class TypeIndicator:
         return top + TYPE_OFFSET, w / w.sum(1, keepdims=True)
 
 
-def read_labelled_fasta(path: str | Path, labels: Sequence[str] | None = None) -> tuple[list[str], np.ndarray, list[str]]:
+def read_labelled_fasta(
+    path: str | Path, labels: Sequence[str] | None = None
+) -> tuple[list[str], np.ndarray, list[str]]:
     """Sequences with the class name as the first word of the description (the nRC format).
 
     Returns ``(seqs, label indices, label names)``; ``labels`` fixes the order (else sorted names).
@@ -116,7 +136,9 @@ def read_labelled_fasta(path: str | Path, labels: Sequence[str] | None = None) -
     names = [r.description.split(" ")[0] for r in recs]
     if any(not n for n in names):
         bad = next(r for r, n in zip(recs, names) if not n)
-        raise ValueError(f"{path}, line {bad.line}: record '{bad.id}' has no class name in its description")
+        raise ValueError(
+            f"{path}, line {bad.line}: record '{bad.id}' has no class name in its description"
+        )
     order = list(labels) if labels is not None else sorted(set(names))
     index = {n: i for i, n in enumerate(order)}
     unknown = sorted(set(names) - set(index))
@@ -198,7 +220,9 @@ def finetune_classifier(
     torch.manual_seed(seed)
     n_labels = len(label_names)
     if pretrained is None:
-        model = RnaErnieForSequenceClassification(RnaErnieConfig.preset(preset, num_labels=n_labels))
+        model = RnaErnieForSequenceClassification(
+            RnaErnieConfig.preset(preset, num_labels=n_labels)
+        )
     else:
         cfg = RnaErnieConfig.from_json_file(Path(pretrained) / "config.json")
         cfg.num_labels = n_labels
@@ -225,7 +249,9 @@ def finetune_classifier(
 
     with tqdm(total=total, desc="finetune classifier", unit="step", dynamic_ncols=True) as bar:
         for ep in range(epochs):
-            for idx in _batches_by_tokens(lengths, batch_tokens, shuffle=True, seed=seed * 1000 + ep):
+            for idx in _batches_by_tokens(
+                lengths, batch_tokens, shuffle=True, seed=seed * 1000 + ep
+            ):
                 logits = _classifier_logits(model, tok, seqs, typed, idx, device)
                 loss = F.cross_entropy(logits, y[idx].to(device))
                 loss.backward()
@@ -235,9 +261,11 @@ def finetune_classifier(
                 opt.zero_grad(set_to_none=True)
                 step += 1
                 bar.update(1)
-                bar.set_postfix(loss=f"{float(loss):.3f}")
+                bar.set_postfix(loss=f"{loss.item():.3f}")
                 if max_minutes is not None and time.perf_counter() - t0 > 60 * max_minutes:
-                    log.warning("finetune_classifier: time cap reached after %d/%d steps", step, total)
+                    log.warning(
+                        "finetune_classifier: time cap reached after %d/%d steps", step, total
+                    )
                     break
             else:
                 continue
@@ -245,7 +273,12 @@ def finetune_classifier(
     model.eval()
     if out is not None:
         out = Path(out)
-        model.config.extra = {**model.config.extra, "type_guided": type_guided, "top_k": top_k, "labels": list(label_names)}
+        model.config.extra = {
+            **model.config.extra,
+            "type_guided": type_guided,
+            "top_k": top_k,
+            "labels": list(label_names),
+        }
         model.save_pretrained(out)
         (out / "labels.json").write_text(json.dumps(list(label_names)) + "\n")
     return model, indicator
@@ -269,7 +302,13 @@ def predict_classifier(
     lengths = [min(len(s), MAX_NUC) + 4 for s in seqs]
     out = np.zeros((len(seqs), model.config.num_labels), np.float32)
     for idx in _batches_by_tokens(lengths, batch_tokens, shuffle=False):
-        out[idx] = _classifier_logits(model, tok, seqs, typed, idx, device).float().softmax(-1).cpu().numpy()
+        out[idx] = (
+            _classifier_logits(model, tok, seqs, typed, idx, device)
+            .float()
+            .softmax(-1)
+            .cpu()
+            .numpy()
+        )
     return out
 
 
@@ -278,7 +317,10 @@ def evaluate_classifier(probs: np.ndarray, labels: np.ndarray) -> dict:
     from sklearn.metrics import accuracy_score, f1_score, roc_auc_score
 
     pred = probs.argmax(1)
-    res = {"accuracy": float(accuracy_score(labels, pred)), "macro_f1": float(f1_score(labels, pred, average="macro"))}
+    res = {
+        "accuracy": float(accuracy_score(labels, pred)),
+        "macro_f1": float(f1_score(labels, pred, average="macro")),
+    }
     if probs.shape[1] == 2:
         res["auroc"] = float(roc_auc_score(labels, probs[:, 1]))
     return res
@@ -340,21 +382,25 @@ def finetune_structure(
     with tqdm(total=total, desc="finetune structure", unit="step", dynamic_ncols=True) as bar:
         done = False
         for ep in range(epochs):
-            for idx in _batches_by_tokens(lengths, batch_tokens, shuffle=True, seed=seed * 1000 + ep):
+            for idx in _batches_by_tokens(
+                lengths, batch_tokens, shuffle=True, seed=seed * 1000 + ep
+            ):
                 enc = tok.encode_batch([recs[i].sequence for i in idx], replace_invalid=True)
                 ids = torch.from_numpy(enc.input_ids).to(device)
                 mask = torch.from_numpy(enc.attention_mask).to(device)
                 o = model(ids, mask)
                 lab = _contact_labels(recs, idx, ids.shape[1] - 2).to(device)
                 keep = o.pair_mask & (lab >= 0)
-                loss = F.binary_cross_entropy_with_logits(o.logits[keep].float(), lab[keep], pos_weight=pw)
+                loss = F.binary_cross_entropy_with_logits(
+                    o.logits[keep].float(), lab[keep], pos_weight=pw
+                )
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
                 opt.step()
                 sched.step()
                 opt.zero_grad(set_to_none=True)
                 bar.update(1)
-                bar.set_postfix(loss=f"{float(loss):.4f}")
+                bar.set_postfix(loss=f"{loss.item():.4f}")
                 if max_minutes is not None and time.perf_counter() - t0 > 60 * max_minutes:
                     log.warning("finetune_structure: time cap reached")
                     done = True
@@ -369,7 +415,11 @@ def finetune_structure(
 
 @torch.inference_mode()
 def predict_pair_logits(
-    model: RnaErnieForContactPrediction, seqs: Sequence[str], *, batch_tokens: int = 8192, device: str = "cpu"
+    model: RnaErnieForContactPrediction,
+    seqs: Sequence[str],
+    *,
+    batch_tokens: int = 8192,
+    device: str = "cpu",
 ) -> list[np.ndarray]:
     """Pair logits (L_i, L_i) float32 per sequence (sequences longer than 510 nt raise ``ValueError``)."""
     model.eval()
@@ -378,7 +428,10 @@ def predict_pair_logits(
     out: list[np.ndarray] = [np.zeros((0, 0), np.float32)] * len(seqs)
     for idx in _batches_by_tokens(lengths, batch_tokens, shuffle=False):
         enc = tok.encode_batch([seqs[i] for i in idx], replace_invalid=True)
-        o = model(torch.from_numpy(enc.input_ids).to(device), torch.from_numpy(enc.attention_mask).to(device))
+        o = model(
+            torch.from_numpy(enc.input_ids).to(device),
+            torch.from_numpy(enc.attention_mask).to(device),
+        )
         z = o.logits.float().cpu().numpy()
         for b, i in enumerate(idx):
             n = len(seqs[i])
@@ -392,7 +445,17 @@ def evaluate_structure(
     """Decode with the C++ Nussinov decoder and report mean per-sequence F1 (exact and ±1 shift)."""
     from .structure import decode_batch, f1
 
-    res = decode_batch([r.sequence for r in records], list(logits), threshold=threshold, num_threads=threads or None)
+    res = decode_batch(
+        [r.sequence for r in records],
+        list(logits),
+        threshold=threshold,
+        num_threads=threads or None,
+    )
     f_exact = [f1(p.pairs, r.pairs) for p, r in zip(res, records)]
     f_shift = [f1(p.pairs, r.pairs, shift=1) for p, r in zip(res, records)]
-    return {"f1": float(np.mean(f_exact)), "f1_shift1": float(np.mean(f_shift)), "n": len(records), "threshold": threshold}
+    return {
+        "f1": float(np.mean(f_exact)),
+        "f1_shift1": float(np.mean(f_shift)),
+        "n": len(records),
+        "threshold": threshold,
+    }

@@ -73,7 +73,7 @@ def embed_batches(
     model: torch.nn.Module,
     inputs: Any,
     pooling: str = "mean",
-    batch_tokens: int = 8192,
+    batch_tokens: int = 4096,
     max_batch_size: int | None = None,
     max_length: int = 512,
     truncate: bool = False,
@@ -119,17 +119,18 @@ def embed_batches(
                 ids = ids_all[torch.from_numpy(idx), :L].to(device, non_blocking=True)
                 mask = torch.arange(L)[None, :] < lens[:, None]
                 h = encoder(ids, mask.to(device), return_pooler=False).last_hidden_state
+                h = h.float()  # pool in fp32 even for a bf16 model
                 if pooling == "cls":
                     pooled = h[:, 0]
                 elif pooling == "mean":
-                    m = mask.to(device, h.dtype).unsqueeze(-1)  # (b, L, 1)
+                    m = mask.to(device, torch.float32).unsqueeze(-1)  # (b, L, 1)
                     pooled = (h * m).sum(1) / m.sum(1).clamp(min=1.0)
                 else:
-                    h = h.float().cpu()
+                    h = h.cpu()
                     for j, i in enumerate(idx.tolist()):
                         out[i] = h[j, : int(lens[j])].clone()  # type: ignore[index]
                     continue
-                out[torch.from_numpy(idx)] = pooled.float().cpu()  # type: ignore[index]
+                out[torch.from_numpy(idx)] = pooled.cpu()  # type: ignore[index]
     finally:
         encoder.train(was_training)
     return out  # type: ignore[return-value]

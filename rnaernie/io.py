@@ -48,7 +48,9 @@ def open_text(path: str | os.PathLike | IO[str]) -> IO[str]:
     return open(p, encoding="utf-8", errors="strict")
 
 
-def read_fasta(source: str | os.PathLike | IO[str], *, allow_duplicates: bool = False) -> Iterator[Record]:
+def read_fasta(
+    source: str | os.PathLike | IO[str], *, allow_duplicates: bool = False
+) -> Iterator[Record]:
     """Yield records of a FASTA or FASTQ stream one at a time (memory stays flat).
 
     Raises :class:`FastaError` for a missing header, an empty record, binary data, a truncated FASTQ
@@ -74,7 +76,9 @@ def read_fasta(source: str | os.PathLike | IO[str], *, allow_duplicates: bool = 
                 header, chunks = (lineno, line[1:].strip()), []
             elif line.strip():
                 if header is None:
-                    raise FastaError(f"{name}, line {lineno}: sequence data before the first '>' header")
+                    raise FastaError(
+                        f"{name}, line {lineno}: sequence data before the first '>' header"
+                    )
                 chunks.append(line.strip())
             nxt = _next_line(fh, name, lineno)
             if nxt is None:
@@ -99,7 +103,9 @@ def _next_line(fh: IO[str], name: str, lineno: int) -> tuple[int, str] | None:
     return lineno + 1, line.rstrip("\r\n")
 
 
-def _make(header: tuple[int, str], chunks: list[str], name: str, seen: set[str], dup_ok: bool) -> Record:
+def _make(
+    header: tuple[int, str], chunks: list[str], name: str, seen: set[str], dup_ok: bool
+) -> Record:
     lineno, text = header
     rid, _, desc = text.partition(" ")
     if not rid:
@@ -128,7 +134,9 @@ def _read_fastq(fh, name, lineno, line, seen, dup_ok) -> Iterator[Record]:
             parts.append(text)
         seq, plus, qual = parts
         if not plus.startswith("+") or len(qual) != len(seq):
-            raise FastaError(f"{name}, line {head}: malformed FASTQ record (bad '+' line or quality length)")
+            raise FastaError(
+                f"{name}, line {head}: malformed FASTQ record (bad '+' line or quality length)"
+            )
         yield _make((head, line[1:].strip()), [seq.strip()], name, seen, dup_ok)
         nxt = _next_line(fh, name, lineno)
         while nxt is not None and not nxt[1].strip():
@@ -147,10 +155,17 @@ def read_sequences(source) -> tuple[list[str], list[str]]:
 
 
 def write_atomic(path: str | os.PathLike, data: bytes | str) -> None:
-    """Write to ``path.tmp`` then rename, so a killed run never leaves a complete-looking file."""
+    """Write to ``path.tmp`` then rename, so a killed run never leaves a complete-looking file.
+
+    A path that exists and is not a regular file (``/dev/null``, a FIFO) is written directly.
+    """
     p = Path(path)
-    tmp = p.with_name(p.name + ".tmp")
     mode = "wb" if isinstance(data, bytes) else "w"
+    if p.exists() and not p.is_file():
+        with open(p, mode) as fh:
+            fh.write(data)
+        return
+    tmp = p.with_name(p.name + ".tmp")
     with open(tmp, mode) as fh:
         fh.write(data)
         fh.flush()

@@ -102,7 +102,9 @@ def apply_mlm_replacement(
     so CPU and GPU give identical numbers for the same seed.
     """
     sel = np.ascontiguousarray(selected, dtype=bool)
-    return _core.apply_mlm_replacement(_as_ids(input_ids), sel, seed=int(seed) % 2**32, threads=threads)
+    return _core.apply_mlm_replacement(
+        _as_ids(input_ids), sel, seed=int(seed) % 2**32, threads=threads
+    )
 
 
 def mask_batch(input_ids: np.ndarray, *, seed: int, **kwargs) -> MaskedBatch:

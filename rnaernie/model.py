@@ -55,6 +55,42 @@ class RnaErnieModelOutput:
     attentions: tuple[Tensor, ...] | None = None
 
 
+# ----------------------------------------------------------------------------- linear fast path
+
+_HAS_MKLDNN_LINEAR = torch.backends.mkldnn.is_available() and hasattr(
+    torch.ops.mkldnn, "_linear_pointwise"
+)
+_MKLDNN_DTYPES = (torch.float32,)
+if _HAS_MKLDNN_LINEAR and getattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", None) is not None:
+    if torch.ops.mkldnn._is_mkldnn_bf16_supported():
+        _MKLDNN_DTYPES = (torch.float32, torch.bfloat16)
+
+
+def linear(module: nn.Module, x: Tensor, act: str | None = None) -> Tensor:
+    """``act(module(x))``; on CPU without autograd, one oneDNN call with bias (and ReLU) fused.
+
+    The fast path is ``torch.ops.mkldnn._linear_pointwise`` (what ``torch.compile`` emits on CPU);
+    it is taken only for a plain ``nn.Linear`` on fp32/bf16 CPU tensors when no gradient is being
+    recorded, so training and int8 (quantised modules) always use the plain path. ``act`` is a
+    :data:`_ACTIVATIONS` name.
+    """
+    if (
+        _HAS_MKLDNN_LINEAR
+        and type(module) is nn.Linear
+        and x.device.type == "cpu"
+        and not torch.is_grad_enabled()
+        and x.dtype in _MKLDNN_DTYPES
+        and x.dtype == module.weight.dtype
+    ):
+        fused = act == "relu"
+        y = torch.ops.mkldnn._linear_pointwise(
+            x, module.weight, module.bias, "relu" if fused else "none", [], ""
+        )
+        return y if fused or act is None else _ACTIVATIONS[act](y)
+    y = module(x)
+    return y if act is None else _ACTIVATIONS[act](y)
+
+
 # ----------------------------------------------------------------------------- embeddings
 
 
@@ -117,7 +153,7 @@ class RnaErnieSelfAttention(nn.Module):
     ) -> tuple[Tensor, Tensor | None]:
         B, L, C = x.shape
         H, D = self.num_heads, self.head_dim
-        qkv = self.qkv(x).view(B, L, 3, H, D).permute(2, 0, 3, 1, 4)  # (3, B, H, L, D)
+        qkv = linear(self.qkv, x).view(B, L, 3, H, D).permute(2, 0, 3, 1, 4)  # (3, B, H, L, D)
         q, k, v = qkv.unbind(0)  # each (B, H, L, D)
         dropout_p = self.dropout_p if self.training else 0.0
         weights = None
@@ -132,7 +168,7 @@ class RnaErnieSelfAttention(nn.Module):
                 dropout_p=dropout_p, impl=self.impl,
             )  # fmt: skip
         y = y.transpose(1, 2).reshape(B, L, C)  # (B, L, C)
-        return self.out_proj(y), weights
+        return linear(self.out_proj, y), weights
 
 
 # ----------------------------------------------------------------------------- layer
@@ -150,7 +186,7 @@ class RnaErnieLayer(nn.Module):
         self.linear2 = nn.Linear(F_, C)
         self.norm2 = nn.LayerNorm(C, eps=config.layer_norm_eps)
         self.dropout = nn.Dropout(config.hidden_dropout)
-        self.act = _ACTIVATIONS[config.hidden_act]
+        self.act = config.hidden_act
 
     def forward(
         self,
@@ -161,8 +197,8 @@ class RnaErnieLayer(nn.Module):
     ) -> tuple[Tensor, Tensor | None]:
         a, weights = self.self_attn(x, key_padding_mask, lengths, output_attentions)
         x = self.norm1(x + self.dropout(a))  # (B, L, C)
-        h = self.act(self.linear1(x))  # (B, L, F)
-        x = self.norm2(x + self.dropout(self.linear2(h)))  # (B, L, C)
+        h = linear(self.linear1, x, self.act)  # (B, L, F)
+        x = self.norm2(x + self.dropout(linear(self.linear2, h)))  # (B, L, C)
         return x, weights
 
 
@@ -252,6 +288,8 @@ class RnaErnieModel(RnaErniePreTrainedModel):
         return_pooler: bool = True,
     ) -> RnaErnieModelOutput:
         """Encode a batch. Without ``attention_mask``, positions holding the pad id are padding.
+
+        Padding must be on the right (the Triton path reads only per-row lengths).
 
         ``return_pooler=False`` skips the pooler (it is also skipped when the model has none).
         """

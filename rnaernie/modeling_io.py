@@ -63,6 +63,7 @@ class RnaErniePreTrainedModel(nn.Module):
     def __init__(self, config: RnaErnieConfig):
         super().__init__()
         self.config = config
+        self.new_keys: list[str] = []  # weights freshly initialised by the last from_pretrained
 
     # -- init
     def _init_module(self, module: nn.Module) -> None:
@@ -112,9 +113,14 @@ class RnaErniePreTrainedModel(nn.Module):
         strict: bool = False,
         int8: bool = False,
         map_location: str | torch.device = "cpu",
+        model_kwargs: dict[str, Any] | None = None,
         **config_overrides: Any,
     ) -> T:
-        """Load a directory saved by this library or by multimolecule.
+        """Load a directory saved by this library or by multimolecule (returned in eval mode).
+
+        Example:
+            >>> model = RnaErnieForSequenceClassification.from_pretrained("ckpt/", num_labels=13)  # doctest: +SKIP
+            >>> model.train()  # to fine-tune  # doctest: +SKIP
 
         Args:
             path: directory with ``config.json`` and ``model.safetensors``.
@@ -122,6 +128,7 @@ class RnaErniePreTrainedModel(nn.Module):
             strict: raise if any weight of the model is missing from the file.
             int8: dynamically quantise the Linear layers to int8 after loading (CPU inference).
             map_location: device for the loaded tensors.
+            model_kwargs: extra constructor arguments (e.g. ``{"add_pooling_layer": False}``).
             config_overrides: fields to change in the saved config (e.g. ``num_labels=3``,
                 ``attn_implementation="sdpa"``, ``hidden_dropout=0.0``).
         """
@@ -153,7 +160,7 @@ class RnaErniePreTrainedModel(nn.Module):
                 raise ValueError(f"unknown config field {key!r}")
             setattr(config, key, value)
         config.__post_init__()
-        model = cls(config)
+        model = cls(config, **(model_kwargs or {}))
         model.load_converted_state_dict(state, strict=strict)
         model.eval()
         if int8:

@@ -66,7 +66,11 @@ class MotifMatcher:
     ) -> None:
         self.motifs = list(motifs)
         self.source_names = tuple(source_names)
-        src = np.zeros(len(self.motifs), np.int32) if sources is None else np.asarray(sources, np.int32)
+        src = (
+            np.zeros(len(self.motifs), np.int32)
+            if sources is None
+            else np.asarray(sources, np.int32)
+        )
         if src.shape != (len(self.motifs),):
             raise ValueError(f"sources has {src.size} entries for {len(self.motifs)} motifs")
         if src.size and (src.min() < 0 or src.max() >= len(self.source_names)):
@@ -101,7 +105,9 @@ class MotifMatcher:
         """
         if isinstance(seqs, (str, bytes)):
             raise TypeError("find expects a sequence of strings; wrap a single one in a list")
-        out = self._core.find(seqs, threads=self.threads, names=list(names) if names is not None else None)
+        out = self._core.find(
+            seqs, threads=self.threads, names=list(names) if names is not None else None
+        )
         return MotifHits(source=self.sources[out["motif_id"]], **out)
 
 

@@ -120,7 +120,11 @@ class CorpusRecord:
 def _open(path: Path) -> io.TextIOBase:
     with open(path, "rb") as fh:
         gz = fh.read(2) == b"\x1f\x8b"
-    return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8") if gz else open(path, encoding="utf-8")
+    return (
+        io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8")
+        if gz
+        else open(path, encoding="utf-8")
+    )
 
 
 def iter_corpus(path: str | os.PathLike, split: str | None = None) -> Iterator[CorpusRecord]:
@@ -146,7 +150,9 @@ def iter_corpus(path: str | os.PathLike, split: str | None = None) -> Iterator[C
                 tok = None
                 if t:
                     try:
-                        tok = type_id(t if t in RNA_TYPES else map_rfam_type(t, row.get("rfam_id", "")))
+                        tok = type_id(
+                            t if t in RNA_TYPES else map_rfam_type(t, row.get("rfam_id", ""))
+                        )
                     except ValueError as e:
                         raise ValueError(f"{p}, line {lineno}: {e}") from None
                 yield CorpusRecord(row["sequence"], tok)
@@ -325,7 +331,10 @@ def _save_checkpoint(path: Path, model, opt, sched, state: dict) -> None:
     tmp = path.with_name(path.name + ".tmp")
     tmp.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(tmp / "model")
-    torch.save({"optimizer": opt.state_dict(), "scheduler": sched.state_dict(), **state}, tmp / "trainer.pt")
+    torch.save(
+        {"optimizer": opt.state_dict(), "scheduler": sched.state_dict(), **state},
+        tmp / "trainer.pt",
+    )
     old = path.with_name(path.name + ".old")
     if path.exists():
         os.replace(path, old)
@@ -353,7 +362,9 @@ def pretrain(cfg: PretrainConfig) -> Path:
         torch.distributed.init_process_group(backend)
     rank, world = _dist()
     if cfg.device == "auto":
-        device = torch.device(f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}" if torch.cuda.is_available() else "cpu")
+        device = torch.device(
+            f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}" if torch.cuda.is_available() else "cpu"
+        )
     else:
         device = torch.device(cfg.device)
     out = Path(cfg.out)
@@ -368,7 +379,10 @@ def pretrain(cfg: PretrainConfig) -> Path:
     decay = [p for n, p in model.named_parameters() if p.ndim >= 2]
     no_decay = [p for n, p in model.named_parameters() if p.ndim < 2]
     opt = torch.optim.AdamW(
-        [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+        [
+            {"params": decay, "weight_decay": cfg.weight_decay},
+            {"params": no_decay, "weight_decay": 0.0},
+        ],
         lr=cfg.lr,
         betas=(0.9, 0.98),
         eps=1e-6,
@@ -382,11 +396,17 @@ def pretrain(cfg: PretrainConfig) -> Path:
         opt.load_state_dict(state["optimizer"])
         sched.load_state_dict(state["scheduler"])
         step, epoch = state["step"], state["epoch"]
-        batches_in_epoch, tokens_seen, wall = state["batches_in_epoch"], state["tokens_seen"], state["wall"]
+        batches_in_epoch, tokens_seen, wall = (
+            state["batches_in_epoch"],
+            state["tokens_seen"],
+            state["wall"],
+        )
         torch.set_rng_state(state["torch_rng"])
         log.warning("resumed from %s at step %d (epoch %d)", ckpt, step, epoch)
     ddp = (
-        torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+        torch.nn.parallel.DistributedDataParallel(
+            model, device_ids=[device.index] if device.type == "cuda" else None
+        )
         if world > 1
         else model
     )
@@ -397,7 +417,13 @@ def pretrain(cfg: PretrainConfig) -> Path:
     per_step = world * cfg.grad_accum
 
     def stream(ep: int, skip: int) -> Iterator[list[CorpusRecord]]:
-        it = length_batches(corpus, batch_tokens=cfg.batch_tokens, max_length=cfg.max_length, seed=cfg.seed, epoch=ep)
+        it = length_batches(
+            corpus,
+            batch_tokens=cfg.batch_tokens,
+            max_length=cfg.max_length,
+            seed=cfg.seed,
+            epoch=ep,
+        )
         for i, b in enumerate(it):
             if i >= skip:
                 yield b
@@ -425,7 +451,13 @@ def pretrain(cfg: PretrainConfig) -> Path:
         batches_in_epoch += per_step
         mine = group[rank::world]
         for micro, recs in enumerate(mine):
-            bseed = (cfg.seed * 1_000_003 + epoch) * 10_000_019 + batches_in_epoch - per_step + rank + micro * world
+            bseed = (
+                (cfg.seed * 1_000_003 + epoch) * 10_000_019
+                + batches_in_epoch
+                - per_step
+                + rank
+                + micro * world
+            )
             batch = build_batch(
                 recs, tokenizer=tokenizer, matcher=matcher, seed=bseed, levels=cfg.levels,
                 open_slot_prob=cfg.open_slot_prob, device=device,
@@ -433,7 +465,12 @@ def pretrain(cfg: PretrainConfig) -> Path:
             sync = micro == len(mine) - 1
             ctx = ddp.no_sync() if (world > 1 and not sync) else _null()
             with ctx, torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-                o = ddp(batch["input_ids"], batch["attention_mask"], labels=batch["labels"], type_labels=batch["type_labels"])
+                o = ddp(
+                    batch["input_ids"],
+                    batch["attention_mask"],
+                    labels=batch["labels"],
+                    type_labels=batch["type_labels"],
+                )
                 (o.loss / len(mine)).backward()
             acc.add(o, batch)
         grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip_norm)
@@ -459,7 +496,13 @@ def pretrain(cfg: PretrainConfig) -> Path:
                      "wall": wall + time.perf_counter() - t0, "torch_rng": torch.get_rng_state()}  # fmt: skip
             _save_checkpoint(ckpt, model, opt, sched, state)
         if rank == 0 and cfg.valid_split and cfg.eval_every and step % cfg.eval_every == 0:
-            metrics = evaluate_pretraining(model, iter_corpus(cfg.corpus, cfg.valid_split), seed=1234, matcher=matcher, device=device)
+            metrics = evaluate_pretraining(
+                model,
+                iter_corpus(cfg.corpus, cfg.valid_split),
+                seed=1234,
+                matcher=matcher,
+                device=device,
+            )
             with open(log_path, "a") as fh:
                 fh.write(json.dumps({"step": step, "eval": metrics}) + "\n")
             model.train()
@@ -510,7 +553,10 @@ class _Accumulator:
 
     def summary(self, elapsed: float) -> dict:
         n = max(1, self.n)
-        per = {f"mlm_acc_{lv}": float(self.correct[i] / self.total[i]) if self.total[i] else None for i, lv in enumerate(LEVELS)}
+        per = {
+            f"mlm_acc_{lv}": float(self.correct[i] / self.total[i]) if self.total[i] else None
+            for i, lv in enumerate(LEVELS)
+        }
         return {
             "loss": self.loss / n, "mlm_loss": self.mlm / n, "type_loss": self.type / n,
             "mlm_acc": float(self.correct.sum() / max(1, self.total.sum())), **per,
@@ -561,7 +607,10 @@ def evaluate_pretraining(
         order = sorted(range(len(recs)), key=lambda i: len(recs[i].seq))
         while b < len(order):
             e = b
-            while e < len(order) and (e - b + 1) * (min(len(recs[order[e]].seq), 508) + 4) <= batch_tokens:
+            while (
+                e < len(order)
+                and (e - b + 1) * (min(len(recs[order[e]].seq), 508) + 4) <= batch_tokens
+            ):
                 e += 1
             e = max(e, b + 1)
             chunk = [recs[i] for i in order[b:e]]
@@ -587,9 +636,13 @@ def evaluate_pretraining(
             b = e
         res[f"mlm_acc_{lv}"] = correct / max(1, total)
         res[f"masked_{lv}"] = total
-        res[f"baseline_most_frequent_nucleotide_{lv}"] = float(nuc_counts.max() / max(1, nuc_counts.sum()))
+        res[f"baseline_most_frequent_nucleotide_{lv}"] = float(
+            nuc_counts.max() / max(1, nuc_counts.sum())
+        )
     res["type_acc_cls"] = type_correct_cls / max(1, type_total)
     res["type_acc_slot"] = type_correct_slot / max(1, type_total)
-    res["baseline_most_frequent_type"] = float(np.bincount(labels_all).max() / max(1, len(labels_all))) if labels_all else None
+    res["baseline_most_frequent_type"] = (
+        float(np.bincount(labels_all).max() / max(1, len(labels_all))) if labels_all else None
+    )
     res["typed_sequences"] = type_total
     return res

@@ -102,7 +102,9 @@ class Tokenizer:
             An :class:`Encoding` of R rows (R = number of sequences, or of windows).
         """
         if isinstance(seqs, (str, bytes)):
-            raise TypeError("encode_batch expects a sequence of strings; wrap a single one in a list")
+            raise TypeError(
+                "encode_batch expects a sequence of strings; wrap a single one in a list"
+            )
         type_ids = None
         if types is not None:
             type_ids = [_type_token(t, i) for i, t in enumerate(types)]
@@ -135,13 +137,17 @@ class Tokenizer:
         """
         arr = np.asarray(ids, dtype=np.int64).reshape(-1)
         if arr.size and (arr.min() < 0 or arr.max() >= VOCAB_SIZE):
-            raise ValueError(f"token ids must be in [0, {VOCAB_SIZE}), got {arr.min()}..{arr.max()}")
+            raise ValueError(
+                f"token ids must be in [0, {VOCAB_SIZE}), got {arr.min()}..{arr.max()}"
+            )
         if skip_special_tokens:
             return "".join(_NUC_CHARS[arr])
         return "".join(VOCAB[i] if (i < NUC_OFFSET and i != UNK_ID) else _NUC_CHARS[i] for i in arr)
 
     def batch_decode(self, ids: np.ndarray, *, skip_special_tokens: bool = True) -> list[str]:
-        return [self.decode(row, skip_special_tokens=skip_special_tokens) for row in np.asarray(ids)]
+        return [
+            self.decode(row, skip_special_tokens=skip_special_tokens) for row in np.asarray(ids)
+        ]
 
 
 def _type_token(t: str | int, i: int) -> int:

@@ -67,7 +67,9 @@ def type_id(name: str) -> int:
     try:
         return TYPE_OFFSET + RNA_TYPES.index(name)
     except ValueError:
-        raise ValueError(f"unknown RNA type {name!r}; expected one of {', '.join(RNA_TYPES)}") from None
+        raise ValueError(
+            f"unknown RNA type {name!r}; expected one of {', '.join(RNA_TYPES)}"
+        ) from None
 
 
 # multimolecule's RnaTokenizer vocabulary (28 tokens), in id order.

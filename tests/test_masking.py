@@ -42,7 +42,10 @@ def test_selection_equals_python_reference(seqs, seed, levels, typed):
 
 
 @settings(max_examples=100, deadline=None)
-@given(st.lists(st.text(alphabet="ACGU", max_size=40), min_size=1, max_size=4), st.integers(0, 2**32 - 1))
+@given(
+    st.lists(st.text(alphabet="ACGU", max_size=40), min_size=1, max_size=4),
+    st.integers(0, 2**32 - 1),
+)
 def test_replacement_equals_python_reference(seqs, seed):
     enc = Tokenizer().encode_batch(seqs)
     rng = np.random.default_rng(seed)
@@ -102,7 +105,9 @@ def test_motif_level_masks_whole_motifs():
         span = out.selected[0, s + 1 : e + 1]
         if span.all():
             covered[s + 1 : e + 1] = True
-    assert (covered == out.selected[0]).all()  # every selected token belongs to a fully masked motif
+    assert (
+        covered == out.selected[0]
+    ).all()  # every selected token belongs to a fully masked motif
 
 
 def test_replacement_proportions():

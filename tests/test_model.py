@@ -339,3 +339,41 @@ def test_int8_embeddings_close_to_fp32(tmp_path):
     assert cos.min() >= 0.99
     with pytest.raises(ValueError, match="int8"):
         q.save_pretrained(tmp_path / "q")
+
+
+def test_cpu_fast_linear_path_matches_plain(model):
+    """Inference (no autograd) takes the fused oneDNN linear; training takes F.linear."""
+    ids, mask, _ = batch(SEQS[:6])
+    plain = model(ids, mask).last_hidden_state  # grad enabled: plain path
+    with torch.inference_mode():
+        fast = model(ids, mask).last_hidden_state
+    torch.testing.assert_close(fast, plain.detach(), atol=1e-5, rtol=1e-5)
+
+
+def test_bf16_embeddings_close_to_fp32():
+    torch.manual_seed(10)
+    m = RnaErnieModel(micro()).eval()
+    a = embed_batches(m, SEQS[:8])
+    b = embed_batches(m.to(torch.bfloat16), SEQS[:8])
+    assert b.dtype == torch.float32
+    assert torch.nn.functional.cosine_similarity(a, b, dim=-1).min() >= 0.99
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_cuda_auto_matches_sdpa_forward_backward():
+    torch.manual_seed(11)
+    m = RnaErnieForMaskedLM(micro(hidden_dropout=0.0, attention_dropout=0.0)).cuda()
+    ids, mask, _ = batch(SEQS[:5])
+    ids, mask = ids.cuda(), mask.cuda()
+    labels = torch.where(mask.bool(), ids, torch.full_like(ids, -100))
+    outs = {}
+    for impl in ("auto", "sdpa"):
+        m.zero_grad()
+        m.ernie.set_attn_implementation(impl)
+        out = m(ids, mask, labels=labels)
+        out.loss.backward()
+        outs[impl] = (out.logits.detach(), m.ernie.embeddings.word_embeddings.weight.grad.clone())
+    real = mask.bool()
+    assert (outs["auto"][0] - outs["sdpa"][0])[real].abs().max() < 1e-3
+    torch.testing.assert_close(outs["auto"][1], outs["sdpa"][1], atol=1e-3, rtol=1e-2)

@@ -33,7 +33,9 @@ MICRO = {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2, "i
 
 
 def test_type_table_covers_corpus_classes():
-    classes = {line.split("\t")[4] for line in (FIXTURES / "rfam_small.tsv").read_text().splitlines()[1:]}
+    classes = {
+        line.split("\t")[4] for line in (FIXTURES / "rfam_small.tsv").read_text().splitlines()[1:]
+    }
     full = Path(__file__).parents[2] / "shared/data/rfam14_2_seed_typed/family_types.tsv"
     if full.exists():
         classes |= {line.split("\t")[3] for line in full.read_text().splitlines()[1:]}
@@ -61,9 +63,15 @@ def test_corpus_readers(tmp_path):
 
 def test_length_batches_deterministic_bounded_and_complete():
     src = lambda: iter_corpus(CORPUS, "train")  # noqa: E731
-    a = list(length_batches(src, batch_tokens=2000, max_length=512, seed=3, epoch=0, buffer_size=100))
-    b = list(length_batches(src, batch_tokens=2000, max_length=512, seed=3, epoch=0, buffer_size=100))
-    c = list(length_batches(src, batch_tokens=2000, max_length=512, seed=3, epoch=1, buffer_size=100))
+    a = list(
+        length_batches(src, batch_tokens=2000, max_length=512, seed=3, epoch=0, buffer_size=100)
+    )
+    b = list(
+        length_batches(src, batch_tokens=2000, max_length=512, seed=3, epoch=0, buffer_size=100)
+    )
+    c = list(
+        length_batches(src, batch_tokens=2000, max_length=512, seed=3, epoch=1, buffer_size=100)
+    )
     assert [[r.seq for r in x] for x in a] == [[r.seq for r in x] for x in b]
     assert [[r.seq for r in x] for x in a] != [[r.seq for r in x] for x in c]
     for batch in a:
@@ -73,14 +81,21 @@ def test_length_batches_deterministic_bounded_and_complete():
 
 def test_long_sequences_become_windows():
     long = CorpusRecord("A" * 1200, vocab.type_id("tRNA"))
-    out = list(length_batches(lambda: iter([long]), batch_tokens=10**6, max_length=512, seed=0, epoch=0))
+    out = list(
+        length_batches(lambda: iter([long]), batch_tokens=10**6, max_length=512, seed=0, epoch=0)
+    )
     pieces = [r.seq for b in out for r in b]
     assert sorted(map(len, pieces)) == [184, 508, 508]
 
 
 def test_build_batch_layout_and_labels():
-    recs = [CorpusRecord("ACGUACGUAAGGCCUUAGCAGCCGCG" * 3, vocab.type_id("tRNA")), CorpusRecord("GGGAAAUCC", None)]
-    b = build_batch(recs, tokenizer=Tokenizer(), matcher=MotifMatcher.default(), seed=5, open_slot_prob=1.0)
+    recs = [
+        CorpusRecord("ACGUACGUAAGGCCUUAGCAGCCGCG" * 3, vocab.type_id("tRNA")),
+        CorpusRecord("GGGAAAUCC", None),
+    ]
+    b = build_batch(
+        recs, tokenizer=Tokenizer(), matcher=MotifMatcher.default(), seed=5, open_slot_prob=1.0
+    )
     ids, lab = b["input_ids"], b["labels"]
     n0 = int(b["attention_mask"][0].sum())
     assert ids[0, n0 - 3] == vocab.IND_ID and ids[0, n0 - 2] == vocab.MASK_ID  # open slot
@@ -89,7 +104,9 @@ def test_build_batch_layout_and_labels():
     n1 = int(b["attention_mask"][1].sum())
     assert lab[1, n1 - 2] == -100  # unknown type: no slot label
     assert (lab[:, 0] == -100).all()  # [CLS] is never an MLM target
-    closed = build_batch(recs[:1], tokenizer=Tokenizer(), matcher=None, seed=5, levels=("base",), open_slot_prob=0.0)
+    closed = build_batch(
+        recs[:1], tokenizer=Tokenizer(), matcher=None, seed=5, levels=("base",), open_slot_prob=0.0
+    )
     assert closed["input_ids"][0, n0 - 2] == vocab.type_id("tRNA")
     assert closed["labels"][0, n0 - 2] == -100  # the visible type token is never masked
 
@@ -124,7 +141,9 @@ def _free_port() -> int:
 
 
 def _ddp_worker(rank: int, world: int, port: int, out: str) -> None:
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world))
+    os.environ.update(
+        MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world)
+    )
     torch.set_num_threads(1)
     torch.distributed.init_process_group("gloo", rank=rank, world_size=world)
     try:

@@ -70,7 +70,9 @@ def test_bytes_and_types_layout():
 
 def test_invalid_character_names_sequence_and_position():
     tok = Tokenizer()
-    with pytest.raises(ValueError, match=r"sequence 1 \('second'\), position 2: invalid character 'X'"):
+    with pytest.raises(
+        ValueError, match=r"sequence 1 \('second'\), position 2: invalid character 'X'"
+    ):
         tok.encode_batch(["ACGU", "ACXU"], names=["first", "second"])
     with pytest.raises(ValueError, match=r"sequence 0, position 1: invalid character byte 0xC3"):
         tok.encode_batch(["Aé"])

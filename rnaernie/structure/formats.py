@@ -18,13 +18,13 @@ from __future__ import annotations
 import gzip
 import io
 import os
-import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from ..io import write_atomic
 from .dotbracket import dot_bracket_to_pairs, normalize_pairs, pairs_to_dot_bracket
 
 __all__ = [
@@ -84,17 +84,8 @@ def _lines(path: PathLike) -> Iterator[tuple[int, str]]:
 
 
 def _write_atomic(path: PathLike, text: str) -> None:
-    p = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent or ".")
-    try:
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; give the usual permissions of a data file
-        with os.fdopen(fd, "wb") as fh:
-            data = text.encode("utf-8")
-            fh.write(gzip.compress(data, mtime=0) if p.suffix == ".gz" else data)
-        os.replace(tmp, p)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    data = text.encode("utf-8")
+    write_atomic(path, gzip.compress(data, mtime=0) if Path(path).suffix == ".gz" else data)
 
 
 def _partner_array(pairs: np.ndarray, length: int) -> np.ndarray:

@@ -23,11 +23,16 @@ if [[ "${SKIP_BUILD:-0}" != 1 ]]; then
       --target "$PREFIX" .)
 fi
 
-LIBASAN="$(gcc -print-file-name=libasan.so)"
+# libstdc++ is preloaded too: otherwise ASan's __cxa_throw interceptor finds no real __cxa_throw (python
+# is C) and every C++ exception aborts with "CHECK failed: asan_interceptors.cpp ... real___cxa_throw".
+PRELOAD="$(gcc -print-file-name=libasan.so) $(gcc -print-file-name=libstdc++.so)"
 # python -S: skip site-packages processing so the editable-install finder (a .pth hook that wins over
 # PYTHONPATH) does not load the normal build; numpy & co. come from $SITE on PYTHONPATH instead.
 export PYTHONPATH="$PREFIX:$SITE"
-export LD_PRELOAD="$LIBASAN"
+export LD_PRELOAD="$PRELOAD"
+# PYTHONMALLOC=malloc: route Python objects through malloc so ASan sees their frees (pymalloc arenas
+# would hide a use-after-free of a temporary str).
+export PYTHONMALLOC=malloc
 export ASAN_OPTIONS="detect_leaks=0:abort_on_error=1:allocator_may_return_null=1"
 export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1"
 export RNAERNIE_STRESS_SANITIZED=1

@@ -1,0 +1,198 @@
+"""End-to-end pipeline throughput: ``rnaernie embed`` / ``rnaernie screen`` against the same work
+through multimolecule's ``RnaTokenizer`` + ``RnaErnieModel`` (same config, random weights), in the
+same run; and peak memory of ``rnaernie embed`` as the input grows 10×.
+
+Sizes (environment variables, so a quick run stays quick):
+  RNAERNIE_BENCH_GENOME_KB  genome-like FASTA for screen (default 50 kb; the issue asks 10 Mb = 10000)
+  RNAERNIE_BENCH_NRC        number of nRC test records for embed (default 600; all = 2600)
+  RNAERNIE_BENCH_PRESET     model size (default "tiny", the shipped size)
+
+Run:
+  pytest benchmarks/bench_pipeline.py --benchmark-only --benchmark-json benchmarks/results/pipeline.json
+Each case records sequences/s, windows/s and tokens/s in ``extra_info``.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+GENOME_KB = int(os.environ.get("RNAERNIE_BENCH_GENOME_KB", "50"))
+N_NRC = int(os.environ.get("RNAERNIE_BENCH_NRC", "600"))
+PRESET = os.environ.get("RNAERNIE_BENCH_PRESET", "tiny")
+NRC = Path("/work/shared/data/nrc/test.fasta")
+WINDOW, STRIDE = 200, 100
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    from rnaernie.config import RnaErnieConfig
+    from rnaernie.heads import RnaErnieForPreTraining
+
+    torch.manual_seed(0)
+    d = tmp_path_factory.mktemp("model")
+    RnaErnieForPreTraining(RnaErnieConfig.preset(PRESET)).save_pretrained(d)
+    return d
+
+
+@pytest.fixture(scope="module")
+def mm():
+    mmol = pytest.importorskip("multimolecule")
+    from rnaernie.config import RnaErnieConfig
+
+    c = RnaErnieConfig.preset(PRESET)
+    cfg = mmol.RnaErnieConfig(
+        hidden_size=c.hidden_size, num_hidden_layers=c.num_hidden_layers,
+        num_attention_heads=c.num_attention_heads, intermediate_size=c.intermediate_size,
+    )  # fmt: skip
+    torch.manual_seed(0)
+    return mmol.RnaTokenizer(), mmol.RnaErnieModel(cfg).eval()
+
+
+@pytest.fixture(scope="module")
+def nrc_fasta(tmp_path_factory):
+    from rnaernie.io import read_fasta
+
+    if not NRC.is_file():
+        pytest.skip(f"{NRC} not found")
+    recs = list(read_fasta(NRC))[:N_NRC]
+    p = tmp_path_factory.mktemp("nrc") / "nrc.fa"
+    p.write_text("".join(f">{r.id}\n{r.seq}\n" for r in recs))
+    return p, [r.seq for r in recs]
+
+
+def _genome(path: Path, kb: int, n_records: int = 4) -> None:
+    rng = np.random.default_rng(0)
+    per = kb * 1000 // n_records
+    with open(path, "w") as fh:
+        for i in range(n_records):
+            s = "".join(rng.choice(list("ACGT"), per))
+            fh.write(f">chr{i}\n" + "\n".join(s[k : k + 60] for k in range(0, per, 60)) + "\n")
+
+
+@pytest.fixture(scope="module")
+def genome(tmp_path_factory):
+    p = tmp_path_factory.mktemp("genome") / "genome.fa"
+    _genome(p, GENOME_KB)
+    return p
+
+
+def _windows(path: Path) -> list[str]:
+    from rnaernie.io import read_fasta
+    from rnaernie.screen import windows
+
+    return [w.seq for w in windows(read_fasta(path), WINDOW, STRIDE)]
+
+
+def _mm_embed(mm, seqs: list[str], batch_size: int = 32) -> np.ndarray:
+    """The baseline: multimolecule tokenizer + model, batches of 32 in input order, mean pool."""
+    tok, model = mm
+    out = []
+    with torch.inference_mode():
+        for s in range(0, len(seqs), batch_size):
+            enc = tok(seqs[s : s + batch_size], padding=True, truncation=True, max_length=512,
+                      return_tensors="pt")  # fmt: skip
+            h = model(
+                input_ids=enc["input_ids"], attention_mask=enc["attention_mask"]
+            ).last_hidden_state
+            m = enc["attention_mask"].unsqueeze(-1).to(h.dtype)
+            out.append(((h * m).sum(1) / m.sum(1)).numpy())
+    return np.concatenate(out)
+
+
+def _record(benchmark, n_seq: int, n_tokens: int, unit: str) -> None:
+    t = benchmark.stats.stats.mean
+    benchmark.extra_info.update({f"{unit}_per_s": n_seq / t, "tokens_per_s": n_tokens / t,
+                                 unit: n_seq, "tokens": n_tokens, "threads": torch.get_num_threads()})  # fmt: skip
+
+
+# ----------------------------------------------------------------------------- embed, nRC
+
+
+def test_embed_nrc_rnaernie_cli(benchmark, model_dir, nrc_fasta, tmp_path):
+    from rnaernie.cli import main
+
+    path, seqs = nrc_fasta
+    out = tmp_path / "e.npy"
+    benchmark.pedantic(
+        lambda: main(["embed", str(path), "-o", str(out), "--model", str(model_dir), "-q"]),
+        rounds=2, warmup_rounds=1,
+    )  # fmt: skip
+    _record(benchmark, len(seqs), sum(len(s) + 2 for s in seqs), "sequences")
+
+
+def test_embed_nrc_multimolecule(benchmark, mm, nrc_fasta):
+    from rnaernie.io import read_fasta
+
+    path, seqs = nrc_fasta
+    benchmark.pedantic(
+        lambda: _mm_embed(mm, [r.seq for r in read_fasta(path)]), rounds=2, warmup_rounds=1
+    )
+    _record(benchmark, len(seqs), sum(len(s) + 2 for s in seqs), "sequences")
+
+
+# ----------------------------------------------------------------------------- screen, genome
+
+
+def test_screen_genome_rnaernie_cli(benchmark, model_dir, genome, tmp_path):
+    from rnaernie.cli import main
+
+    n = len(_windows(genome))
+    out = tmp_path / "s.tsv"
+    argv = ["screen", str(genome), "-o", str(out), "--model", str(model_dir), "-q", "--tasks", "type",
+            "--window", str(WINDOW), "--stride", str(STRIDE)]  # fmt: skip
+    benchmark.pedantic(lambda: main(argv), rounds=1, warmup_rounds=0)
+    _record(benchmark, n, n * (WINDOW + 2), "windows")
+    benchmark.extra_info["genome_kb"] = GENOME_KB
+
+
+def test_screen_genome_multimolecule(benchmark, mm, genome):
+    n = len(_windows(genome))
+    benchmark.pedantic(lambda: _mm_embed(mm, _windows(genome)), rounds=1, warmup_rounds=0)
+    _record(benchmark, n, n * (WINDOW + 2), "windows")
+    benchmark.extra_info["genome_kb"] = GENOME_KB
+
+
+# ----------------------------------------------------------------------------- memory
+
+
+def _peak_rss_mb(argv: list[str]) -> float:
+    code = (
+        "import resource, sys; from rnaernie.cli import main; rc = main(sys.argv[1:]); "
+        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024); sys.exit(rc)"
+    )
+    r = subprocess.run(
+        [sys.executable, "-c", code, *argv], capture_output=True, text=True, check=True
+    )
+    return float(r.stdout.strip().splitlines()[-1])
+
+
+def test_peak_memory_flat_as_input_grows(benchmark, model_dir, tmp_path):
+    """``rnaernie embed`` on N and 10 N records (short, nRC-like): peak RSS should barely move."""
+    rng = np.random.default_rng(0)
+    n = max(N_NRC // 2, 100)
+    sizes = {}
+    for mult in (1, 10):
+        p = tmp_path / f"x{mult}.fa"
+        with open(p, "w") as fh:
+            for i in range(n * mult):
+                fh.write(
+                    f">r{i}\n{''.join(rng.choice(list('ACGU'), int(rng.integers(50, 150))))}\n"
+                )
+        out = tmp_path / f"x{mult}.npy"
+        t0 = time.perf_counter()
+        sizes[mult] = (_peak_rss_mb(["embed", str(p), "-o", str(out), "--model", str(model_dir), "-q"]),
+                       time.perf_counter() - t0)  # fmt: skip
+    benchmark.pedantic(lambda: None, rounds=1)
+    benchmark.extra_info.update({
+        "records_1x": n, "peak_rss_mb_1x": sizes[1][0], "peak_rss_mb_10x": sizes[10][0],
+        "seconds_1x": sizes[1][1], "seconds_10x": sizes[10][1],
+    })  # fmt: skip
+    assert sizes[10][0] < sizes[1][0] * 1.5 + 50

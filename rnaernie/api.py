@@ -1,0 +1,589 @@
+"""The library API other tools embed: ``rnaernie.load(...)`` → an :class:`RnaErnie` with ``embed``,
+``predict_type``, ``classify``, ``fold`` and ``interact``.
+
+A model directory (the shipped ``rnaernie-tiny`` or any local directory) holds::
+
+    config.json, model.safetensors      # RnaErnieForPreTraining (encoder + MLM head + type head)
+    heads/nrc/        config.json, model.safetensors, labels.json   # sequence classification
+    heads/structure/  config.json, model.safetensors                # contact prediction
+    heads/interaction/ config.json, model.safetensors [, labels.json]
+
+Heads are optional and loaded on first use; a missing one raises ``ValueError`` naming the
+directory it looked for. A multimolecule ``save_pretrained`` directory works as the root too (its
+type head is then untrained). Nothing is ever downloaded.
+
+Every method takes a list of sequence strings, a list of ``(id, seq)`` pairs, or a FASTA/FASTQ path
+(``str`` / ``Path``; a bare string is always read as a path — wrap a single sequence in a list). Work
+runs in length-bucketed batches under ``torch.inference_mode``; results come back in input order.
+The object holds no mutable state besides the lazily loaded heads (loaded under a lock), so one
+instance may be shared by several threads.
+
+Sequences longer than the model's 510 nucleotides: ``embed``, ``predict_type`` and ``classify`` cut
+them into windows of 510 nt with a stride of 255 (the last window aligned to the sequence end) and
+average the window outputs (pooled embeddings, probabilities); per-nucleotide embeddings
+(``pooling="none"``) average the windows covering each nucleotide. ``fold`` refuses them.
+
+Example:
+    >>> import rnaernie
+    >>> m = rnaernie.load("path/to/model")  # doctest: +SKIP
+    >>> m.embed(["ACGUACGU", "GGGAAACCC"]).shape  # doctest: +SKIP
+    (2, 256)
+    >>> m.fold(["GGGGAAAACCCC"])[0].dot_bracket  # doctest: +SKIP
+    '((((....))))'
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from .inference import embed_batches, length_buckets
+from .tokenizer import Encoding, Tokenizer
+from .vocab import NUM_TYPES, RNA_TYPES, TYPE_OFFSET
+
+__all__ = [
+    "MODEL_NAMES",
+    "Classification",
+    "Folded",
+    "Interaction",
+    "RnaErnie",
+    "TypePrediction",
+    "load",
+    "resolve_model_dir",
+]
+
+logger = logging.getLogger(__name__)
+
+MODEL_NAMES = ("rnaernie-tiny",)
+MAX_NT = 510  # 512 positions minus [CLS] and [SEP]
+WINDOW, WINDOW_STRIDE = 510, 255
+HEADS = ("nrc", "structure", "interaction")
+_NORMALISE = str.maketrans("acgutT", "ACGUUU")
+
+
+def resolve_model_dir(name_or_path: str | os.PathLike[str]) -> Path:
+    """A shipped model name (``rnaernie-tiny``) → its package directory; anything else is a path."""
+    if str(name_or_path) in MODEL_NAMES:
+        p = Path(str(resources.files("rnaernie").joinpath("data", "models", str(name_or_path))))
+        if not (p / "model.safetensors").is_file():
+            raise ValueError(
+                f"the shipped model {name_or_path!r} is not installed ({p} has no model.safetensors)"
+            )
+        return p
+    p = Path(name_or_path).expanduser()
+    if not p.is_dir():
+        raise ValueError(
+            f"model {str(name_or_path)!r} is neither a shipped name ({', '.join(MODEL_NAMES)}) "
+            "nor an existing directory"
+        )
+    if not (p / "model.safetensors").is_file():
+        raise ValueError(f"model directory {str(p)!r} has no model.safetensors")
+    return p
+
+
+def load(
+    name_or_path: str | os.PathLike[str] = "rnaernie-tiny",
+    device: str | torch.device = "cpu",
+    threads: int | None = None,
+    int8: bool = False,
+) -> RnaErnie:
+    """Load a model directory (or a shipped name) for inference.
+
+    Args:
+        name_or_path: ``"rnaernie-tiny"`` or a local directory (ours or multimolecule's).
+        device: ``"cpu"``, ``"cuda"``, ``"cuda:1"``, … (``"auto"``: CUDA when available).
+        threads: CPU threads for torch (a process-wide setting, applied once here) and the tokenizer.
+        int8: dynamic int8 quantisation of the Linear layers (CPU only).
+    """
+    return RnaErnie(name_or_path, device=device, threads=threads, int8=int8)
+
+
+# ----------------------------------------------------------------------------- results
+
+
+@dataclass(frozen=True)
+class TypePrediction:
+    """Top-k RNA types of one sequence: ``types`` and ``probabilities`` (descending)."""
+
+    id: str
+    types: tuple[str, ...]
+    probabilities: tuple[float, ...]
+
+    @property
+    def type(self) -> str:
+        return self.types[0]
+
+    @property
+    def probability(self) -> float:
+        return self.probabilities[0]
+
+
+@dataclass(frozen=True)
+class Classification:
+    """Top-k labels of the classification head, plus the pretraining head's RNA type."""
+
+    id: str
+    labels: tuple[str, ...]
+    probabilities: tuple[float, ...]
+    rna_type: TypePrediction | None = None
+
+    @property
+    def label(self) -> str:
+        return self.labels[0]
+
+    @property
+    def probability(self) -> float:
+        return self.probabilities[0]
+
+
+@dataclass(frozen=True)
+class Folded:
+    """A predicted structure: ``pairs`` (n, 2) int64 0-based i < j, ``dot_bracket``, decoder
+    ``score``; ``probs`` (L, L) float32 pair probabilities when asked for."""
+
+    id: str
+    sequence: str
+    pairs: np.ndarray
+    dot_bracket: str
+    score: float
+    probs: np.ndarray | None = field(default=None, repr=False)
+
+    @property
+    def num_pairs(self) -> int:
+        return int(self.pairs.shape[0])
+
+
+@dataclass(frozen=True)
+class Interaction:
+    """Interaction head output for one pair: top label, its probability, all probabilities."""
+
+    id: str
+    label: str
+    probability: float
+    probabilities: tuple[float, ...]
+
+
+# ----------------------------------------------------------------------------- inputs
+
+
+def as_records(inputs: Any, ids: Sequence[str] | None = None) -> tuple[list[str], list[str]]:
+    """``(ids, seqs)`` from a list of strings / ``(id, seq)`` pairs / records, or a FASTA path."""
+    if isinstance(inputs, (str, os.PathLike)):
+        p = Path(inputs)
+        if not p.is_file() and str(inputs) != "-":
+            raise ValueError(
+                f"{str(inputs)[:40]!r} is not a file; a single string is read as a FASTA path, "
+                "wrap a sequence in a list"
+            )
+        from .io import read_fasta
+
+        recs = list(read_fasta(inputs))
+        return [r.id for r in recs], [r.seq for r in recs]
+    items = list(inputs)
+    if items and hasattr(items[0], "seq") and hasattr(items[0], "id"):
+        out_ids, seqs = [str(r.id) for r in items], [str(r.seq) for r in items]
+    elif items and isinstance(items[0], tuple):
+        out_ids, seqs = [str(a) for a, _ in items], [str(b) for _, b in items]
+    else:
+        for k, s in enumerate(items):
+            if not isinstance(s, str):
+                raise ValueError(f"sequence {k}: expected str, got {type(s).__name__}")
+        out_ids, seqs = [f"seq{i}" for i in range(len(items))], items
+    if ids is not None:
+        if len(ids) != len(seqs):
+            raise ValueError(f"got {len(ids)} ids for {len(seqs)} sequences")
+        out_ids = [str(i) for i in ids]
+    return out_ids, seqs
+
+
+def normalise(seq: str) -> str:
+    """Upper-case, ``T``→``U``, whitespace removed (the tokenizer's normalisation)."""
+    return "".join(seq.split()).translate(_NORMALISE).upper()
+
+
+def reverse_complement(seq: str) -> str:
+    """RNA reverse complement (``T`` read as ``U``; other letters become ``N``)."""
+    s = normalise(seq)
+    return "".join("ACGU"["UGCA".index(c)] if c in "ACGU" else "N" for c in reversed(s))
+
+
+# ----------------------------------------------------------------------------- the model
+
+
+class RnaErnie:
+    """An RNAErnie model for inference; see the module docstring. Build with :func:`load`."""
+
+    def __init__(
+        self,
+        name_or_path: str | os.PathLike[str] = "rnaernie-tiny",
+        *,
+        device: str | torch.device = "cpu",
+        threads: int | None = None,
+        int8: bool = False,
+    ) -> None:
+        from .heads import RnaErnieForPreTraining
+
+        self.path = resolve_model_dir(name_or_path)
+        if str(device) == "auto":
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        self.device = torch.device(device)
+        if int8 and self.device.type != "cpu":
+            raise ValueError("int8 quantisation is for CPU inference only")
+        if threads:
+            torch.set_num_threads(int(threads))
+        self.int8 = bool(int8)
+        self.tokenizer = Tokenizer(max_length=MAX_NT + 2, threads=int(threads or 0))
+        self.pretraining = self._load_model(RnaErnieForPreTraining, self.path)
+        self.config = self.pretraining.config
+        self._heads: dict[str, tuple[Any, list[str] | None]] = {}
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        c = self.config
+        return (
+            f"RnaErnie({str(self.path)!r}, {c.num_hidden_layers}x{c.hidden_size}, "
+            f"device={self.device}, heads={self.available_heads()})"
+        )
+
+    @property
+    def hidden_size(self) -> int:
+        return int(self.config.hidden_size)
+
+    def available_heads(self) -> list[str]:
+        return [h for h in HEADS if (self.path / "heads" / h / "model.safetensors").is_file()]
+
+    def _load_model(self, cls: type, path: Path) -> Any:
+        model = cls.from_pretrained(path, int8=self.int8, hidden_dropout=0.0, attention_dropout=0.0)
+        return model.to(self.device).eval()
+
+    def _head(self, name: str, cls_name: str) -> tuple[Any, list[str] | None]:
+        with self._lock:
+            if name not in self._heads:
+                from . import heads
+
+                d = self.path / "heads" / name
+                if not (d / "model.safetensors").is_file():
+                    raise ValueError(
+                        f"the model at {str(self.path)!r} has no {name} head "
+                        f"(expected {d / 'model.safetensors'}); available heads: "
+                        f"{', '.join(self.available_heads()) or 'none'}"
+                    )
+                model = self._load_model(getattr(heads, cls_name), d)
+                labels = None
+                if (d / "labels.json").is_file():
+                    labels = [str(x) for x in json.loads((d / "labels.json").read_text())]
+                    if len(labels) != model.config.num_labels:
+                        raise ValueError(
+                            f"{d / 'labels.json'} has {len(labels)} labels but the head has "
+                            f"{model.config.num_labels} outputs"
+                        )
+                self._heads[name] = (model, labels)
+            return self._heads[name]
+
+    # -- shared machinery
+
+    def _encode(self, ids: list[str], seqs: list[str], *, window: bool, types=None) -> Encoding:
+        reserve = 2 if types is not None else 0  # [IND] TYPE take two of the 512 positions
+        return self.tokenizer.encode_batch(
+            seqs,
+            names=ids,
+            types=types,
+            max_length=MAX_NT + 2,
+            window=(WINDOW - reserve if window else None),
+            stride=(WINDOW_STRIDE - reserve // 2 if window else None),
+        )
+
+    def _run_rows(self, model: Any, enc: Encoding, batch_tokens: int, fn) -> list[Any]:
+        """Run ``fn(model, ids, mask) -> (b, ...) tensor`` over length buckets; per-row outputs."""
+        out: list[Any] = [None] * len(enc)
+        ids_all = torch.from_numpy(np.asarray(enc.input_ids, dtype=np.int64))
+        lengths = np.asarray(enc.lengths, dtype=np.int64)
+        with torch.inference_mode():
+            for idx in length_buckets(lengths, batch_tokens):
+                lens = torch.from_numpy(lengths[idx])
+                L = int(lens.max())
+                ids = ids_all[torch.from_numpy(idx), :L].to(self.device)
+                mask = (torch.arange(L)[None, :] < lens[:, None]).to(self.device)
+                res = fn(model, ids, mask).float().cpu().numpy()
+                for j, i in enumerate(idx.tolist()):
+                    out[i] = res[j]
+        return out
+
+    @staticmethod
+    def _mean_over_windows(rows: np.ndarray, seq_index: np.ndarray, n: int) -> np.ndarray:
+        """(R, K) per-window values → (n, K) mean per sequence."""
+        out = np.zeros((n, rows.shape[1]), dtype=np.float64)
+        np.add.at(out, seq_index, rows)
+        counts = np.bincount(seq_index, minlength=n).astype(np.float64)
+        return (out / np.maximum(counts, 1.0)[:, None]).astype(np.float32)
+
+    # -- embeddings
+
+    def embed(
+        self,
+        seqs: Any,
+        pooling: str = "mean",
+        batch_tokens: int = 8192,
+        *,
+        ids: Sequence[str] | None = None,
+    ) -> np.ndarray | list[np.ndarray]:
+        """Sequence embeddings from the final encoder layer.
+
+        Args:
+            seqs: sequences, ``(id, seq)`` pairs or a FASTA path.
+            pooling: ``"mean"`` (over all real tokens, [CLS]/[SEP] included), ``"cls"``, or
+                ``"none"`` (per-nucleotide states, [CLS]/[SEP] dropped).
+            batch_tokens: padded tokens per forward pass.
+
+        Returns:
+            (N, H) float32, or for ``"none"`` a list of N (L_i, H) float32 arrays. Sequences over
+            510 nt: the mean over windows (pooled) or over the windows covering each nucleotide.
+        """
+        if pooling not in ("mean", "cls", "none"):
+            raise ValueError(f"pooling must be 'mean', 'cls' or 'none', got {pooling!r}")
+        names, seqs = as_records(seqs, ids)
+        n, H = len(seqs), self.hidden_size
+        if n == 0:
+            return [] if pooling == "none" else np.zeros((0, H), dtype=np.float32)
+        enc = self._encode(names, seqs, window=True)
+        rows = embed_batches(
+            self.pretraining, enc, pooling=pooling, batch_tokens=batch_tokens, device=self.device
+        )
+        if pooling != "none":
+            return self._mean_over_windows(rows.numpy(), enc.seq_index, n)
+        sums = [np.zeros((len(normalise(s)), H), dtype=np.float32) for s in seqs]
+        counts = [np.zeros((len(normalise(s)), 1), dtype=np.float32) for s in seqs]
+        for r, h in enumerate(rows):
+            i, a, b = int(enc.seq_index[r]), int(enc.start[r]), int(enc.end[r])
+            sums[i][a:b] += h[1:-1].numpy()
+            counts[i][a:b] += 1.0
+        return [s / np.maximum(c, 1.0) for s, c in zip(sums, counts)]
+
+    # -- RNA type (pretraining head)
+
+    def predict_type(
+        self,
+        seqs: Any,
+        top_k: int = 3,
+        batch_tokens: int = 8192,
+        *,
+        method: str = "head",
+        ids: Sequence[str] | None = None,
+    ) -> list[TypePrediction]:
+        """Top-k of the 28 RNA types per sequence.
+
+        ``method="head"`` uses the type head on the pooled [CLS]; ``method="mlm"`` lets the MLM
+        head fill an open type slot (``[CLS] seq [IND] [MASK] [SEP]``), restricted to type tokens.
+        Long sequences: probabilities averaged over windows.
+        """
+        if method not in ("head", "mlm"):
+            raise ValueError(f"method must be 'head' or 'mlm', got {method!r}")
+        names, seqs = as_records(seqs, ids)
+        if not seqs:
+            return []
+        probs = self._type_probs(names, seqs, batch_tokens, method)
+        return [_top_types(names[i], probs[i], top_k) for i in range(len(seqs))]
+
+    def _type_probs(self, names, seqs, batch_tokens, method="head") -> np.ndarray:
+        if method == "head":
+            enc = self._encode(names, seqs, window=True)
+
+            def fn(model, ids, mask):
+                out = model.ernie(ids, mask)
+                return torch.softmax(model.type_head(out.pooler_output).float(), dim=-1)
+        else:
+            enc = self._encode(names, seqs, window=True, types=["[MASK]"] * len(seqs))
+
+            def fn(model, ids, mask):
+                h = model.ernie(ids, mask, return_pooler=False).last_hidden_state
+                slot = mask.long().sum(-1) - 2  # [MASK] sits just before [SEP]
+                hs = h[torch.arange(h.shape[0], device=h.device), slot]  # (b, C)
+                logits = model.mlm_head(hs, model.ernie.embeddings.word_embeddings.weight)
+                return torch.softmax(logits[:, TYPE_OFFSET : TYPE_OFFSET + NUM_TYPES].float(), -1)
+
+        rows = np.stack(self._run_rows(self.pretraining, enc, batch_tokens, fn))
+        return self._mean_over_windows(rows, enc.seq_index, len(seqs))
+
+    # -- classification head
+
+    def classify(
+        self,
+        seqs: Any,
+        top_k: int = 1,
+        batch_tokens: int = 8192,
+        *,
+        with_type: bool = True,
+        ids: Sequence[str] | None = None,
+    ) -> list[Classification]:
+        """Top-k labels of the ``heads/nrc`` classifier (softmax), plus the RNA type (top 1) from
+        the pretraining head when ``with_type``. Long sequences: probabilities averaged over windows.
+        """
+        names, seqs = as_records(seqs, ids)
+        model, labels = self._head("nrc", "RnaErnieForSequenceClassification")
+        if not seqs:
+            return []
+        labels = labels or [str(k) for k in range(model.config.num_labels)]
+        enc = self._encode(names, seqs, window=True)
+
+        def fn(m, ids_, mask):
+            return torch.softmax(m(ids_, mask).logits.float(), dim=-1)
+
+        rows = np.stack(self._run_rows(model, enc, batch_tokens, fn))
+        probs = self._mean_over_windows(rows, enc.seq_index, len(seqs))
+        types = self._type_probs(names, seqs, batch_tokens) if with_type else None
+        out = []
+        k = max(1, min(int(top_k), len(labels)))
+        for i in range(len(seqs)):
+            order = np.argsort(-probs[i], kind="stable")[:k]
+            tp = _top_types(names[i], types[i], 1) if types is not None else None
+            out.append(
+                Classification(
+                    names[i],
+                    tuple(labels[j] for j in order),
+                    tuple(float(probs[i, j]) for j in order),
+                    tp,
+                )
+            )
+        return out
+
+    # -- structure head
+
+    def fold(
+        self,
+        seqs: Any,
+        threshold: float | None = None,
+        decoder: str = "nussinov",
+        batch_tokens: int = 4096,
+        *,
+        canonical_only: bool = True,
+        min_loop: int = 3,
+        return_probs: bool = False,
+        ids: Sequence[str] | None = None,
+    ) -> list[Folded]:
+        """Secondary structures from the ``heads/structure`` pair logits.
+
+        Args:
+            threshold: pairs need a logit above it (default 0.0, i.e. probability 0.5).
+            decoder: ``"nussinov"`` (best nested structure, C++ DP) or ``"greedy"`` (mutual best
+                partners, pseudoknots allowed).
+            batch_tokens: budget of rows × padded length (the pair tensors grow as L², so rows
+                per batch are further capped at ``batch_tokens * 64 / L²``).
+            return_probs: also return the (L, L) sigmoid pair probabilities.
+
+        Sequences over 510 nt raise ``ValueError`` naming the sequence.
+        """
+        if decoder not in ("nussinov", "greedy"):
+            raise ValueError(f"decoder must be 'nussinov' or 'greedy', got {decoder!r}")
+        from .structure import decode_batch
+
+        names, seqs = as_records(seqs, ids)
+        model, _ = self._head("structure", "RnaErnieForContactPrediction")
+        if not seqs:
+            return []
+        norm = [normalise(s) for s in seqs]
+        for i, s in enumerate(norm):
+            if len(s) > MAX_NT:
+                raise ValueError(
+                    f"sequence {i} ({names[i]!r}) has {len(s)} nt; fold handles at most {MAX_NT} "
+                    "(cut it into windows, e.g. with `rnaernie screen --tasks structure`)"
+                )
+        enc = self._encode(names, seqs, window=False)
+        mats: list[np.ndarray | None] = [None] * len(seqs)
+        ids_all = torch.from_numpy(np.asarray(enc.input_ids, dtype=np.int64))
+        lengths = np.asarray(enc.lengths, dtype=np.int64)
+        max_rows = max(1, (batch_tokens * 64) // max(int(lengths.max()), 1) ** 2)
+        with torch.inference_mode():
+            for idx in length_buckets(lengths, batch_tokens, max_rows):
+                lens = torch.from_numpy(lengths[idx])
+                L = int(lens.max())
+                ids_ = ids_all[torch.from_numpy(idx), :L].to(self.device)
+                mask = (torch.arange(L)[None, :] < lens[:, None]).to(self.device)
+                logits = model(ids_, mask).logits.float().cpu().numpy()  # (b, L-2, L-2)
+                for j, i in enumerate(idx.tolist()):
+                    n = int(lens[j]) - 2
+                    mats[i] = np.ascontiguousarray(logits[j, :n, :n])
+        res = decode_batch(
+            norm,
+            mats,
+            threshold=threshold,
+            canonical_only=canonical_only,
+            min_loop=min_loop,
+            method="nested" if decoder == "nussinov" else "greedy",
+            num_threads=max(1, torch.get_num_threads()),
+        )
+        return [
+            Folded(
+                names[i],
+                norm[i],
+                r.pairs,
+                r.dot_bracket,
+                r.score,
+                (1.0 / (1.0 + np.exp(-mats[i]))).astype(np.float32) if return_probs else None,
+            )
+            for i, r in enumerate(res)
+        ]
+
+    # -- interaction head
+
+    def interact(
+        self,
+        pairs: Iterable[tuple[str, str]] | Iterable[tuple[str, str, str]],
+        batch_size: int = 64,
+    ) -> list[Interaction]:
+        """Score (miRNA, target) pairs with ``heads/interaction`` (two-tower head).
+
+        ``pairs``: ``(a, b)`` or ``(id, a, b)`` tuples. Each sequence is cut to 510 nt.
+        """
+        items = list(pairs)
+        model, labels = self._head("interaction", "RnaErnieForInteraction")
+        if not items:
+            return []
+        if len(items[0]) == 3:
+            names, a, b = (list(x) for x in zip(*items))
+        else:
+            names = [f"pair{i}" for i in range(len(items))]
+            a, b = (list(x) for x in zip(*items))
+        nl = model.config.num_labels
+        labels = labels or [str(k) for k in range(nl)]
+        out: list[Interaction] = []
+        with torch.inference_mode():
+            for s in range(0, len(items), batch_size):
+                ea = self.tokenizer.encode_batch(
+                    a[s : s + batch_size], names=names[s : s + batch_size], truncate=True
+                )
+                eb = self.tokenizer.encode_batch(
+                    b[s : s + batch_size], names=names[s : s + batch_size], truncate=True
+                )
+                t = [torch.from_numpy(np.asarray(x, dtype=np.int64)).to(self.device) for x in
+                     (ea.input_ids, eb.input_ids, ea.attention_mask, eb.attention_mask)]  # fmt: skip
+                logits = model(t[0], t[1], t[2], t[3]).logits.float()
+                if nl == 1:
+                    p = torch.sigmoid(logits)
+                    p = torch.cat([1 - p, p], dim=-1)
+                    lab = labels if len(labels) == 2 else ["0", "1"]
+                else:
+                    p, lab = torch.softmax(logits, dim=-1), labels
+                for j, row in enumerate(p.cpu().numpy()):
+                    k = int(np.argmax(row))
+                    out.append(
+                        Interaction(names[s + j], lab[k], float(row[k]), tuple(map(float, row)))
+                    )
+        return out
+
+
+def _top_types(name: str, probs: np.ndarray, top_k: int) -> TypePrediction:
+    k = max(1, min(int(top_k), NUM_TYPES))
+    order = np.argsort(-probs, kind="stable")[:k]
+    return TypePrediction(
+        name, tuple(RNA_TYPES[j] for j in order), tuple(float(probs[j]) for j in order)
+    )

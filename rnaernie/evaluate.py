@@ -1,0 +1,280 @@
+"""Evaluation on the real data sets, with the baselines recomputed in the same run.
+
+``python -m rnaernie.evaluate --data ../shared/data --out benchmarks/results/accuracy.json`` (or
+``rnaernie evaluate``) reproduces every number of the README's accuracy table from the shipped weights:
+
+* nRC ncRNA families (13 classes): the shipped classifier vs a k-mer spectrum (k = 1…5) + logistic
+  regression baseline (C chosen by 5-fold CV on train only);
+* secondary structure: the shipped pair head + C++ Nussinov decoder vs ViennaRNA ``RNA.fold`` on
+  bpRNA TS0 and ArchiveII (≤ 600 nt), mean per-sequence F1 (exact pairs, and ±1 shift);
+* unsupervised: k-means (k = 13) on mean-pooled and ``[CLS]`` embeddings of nRC test vs on k-mer
+  spectra, adjusted Rand index and NMI.
+
+Each section caches its result under ``--cache`` so a long evaluation can be resumed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import logging
+import platform
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+__all__ = ["kmer_spectra", "main", "run"]
+
+
+def kmer_spectra(seqs: Sequence[str], kmax: int = 5) -> np.ndarray:
+    """Normalised k-mer counts for k = 1…kmax over ACGU (T→U; other letters skipped), (N, Σ4^k)."""
+    index = {}
+    for k in range(1, kmax + 1):
+        for t in itertools.product("ACGU", repeat=k):
+            index["".join(t)] = len(index)
+    out = np.zeros((len(seqs), len(index)), np.float32)
+    for i, s in enumerate(seqs):
+        s = s.upper().replace("T", "U")
+        for k in range(1, kmax + 1):
+            counts: dict[str, int] = {}
+            for j in range(len(s) - k + 1):
+                w = s[j : j + k]
+                counts[w] = counts.get(w, 0) + 1
+            total = max(1, len(s) - k + 1)
+            for w, c in counts.items():
+                col = index.get(w)
+                if col is not None:
+                    out[i, col] = c / total
+    return out
+
+
+def kmer_logreg(train_seqs, y_train, test_seqs, seed: int = 0) -> np.ndarray:
+    """k-mer spectrum + standardised logistic regression, C by 5-fold CV on train; test probabilities."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import GridSearchCV
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    xtr, xte = kmer_spectra(train_seqs), kmer_spectra(test_seqs)
+    pipe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))
+    grid = GridSearchCV(pipe, {"logisticregression__C": [0.01, 0.1, 1.0]}, cv=5, n_jobs=1)
+    grid.fit(xtr, y_train)
+    return grid.predict_proba(xte)
+
+
+def rnafold_f1(records) -> dict:
+    """ViennaRNA MFE structures (default parameters), mean per-sequence F1."""
+    import RNA
+
+    from .structure import dot_bracket_to_pairs, f1
+
+    t0 = time.perf_counter()
+    fe, fs = [], []
+    for r in records:
+        s = r.sequence.upper().replace("T", "U")
+        ss, _ = RNA.fold(s)
+        p = dot_bracket_to_pairs(ss)
+        fe.append(f1(p, r.pairs))
+        fs.append(f1(p, r.pairs, shift=1))
+    return {"f1": float(np.mean(fe)), "f1_shift1": float(np.mean(fs)), "n": len(records),
+            "seconds": round(time.perf_counter() - t0, 1)}  # fmt: skip
+
+
+def _cached(cache: Path | None, name: str, fn: Callable[[], dict]) -> dict:
+    if cache is not None:
+        f = cache / f"{name}.json"
+        if f.exists():
+            return json.loads(f.read_text())
+    t0 = time.perf_counter()
+    res = fn()
+    res.setdefault("seconds", round(time.perf_counter() - t0, 1))
+    log.warning("%s: %s", name, json.dumps(res))
+    if cache is not None:
+        cache.mkdir(parents=True, exist_ok=True)
+        (cache / f"{name}.json").write_text(json.dumps(res, indent=1) + "\n")
+    return res
+
+
+def _structure_sets(data: Path):
+    from .structure import read_dbn
+
+    ts0 = read_dbn(data / "bprna_ts0_vl0_tr0" / "TS0.dbn")
+    arch = [r for r in read_dbn(data / "archiveII" / "archiveII.dbn.gz") if len(r.sequence) <= 600]
+    return {"bprna_ts0": ts0, "archiveII_600": arch}
+
+
+def _model_structure(model, records, threshold: float, device: str) -> dict:
+    """Model F1; sequences longer than the model's 510 nt are scored as empty predictions (F1 0)."""
+    from .finetune import predict_pair_logits
+    from .structure import decode_batch, f1
+
+    ok = [r for r in records if len(r.sequence) <= 510]
+    logits = predict_pair_logits(model, [r.sequence.upper() for r in ok], device=device)
+    res = decode_batch([r.sequence for r in ok], logits, threshold=threshold)
+    fe = [f1(p.pairs, r.pairs) for p, r in zip(res, ok)] + [0.0] * (len(records) - len(ok))
+    fs = [f1(p.pairs, r.pairs, shift=1) for p, r in zip(res, ok)] + [0.0] * (len(records) - len(ok))
+    return {"f1": float(np.mean(fe)), "f1_shift1": float(np.mean(fs)), "n": len(records),
+            "too_long_scored_zero": len(records) - len(ok), "threshold": threshold}  # fmt: skip
+
+
+def choose_threshold(
+    model, records, device: str = "cpu", grid=(-2.0, -1.0, 0.0, 1.0, 2.0, 3.0)
+) -> float:
+    """The decoder threshold with the best mean F1 on a validation set (VL0)."""
+    best, best_t = -1.0, 0.0
+    for t in grid:
+        f = _model_structure(model, records, t, device)["f1"]
+        if f > best:
+            best, best_t = f, t
+    return best_t
+
+
+def run(
+    data: Path, model_dir: Path, out: Path, cache: Path | None, device: str = "cpu", sections=None
+) -> dict:
+    """Run every section (or those named) and write the combined JSON to ``out``."""
+    from sklearn.cluster import KMeans
+    from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
+
+    from .finetune import (
+        TypeIndicator,
+        evaluate_classifier,
+        predict_classifier,
+        read_labelled_fasta,
+    )
+    from .heads import (
+        RnaErnieForContactPrediction,
+        RnaErnieForPreTraining,
+        RnaErnieForSequenceClassification,
+    )
+
+    want = set(sections or ["nrc", "structure", "clustering"])
+    res: dict = {"machine": {"platform": platform.platform(), "processor": platform.processor(), "python": platform.python_version()},
+                 "model": str(model_dir)}  # fmt: skip
+    tr_seqs, y_tr, names = read_labelled_fasta(data / "nrc" / "train.fasta")
+    te_seqs, y_te, _ = read_labelled_fasta(data / "nrc" / "test.fasta", labels=names)
+
+    if "nrc" in want:
+        res["nrc_kmer_lr"] = _cached(
+            cache,
+            "nrc_kmer_lr",
+            lambda: evaluate_classifier(kmer_logreg(tr_seqs, y_tr, te_seqs), y_te),
+        )
+        head = model_dir / "heads" / "nrc"
+        if head.exists():
+
+            def ours() -> dict:
+                model = RnaErnieForSequenceClassification.from_pretrained(head).to(device)
+                guided = model.config.extra.get("type_guided", False)
+                ind = (
+                    TypeIndicator(RnaErnieForPreTraining.from_pretrained(model_dir), device=device)
+                    if guided
+                    else None
+                )
+                p = predict_classifier(
+                    model,
+                    te_seqs,
+                    indicator=ind,
+                    top_k=model.config.extra.get("top_k", 3),
+                    device=device,
+                )
+                return {**evaluate_classifier(p, y_te), "type_guided": guided}
+
+            res["nrc_rnaernie"] = _cached(cache, "nrc_rnaernie", ours)
+
+    if "structure" in want:
+        sets = _structure_sets(data)
+        for name, recs in sets.items():
+            res[f"{name}_rnafold"] = _cached(
+                cache, f"{name}_rnafold", lambda recs=recs: rnafold_f1(recs)
+            )
+        head = model_dir / "heads" / "structure"
+        if head.exists():
+            from .structure import read_dbn
+
+            model = RnaErnieForContactPrediction.from_pretrained(head).to(device)
+            thr = model.config.extra.get("decode_threshold")
+            if thr is None:
+                vl0 = read_dbn(data / "bprna_ts0_vl0_tr0" / "VL0.dbn")
+                thr = choose_threshold(model, vl0, device)
+            for name, recs in sets.items():
+                res[f"{name}_rnaernie"] = _cached(
+                    cache,
+                    f"{name}_rnaernie",
+                    lambda recs=recs: _model_structure(model, recs, thr, device),
+                )
+
+    if "clustering" in want:
+
+        def cluster(x: np.ndarray) -> dict:
+            lab = KMeans(n_clusters=len(names), n_init=10, random_state=0).fit_predict(x)
+            return {
+                "ari": float(adjusted_rand_score(y_te, lab)),
+                "nmi": float(normalized_mutual_info_score(y_te, lab)),
+            }
+
+        res["clustering_kmer"] = _cached(
+            cache, "clustering_kmer", lambda: cluster(kmer_spectra(te_seqs))
+        )
+        if (model_dir / "config.json").exists():
+            import torch
+
+            from .inference import embed_batches
+            from .model import RnaErnieModel
+
+            enc = RnaErnieModel.from_pretrained(model_dir).to(device).eval()
+            seqs = [s.upper().replace("T", "U")[:510] for s in te_seqs]
+            for pooling in ("mean", "cls"):
+
+                def emb(pooling=pooling) -> dict:
+                    with torch.inference_mode():
+                        x = embed_batches(enc, seqs, pooling=pooling)
+                    return cluster(np.asarray(x.float().cpu().numpy() if hasattr(x, "cpu") else x))
+
+                res[f"clustering_rnaernie_{pooling}"] = _cached(
+                    cache, f"clustering_rnaernie_{pooling}", emb
+                )
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".tmp")
+    tmp.write_text(json.dumps(res, indent=1) + "\n")
+    tmp.replace(out)
+    return res
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="rnaernie evaluate", description=__doc__.split("\n\n")[0])
+    p.add_argument(
+        "--data", default="../shared/data", help="folder with nrc/, bprna_ts0_vl0_tr0/, archiveII/"
+    )
+    p.add_argument(
+        "--model", default=None, help="model directory (default: the shipped rnaernie-tiny)"
+    )
+    p.add_argument("--out", default="benchmarks/results/accuracy.json")
+    p.add_argument("--cache", default="runs/eval-cache", help="per-section cache ('' = none)")
+    p.add_argument("--sections", default="nrc,structure,clustering")
+    p.add_argument("--device", default="cpu")
+    a = p.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    model = (
+        Path(a.model) if a.model else Path(__file__).parent / "data" / "models" / "rnaernie-tiny"
+    )
+    run(
+        Path(a.data),
+        model,
+        Path(a.out),
+        Path(a.cache) if a.cache else None,
+        a.device,
+        a.sections.split(","),
+    )
+    print(a.out)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

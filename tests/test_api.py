@@ -1,0 +1,127 @@
+"""The library API (rnaernie.api) on a micro model saved in the shipped layout."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+from _micro_model import NRC_LABELS, save_micro_model
+
+from rnaernie.api import load, resolve_model_dir, reverse_complement
+
+SEQS = ["ACGUACGUAAGG", "GGGGAAAACCCCUUUAGGCAUCGAUGCUAGC", "AUG", "GGGAAAUCCC" * 3]
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    return save_micro_model(tmp_path_factory.mktemp("micro"))
+
+
+@pytest.fixture(scope="module")
+def m(model_dir):
+    return load(model_dir)
+
+
+def test_embed_shapes_and_order(m):
+    e = m.embed(SEQS)
+    assert e.shape == (4, 32) and e.dtype == np.float32
+    # batching and order do not change a sequence's embedding
+    e_rev = m.embed(SEQS[::-1], batch_tokens=40)
+    np.testing.assert_allclose(e_rev[::-1], e, rtol=1e-4, atol=1e-5)
+    one = m.embed([SEQS[1]])
+    np.testing.assert_allclose(one[0], e[1], rtol=1e-4, atol=1e-5)
+    cls = m.embed(SEQS, pooling="cls")
+    assert cls.shape == (4, 32) and not np.allclose(cls, e)
+    per_nt = m.embed(SEQS, pooling="none")
+    assert [x.shape for x in per_nt] == [(len(s), 32) for s in SEQS]
+    assert m.embed([]).shape == (0, 32) and m.embed([], pooling="none") == []
+
+
+def test_long_sequences_use_windows(m):
+    long = ("ACGUAGCUAGCUAGGCUA" * 40)[:700]  # 700 nt > 510: windows [0,510) and [190,700)
+    e = m.embed([long])
+    w = m.embed([long[:510], long[190:]])
+    np.testing.assert_allclose(e[0], w.mean(0), rtol=1e-4, atol=1e-5)
+    per_nt = m.embed([long], pooling="none")[0]
+    assert per_nt.shape == (700, 32)
+    t = m.predict_type([long], top_k=2)[0]
+    assert len(t.types) == 2
+    with pytest.raises(ValueError, match="at most 510"):
+        m.fold([long], ids=["chr"])
+
+
+def test_predict_type_and_classify(m):
+    tp = m.predict_type(SEQS, top_k=3)
+    assert len(tp) == 4 and all(len(t.types) == 3 for t in tp)
+    assert all(t.probabilities[0] >= t.probabilities[1] >= t.probabilities[2] for t in tp)
+    mlm = m.predict_type(SEQS, top_k=1, method="mlm")
+    assert 0.0 < mlm[0].probability <= 1.0
+    c = m.classify(SEQS, top_k=2)
+    assert [x.id for x in c] == ["seq0", "seq1", "seq2", "seq3"]
+    assert all(x.label in NRC_LABELS and len(x.labels) == 2 for x in c)
+    assert c[0].rna_type is not None and c[0].rna_type.type == tp[0].type
+    assert m.classify([]) == []
+
+
+def test_fold(m):
+    res = m.fold(SEQS, return_probs=True)
+    for r, s in zip(res, SEQS):
+        assert len(r.dot_bracket) == len(s) == r.probs.shape[0]
+        assert r.dot_bracket.count("(") == r.num_pairs
+    assert any(r.num_pairs for r in res)
+    greedy = m.fold(SEQS, decoder="greedy")
+    assert [len(r.dot_bracket) for r in greedy] == [len(s) for s in SEQS]
+    with pytest.raises(ValueError, match="decoder"):
+        m.fold(SEQS, decoder="zuker")
+
+
+def test_interact(m):
+    out = m.interact([("p1", "UGAGGUAGUAGGUUGUAUAGUU", "AACUAUACAACCUACUACCUCA")])
+    assert out[0].id == "p1" and abs(sum(out[0].probabilities) - 1) < 1e-5
+
+
+def test_missing_heads_are_named(tmp_path):
+    m = load(save_micro_model(tmp_path / "bare", heads=()))
+    with pytest.raises(ValueError, match="no nrc head"):
+        m.classify(["ACGU"])
+    with pytest.raises(ValueError, match="no structure head"):
+        m.fold(["ACGU"])
+    with pytest.raises(ValueError, match="no interaction head"):
+        m.interact([("A", "C")])
+    assert m.embed(["ACGU"]).shape == (1, 32)
+
+
+def test_bad_input(m, tmp_path):
+    with pytest.raises(ValueError, match=r"'bad'.*position 2"):
+        m.embed([("ok", "ACGU"), ("bad", "ACZU")])
+    with pytest.raises(ValueError, match="not a file"):
+        m.embed("ACGU")
+    with pytest.raises(ValueError, match="neither a shipped name"):
+        load(tmp_path / "nope")
+    with pytest.raises(ValueError, match=r"no model\.safetensors"):
+        resolve_model_dir(tmp_path)
+
+
+def test_fasta_path_input(m, tmp_path):
+    fa = tmp_path / "x.fa"
+    fa.write_text(">a\nACGUACGUAAGG\n>b\nAUG\n")
+    c = m.classify(fa)
+    assert [x.id for x in c] == ["a", "b"]
+    np.testing.assert_allclose(m.embed(fa), m.embed([SEQS[0], "AUG"]), rtol=1e-4, atol=1e-5)
+
+
+def test_deterministic_and_thread_safe(model_dir):
+    m = load(model_dir)  # a fresh instance: heads are loaded lazily, concurrently below
+    jobs = [lambda: m.embed(SEQS), lambda: m.classify(SEQS), lambda: m.fold(SEQS)] * 3
+    with ThreadPoolExecutor(4) as ex:
+        results = list(ex.map(lambda f: f(), jobs))
+    ref_e, ref_c, ref_f = m.embed(SEQS), m.classify(SEQS), m.fold(SEQS)
+    for k in range(0, len(jobs), 3):
+        np.testing.assert_array_equal(results[k], ref_e)
+        assert results[k + 1] == ref_c
+        assert [r.dot_bracket for r in results[k + 2]] == [r.dot_bracket for r in ref_f]
+
+
+def test_reverse_complement():
+    assert reverse_complement("AACGTn") == "NACGUU"
