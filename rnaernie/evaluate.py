@@ -108,30 +108,38 @@ def _structure_sets(data: Path):
     return {"bprna_ts0": ts0, "archiveII_600": arch}
 
 
-def _model_structure(model, records, threshold: float, device: str) -> dict:
-    """Model F1; sequences longer than the model's 510 nt are scored as empty predictions (F1 0)."""
+def _structure_logits(model, records, device: str) -> list[np.ndarray]:
+    """Pair logits of the records the model can read (≤ 510 nt), in order."""
     from .finetune import predict_pair_logits
+
+    ok = [r.sequence.upper() for r in records if len(r.sequence) <= 510]
+    return predict_pair_logits(model, ok, device=device)
+
+
+def _score_structures(logits: list[np.ndarray], records, threshold: float) -> dict:
+    """Mean per-sequence F1; sequences longer than the model's 510 nt count as empty predictions."""
     from .structure import decode_batch, f1
 
     ok = [r for r in records if len(r.sequence) <= 510]
-    logits = predict_pair_logits(model, [r.sequence.upper() for r in ok], device=device)
     res = decode_batch([r.sequence for r in ok], logits, threshold=threshold)
-    fe = [f1(p.pairs, r.pairs) for p, r in zip(res, ok)] + [0.0] * (len(records) - len(ok))
-    fs = [f1(p.pairs, r.pairs, shift=1) for p, r in zip(res, ok)] + [0.0] * (len(records) - len(ok))
+    missing = [0.0] * (len(records) - len(ok))
+    fe = [f1(p.pairs, r.pairs) for p, r in zip(res, ok)] + missing
+    fs = [f1(p.pairs, r.pairs, shift=1) for p, r in zip(res, ok)] + missing
     return {"f1": float(np.mean(fe)), "f1_shift1": float(np.mean(fs)), "n": len(records),
-            "too_long_scored_zero": len(records) - len(ok), "threshold": threshold}  # fmt: skip
+            "too_long_scored_zero": len(missing), "threshold": threshold}  # fmt: skip
+
+
+def _model_structure(model, records, threshold: float, device: str) -> dict:
+    return _score_structures(_structure_logits(model, records, device), records, threshold)
 
 
 def choose_threshold(
     model, records, device: str = "cpu", grid=(-2.0, -1.0, 0.0, 1.0, 2.0, 3.0)
 ) -> float:
     """The decoder threshold with the best mean F1 on a validation set (VL0)."""
-    best, best_t = -1.0, 0.0
-    for t in grid:
-        f = _model_structure(model, records, t, device)["f1"]
-        if f > best:
-            best, best_t = f, t
-    return best_t
+    logits = _structure_logits(model, records, device)
+    scores = {t: _score_structures(logits, records, t)["f1"] for t in grid}
+    return max(scores, key=scores.get)
 
 
 def run(

@@ -459,3 +459,79 @@ def evaluate_structure(
         "n": len(records),
         "threshold": threshold,
     }
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``rnaernie finetune {classify,structure} ...``"""
+    import argparse
+
+    p = argparse.ArgumentParser(
+        prog="rnaernie finetune", description="Fine-tune a task head from a pretrained model."
+    )
+    sub = p.add_subparsers(dest="task", required=True)
+    c = sub.add_parser(
+        "classify",
+        help="sequence classification; FASTA with the class name as first word of each description (nRC format)",
+    )
+    c.add_argument("train", help="training FASTA")
+    c.add_argument("--test", help="test FASTA to report accuracy / macro-F1 on")
+    c.add_argument("--no-type-guidance", action="store_true", help="plain [CLS] seq [SEP] inputs")
+    c.add_argument("--top-k", type=int, default=3, help="types mixed at prediction time")
+    c.add_argument("--train-top-k", type=int, default=1, help="types mixed during training")
+    c.add_argument("--epochs", type=int, default=3)
+    c.add_argument("--lr", type=float, default=1e-4)
+    s = sub.add_parser("structure", help="pair-logit head; dot-bracket FASTA (3-line records)")
+    s.add_argument("train", help="training .dbn (e.g. bpRNA TR0)")
+    s.add_argument("--valid", help="validation .dbn: choose the decoder threshold on it (e.g. VL0)")
+    s.add_argument("--test", help="test .dbn to report mean per-sequence F1 on")
+    s.add_argument("--epochs", type=int, default=1)
+    s.add_argument("--lr", type=float, default=3e-4)
+    s.add_argument("--max-length", type=int, default=300, help="longest training sequence")
+    for q in (c, s):
+        q.add_argument(
+            "--pretrained", help="pretrained model directory ('' = from scratch)", default=""
+        )
+        q.add_argument("--preset", default="tiny", help="model size when training from scratch")
+        q.add_argument("--out", required=True, help="output directory for the fine-tuned model")
+        q.add_argument("--batch-tokens", type=int, default=None)
+        q.add_argument("--max-minutes", type=float, default=None, help="wall-time cap")
+        q.add_argument("--seed", type=int, default=0)
+        q.add_argument("--device", default="cpu")
+    a = p.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    pre = a.pretrained or None
+    out = Path(a.out)
+    if a.task == "classify":
+        seqs, y, names = read_labelled_fasta(a.train)
+        model, ind = finetune_classifier(
+            pre, seqs, y, names, out=out, preset=a.preset, type_guided=not a.no_type_guidance, top_k=a.top_k,
+            train_top_k=a.train_top_k, epochs=a.epochs, lr=a.lr, batch_tokens=a.batch_tokens or 8192,
+            seed=a.seed, device=a.device, max_minutes=a.max_minutes,
+        )  # fmt: skip
+        if a.test:
+            ts, ty, _ = read_labelled_fasta(a.test, labels=names)
+            m = evaluate_classifier(
+                predict_classifier(model, ts, indicator=ind, top_k=a.top_k, device=a.device), ty
+            )
+            (out / "metrics.json").write_text(json.dumps(m, indent=1) + "\n")
+            print(json.dumps(m))
+        return 0
+    from .evaluate import _model_structure, choose_threshold
+    from .structure import read_dbn
+
+    model = finetune_structure(
+        pre, read_dbn(a.train), preset=a.preset, epochs=a.epochs, lr=a.lr, batch_tokens=a.batch_tokens or 4096,
+        max_length=a.max_length, seed=a.seed, device=a.device, max_minutes=a.max_minutes,
+    )  # fmt: skip
+    thr = choose_threshold(model, read_dbn(a.valid), a.device) if a.valid else 0.0
+    model.config.extra = {**model.config.extra, "decode_threshold": thr}
+    model.save_pretrained(out)
+    if a.test:
+        m = _model_structure(model, read_dbn(a.test), thr, a.device)
+        (out / "metrics.json").write_text(json.dumps(m, indent=1) + "\n")
+        print(json.dumps(m))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
