@@ -35,6 +35,7 @@ from .heads import (
     RnaErnieForPreTraining,
     RnaErnieForSequenceClassification,
 )
+from .inference import length_buckets
 from .io import read_fasta
 from .tokenizer import Tokenizer
 from .vocab import MASK_ID, NUM_TYPES, TYPE_OFFSET
@@ -57,18 +58,8 @@ MAX_NUC = 508  # 512 positions − [CLS] [IND] TYPE [SEP]
 def _batches_by_tokens(
     lengths: Sequence[int], batch_tokens: int, *, shuffle: bool, seed: int = 0
 ) -> list[list[int]]:
-    """Index batches with at most ``batch_tokens`` padded tokens, grouped by length."""
-    order = sorted(range(len(lengths)), key=lambda i: lengths[i])
-    out, cur, cur_max = [], [], 0
-    for i in order:
-        n = lengths[i]
-        if cur and max(cur_max, n) * (len(cur) + 1) > batch_tokens:
-            out.append(cur)
-            cur, cur_max = [], 0
-        cur.append(i)
-        cur_max = max(cur_max, n)
-    if cur:
-        out.append(cur)
+    """Index batches of :func:`rnaernie.inference.length_buckets`, optionally in shuffled order."""
+    out = [idx.tolist() for idx in length_buckets(np.asarray(lengths), batch_tokens)]
     if shuffle:
         random.Random(seed).shuffle(out)
     return out

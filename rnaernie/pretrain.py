@@ -42,6 +42,7 @@ from torch import Tensor
 
 from .config import RnaErnieConfig
 from .heads import RnaErnieForPreTraining
+from .inference import length_buckets
 from .io import read_fasta
 from .masking import LEVELS, select_mask_positions
 from .masking import apply_mlm_replacement as apply_mlm_cpu
@@ -191,18 +192,9 @@ def length_batches(
                 yield CorpusRecord(s[b : b + room], r.type_token)
 
     def flush(buf: list[CorpusRecord]) -> list[list[CorpusRecord]]:
-        rng.shuffle(buf)
-        buf.sort(key=lambda r: len(r.seq))
-        out, cur, cur_max = [], [], 0
-        for r in buf:
-            n = len(r.seq) + 4
-            if cur and max(cur_max, n) * (len(cur) + 1) > batch_tokens:
-                out.append(cur)
-                cur, cur_max = [], 0
-            cur.append(r)
-            cur_max = max(cur_max, n)
-        if cur:
-            out.append(cur)
+        rng.shuffle(buf)  # random order among equal lengths (length_buckets sorts stably)
+        lengths = np.array([len(r.seq) + 4 for r in buf])
+        out = [[buf[i] for i in idx] for idx in length_buckets(lengths, batch_tokens)]
         rng.shuffle(out)
         return out
 

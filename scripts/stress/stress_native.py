@@ -312,8 +312,7 @@ def fam_motifs(n: int, seed: int, t: Tally) -> None:
 
                 def check(h, seqs=seqs, motifs=motifs):
                     got = set(zip(h.seq_index.tolist(), h.start.tolist(), h.end.tolist(), h.motif_id.tolist()))
-                    # IUPAC codes break matches in the matcher: drop reference hits that contain one
-                    want = {x for x in naive_find(seqs, motifs) if _clean_span(seqs[x[0]], x[1], x[2])}
+                    want = naive_find(seqs, motifs)  # motifs are ACGU only: no hit can span an N
                     _assert(got == want, f"{len(got)} hits != {len(want)} expected")
 
             names = rng.choice([None, None, ["a"], [3]])
@@ -336,17 +335,11 @@ def fam_motifs(n: int, seed: int, t: Tally) -> None:
         t.call(f"find([{size} B text + {extra!r}])", lambda: m.find(seqs),
                lambda h, seqs=seqs: _assert(
                    set(zip(h.seq_index.tolist(), h.start.tolist(), h.end.tolist(), h.motif_id.tolist()))
-                   == {x for x in naive_find(seqs, motifs) if _clean_span(seqs[x[0]], x[1], x[2])}))  # fmt: skip
+                   == naive_find(seqs, motifs)))  # fmt: skip
     t.call("MotifMatcher([])", lambda: MotifMatcher([]).find(["ACGU" * 300_000]),
            lambda h: _assert(len(h) == 0))  # fmt: skip
     t.call("MotifMatcher.default().find([4 MB])",
            lambda: MotifMatcher.default().find(["ACGU" * (1 << 20)]))  # fmt: skip
-
-
-def _clean_span(seq, s, e) -> bool:
-    text = (seq.decode() if isinstance(seq, bytes) else seq).upper()
-    text = "".join(c for c in text if c not in " \t\r\n\v\f")
-    return all(c in "ACGUT" for c in text[s:e])
 
 
 def rand_ids(rng: random.Random, npr: np.random.Generator):
@@ -554,7 +547,7 @@ FAMILIES = {
     "structure": fam_structure,
 }
 # relative weight of n per family (the slow ones get fewer iterations)
-SCALE = {"tokenizer": 1.0, "lengths": 1.0, "motifs": 0.25, "masking": 1.0, "mlm": 1.0}
+SCALE = {"tokenizer": 0.2, "lengths": 1.5, "motifs": 0.1, "masking": 1.0, "mlm": 1.0}
 
 
 def run_family(name: str, n: int, seed: int) -> dict:
