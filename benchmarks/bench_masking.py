@@ -13,13 +13,18 @@ measures Aho–Corasick against brute-force search.
 from __future__ import annotations
 
 import pytest
-from conftest import rfam_sequences, record
+from conftest import record, rfam_sequences
 
 from rnaernie import MotifMatcher, Tokenizer
 from rnaernie import _masking_ref as ref
 from rnaernie.masking import LEVELS, select_mask_positions
 
-LEVEL_SETS = {"base": ["base"], "subsequence": ["subsequence"], "motif": ["motif"], "all": list(LEVELS)}
+LEVEL_SETS = {
+    "base": ["base"],
+    "subsequence": ["subsequence"],
+    "motif": ["motif"],
+    "all": list(LEVELS),
+}
 REF_ROWS = {"base": 300, "subsequence": 300, "motif": 4, "all": 12}
 SEED = 1234
 
@@ -62,7 +67,9 @@ def test_select_python_reference_baseline(benchmark, ids, matcher, levels):
     tiers = matcher.tiers.tolist()
 
     def run():
-        return [ref.select_row(row, r, SEED, level_idx, motifs, tiers) for r, row in enumerate(rows)]
+        return [
+            ref.select_row(row, r, SEED, level_idx, motifs, tiers) for r, row in enumerate(rows)
+        ]
 
     # the reference must agree with the C++ rows it is compared with (not timed)
     sel, lv = select_mask_positions(ids[:n], seed=SEED, levels=LEVEL_SETS[levels], matcher=matcher)

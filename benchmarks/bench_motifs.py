@@ -12,7 +12,6 @@ motif id (duplicates included), pyahocorasick one per distinct string, so ``n_ma
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 from conftest import random_text, record
 
@@ -57,7 +56,10 @@ def test_matches_equal_pyahocorasick(matcher, pyaho):
     text = random_text(MB, seed=1000)
     hits = matcher.find([text])
     names = [normalise(m) for m in matcher.motifs]
-    ours = {(s, e, names[m]) for s, e, m in zip(hits.start.tolist(), hits.end.tolist(), hits.motif_id.tolist())}
+    ours = {
+        (s, e, names[m])
+        for s, e, m in zip(hits.start.tolist(), hits.end.tolist(), hits.motif_id.tolist())
+    }
     theirs = {(end + 1 - n, end + 1, text[end + 1 - n : end + 1]) for end, n in pyaho.iter(text)}
     assert ours == theirs
 
@@ -69,7 +71,14 @@ def _key(texts) -> str:
 def test_find_rnaernie(benchmark, matcher, texts):
     benchmark.group = _key(texts)
     hits = benchmark.pedantic(matcher.find, args=(texts,), rounds=3, iterations=1, warmup_rounds=1)
-    record(benchmark, _key(texts), "rnaernie", n_bytes=len(texts) * MB, n_seqs=len(texts), n_matches=len(hits))
+    record(
+        benchmark,
+        _key(texts),
+        "rnaernie",
+        n_bytes=len(texts) * MB,
+        n_seqs=len(texts),
+        n_matches=len(hits),
+    )
 
 
 def test_find_rnaernie_1thread(benchmark, matcher, texts):
@@ -77,7 +86,12 @@ def test_find_rnaernie_1thread(benchmark, matcher, texts):
     benchmark.group = _key(texts)
     hits = benchmark.pedantic(one.find, args=(texts,), rounds=3, iterations=1, warmup_rounds=1)
     record(
-        benchmark, _key(texts), "rnaernie-1thread", n_bytes=len(texts) * MB, n_seqs=len(texts), n_matches=len(hits)
+        benchmark,
+        _key(texts),
+        "rnaernie-1thread",
+        n_bytes=len(texts) * MB,
+        n_seqs=len(texts),
+        n_matches=len(hits),
     )
 
 

@@ -39,7 +39,9 @@ def encode_numpy(seqs: list[str]) -> tuple[np.ndarray, np.ndarray]:
     codes = _LUT[np.frombuffer("".join(seqs).encode("ascii"), dtype=np.uint8)]
     cols = int(lengths.max()) + 2
     ids = np.zeros((len(seqs), cols), dtype=np.int64)
-    body = np.arange(cols - 2) < lengths[:, None]  # (B, L-2): row-major order == concatenation order
+    body = (
+        np.arange(cols - 2) < lengths[:, None]
+    )  # (B, L-2): row-major order == concatenation order
     ids[:, 1:-1][body] = codes
     ids[:, 0] = CLS
     ids[np.arange(len(seqs)), lengths + 1] = SEP
@@ -80,7 +82,9 @@ def _nbytes(seqs: list[str]) -> int:
 def test_encode_rnaernie(benchmark, seqs):
     tok = Tokenizer(max_length=MAX_LENGTH)
     benchmark.group = f"encode-n{len(seqs)}"
-    enc = benchmark.pedantic(tok.encode_batch, args=(seqs,), rounds=ROUNDS, iterations=1, warmup_rounds=1)
+    enc = benchmark.pedantic(
+        tok.encode_batch, args=(seqs,), rounds=ROUNDS, iterations=1, warmup_rounds=1
+    )
     assert enc.input_ids.shape[0] == len(seqs)
     record(benchmark, f"encode-n{len(seqs)}", "rnaernie", n_bytes=_nbytes(seqs), n_seqs=len(seqs))
 
@@ -89,7 +93,13 @@ def test_encode_rnaernie_1thread(benchmark, seqs):
     tok = Tokenizer(max_length=MAX_LENGTH, threads=1)
     benchmark.group = f"encode-n{len(seqs)}"
     benchmark.pedantic(tok.encode_batch, args=(seqs,), rounds=ROUNDS, iterations=1, warmup_rounds=1)
-    record(benchmark, f"encode-n{len(seqs)}", "rnaernie-1thread", n_bytes=_nbytes(seqs), n_seqs=len(seqs))
+    record(
+        benchmark,
+        f"encode-n{len(seqs)}",
+        "rnaernie-1thread",
+        n_bytes=_nbytes(seqs),
+        n_seqs=len(seqs),
+    )
 
 
 def test_encode_numpy_baseline(benchmark, seqs):
@@ -106,11 +116,15 @@ def test_encode_hf_tokenizers_baseline(benchmark, seqs):
     tok = hf_tokenizer()
     sub = seqs[:SUBSET]
     ids, _ = encode_hf(tok, sub[:50])
-    np.testing.assert_array_equal(ids, Tokenizer(max_length=MAX_LENGTH).encode_batch(sub[:50]).input_ids)
+    np.testing.assert_array_equal(
+        ids, Tokenizer(max_length=MAX_LENGTH).encode_batch(sub[:50]).input_ids
+    )
     benchmark.group = f"encode-n{len(seqs)}"
     benchmark.extra_info["subset_seqs"] = len(sub)
     benchmark.pedantic(encode_hf, args=(tok, sub), rounds=ROUNDS, iterations=1, warmup_rounds=1)
-    record(benchmark, f"encode-n{len(seqs)}", "hf-tokenizers", n_bytes=_nbytes(sub), n_seqs=len(sub))
+    record(
+        benchmark, f"encode-n{len(seqs)}", "hf-tokenizers", n_bytes=_nbytes(sub), n_seqs=len(sub)
+    )
 
 
 def test_encode_multimolecule_baseline(benchmark, seqs):
@@ -120,6 +134,11 @@ def test_encode_multimolecule_baseline(benchmark, seqs):
     benchmark.group = f"encode-n{len(seqs)}"
     benchmark.extra_info["subset_seqs"] = len(sub)
     benchmark.pedantic(
-        lambda: tok(sub, padding=True, return_tensors="np"), rounds=ROUNDS, iterations=1, warmup_rounds=1
+        lambda: tok(sub, padding=True, return_tensors="np"),
+        rounds=ROUNDS,
+        iterations=1,
+        warmup_rounds=1,
     )
-    record(benchmark, f"encode-n{len(seqs)}", "multimolecule", n_bytes=_nbytes(sub), n_seqs=len(sub))
+    record(
+        benchmark, f"encode-n{len(seqs)}", "multimolecule", n_bytes=_nbytes(sub), n_seqs=len(sub)
+    )

@@ -19,7 +19,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-RFAM_TSV = Path(__file__).resolve().parents[2] / "shared/data/rfam14_2_seed_typed/rfam14.2_seed_typed.tsv.gz"
+RFAM_TSV = (
+    Path(__file__).resolve().parents[2]
+    / "shared/data/rfam14_2_seed_typed/rfam14.2_seed_typed.tsv.gz"
+)
 _ACGU = np.frombuffer(b"ACGU", dtype=np.uint8)
 
 
@@ -81,7 +84,9 @@ def random_text(n_bytes: int, seed: int = 0) -> str:
 
 
 @lru_cache(maxsize=2)
-def rfam_sequences(n: int = 20_000, max_nt: int = 508, seed: int = 0) -> tuple[list[str], list[str]]:
+def rfam_sequences(
+    n: int = 20_000, max_nt: int = 508, seed: int = 0
+) -> tuple[list[str], list[str]]:
     """(sequences, RNAcentral type names) of n Rfam 14.2 seed sequences of at most max_nt nucleotides.
 
     A seeded random sample (the file is ordered by family, a prefix would be a few families only).
@@ -149,10 +154,16 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
         for impl, (_, info) in group.items():
             rate = ", ".join(
                 f"{info[k]:,.1f} {u}"
-                for k, u in (("mb_per_s", "MB/s"), ("seqs_per_s", "seq/s"), ("matches_per_s", "match/s"))
+                for k, u in (
+                    ("mb_per_s", "MB/s"),
+                    ("seqs_per_s", "seq/s"),
+                    ("matches_per_s", "match/s"),
+                )
                 if k in info
             )
             ratios = ", ".join(
-                f"{k[len('speedup_vs_'):]}: {v:.1f}x" for k, v in info.items() if k.startswith("speedup_vs_")
+                f"{k[len('speedup_vs_') :]}: {v:.1f}x"
+                for k, v in info.items()
+                if k.startswith("speedup_vs_")
             )
             tr.write_line(f"{key:28s} {impl:24s} {rate:55s} {ratios}")

@@ -4,6 +4,7 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -24,17 +25,26 @@ py::array_t<T> to_numpy(std::vector<T>&& v, std::vector<py::ssize_t> shape) {
   return py::array_t<T>(shape, heap->data(), owner);
 }
 
-// Borrow UTF-8/bytes buffers of a list of str or bytes (the list keeps them alive), with the GIL held.
-std::vector<rnaernie::SeqView> seq_views(const py::sequence& seqs) {
+template <class T>
+py::array_t<T> to_numpy(std::unique_ptr<T[]>&& v, std::vector<py::ssize_t> shape) {
+  T* data = v.release();
+  py::capsule owner(data, [](void* p) { delete[] static_cast<T*>(p); });
+  return py::array_t<T>(shape, data, owner);
+}
+
+// Borrowed UTF-8/bytes buffers of a batch of str or bytes, with the list that keeps them alive
+// (a non-list input is copied into one first: indexing it may create temporary objects).
+struct SeqBatch {
+  py::list keep;
   std::vector<rnaernie::SeqView> views;
-  views.reserve(py::len(seqs));
-  for (py::ssize_t i = 0, n = py::len(seqs); i < n; ++i) {
-    PyObject* o = PyList_Check(seqs.ptr()) ? PyList_GET_ITEM(seqs.ptr(), i) : nullptr;
-    py::object held;
-    if (!o) {
-      held = seqs[i];
-      o = held.ptr();
-    }
+};
+
+SeqBatch seq_batch(const py::sequence& seqs) {
+  SeqBatch b{PyList_Check(seqs.ptr()) ? py::reinterpret_borrow<py::list>(seqs) : py::list(seqs), {}};
+  const py::ssize_t n = PyList_GET_SIZE(b.keep.ptr());
+  b.views.reserve(n);
+  for (py::ssize_t i = 0; i < n; ++i) {
+    PyObject* o = PyList_GET_ITEM(b.keep.ptr(), i);
     Py_ssize_t size = 0;
     const char* data = nullptr;
     if (PyUnicode_Check(o)) {
@@ -48,22 +58,33 @@ std::vector<rnaernie::SeqView> seq_views(const py::sequence& seqs) {
       throw std::invalid_argument("sequence " + std::to_string(i) + " is a " +
                                   std::string(Py_TYPE(o)->tp_name) + ", expected str or bytes");
     }
-    views.push_back({data, static_cast<int64_t>(size)});
+    b.views.push_back({data, static_cast<int64_t>(size)});
   }
-  return views;
+  return b;
 }
 
 std::vector<std::string> names_of(const py::object& names) {
   if (names.is_none()) return {};
-  return names.cast<std::vector<std::string>>();
+  try {
+    return names.cast<std::vector<std::string>>();
+  } catch (const py::cast_error&) {
+    throw std::invalid_argument("names must be a sequence of strings");
+  }
 }
 
 py::dict encode_batch_py(const py::sequence& seqs, const py::object& types, int64_t max_length, bool truncate,
                          bool replace_invalid, bool add_special, int64_t window, int64_t stride, int threads,
                          const py::object& names) {
-  auto views = seq_views(seqs);
+  auto batch = seq_batch(seqs);
+  const auto& views = batch.views;
   std::vector<int64_t> type_ids;
-  if (!types.is_none()) type_ids = types.cast<std::vector<int64_t>>();
+  if (!types.is_none()) {
+    try {
+      type_ids = types.cast<std::vector<int64_t>>();
+    } catch (const py::cast_error&) {
+      throw std::invalid_argument("types must be a sequence of token ids (64-bit integers)");
+    }
+  }
   const auto name_list = names_of(names);
   rnaernie::EncodeOptions opt;
   opt.max_length = max_length;
@@ -104,7 +125,8 @@ void register_tokenizer(py::module_& m) {
   m.def(
       "normalized_lengths",
       [](const py::sequence& seqs, bool replace_invalid, int threads, const py::object& names) {
-        auto views = seq_views(seqs);
+        auto batch = seq_batch(seqs);
+  const auto& views = batch.views;
         const auto name_list = names_of(names);
         std::vector<int64_t> n;
         {
@@ -133,7 +155,8 @@ void register_motifs(py::module_& m) {
       .def(
           "find",
           [](const rnaernie::MotifMatcher& self, const py::sequence& seqs, int threads, const py::object& names) {
-            auto views = seq_views(seqs);
+            auto batch = seq_batch(seqs);
+  const auto& views = batch.views;
             const auto name_list = names_of(names);
             rnaernie::MotifHits h;
             {

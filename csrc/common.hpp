@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <exception>
 #include <mutex>
+#include <stdexcept>
 #include <thread>
 #include <vector>
 
@@ -70,6 +71,7 @@ inline uint32_t fmix32(uint32_t x) {
 }
 
 inline int resolve_threads(int requested, int64_t work_items) {
+  if (requested < 0) throw std::invalid_argument("threads must be >= 0 (0 = all cores)");
   int n = requested > 0 ? requested : static_cast<int>(std::thread::hardware_concurrency());
   n = std::max(1, n);
   return static_cast<int>(std::min<int64_t>(n, std::max<int64_t>(1, work_items)));

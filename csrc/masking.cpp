@@ -11,6 +11,18 @@ namespace {
 
 inline bool maskable(int64_t id) { return id == kUnkId || (id >= kNucOffset && id < kNucOffset + 4); }
 
+constexpr int64_t kMaxSpan = 4096;
+
+void check_ids(const int64_t* ids, int64_t rows, int64_t cols) {
+  for (int64_t i = 0; i < rows * cols; ++i) {
+    if (ids[i] < 0 || ids[i] >= kVocabSize) {
+      throw std::invalid_argument("input_ids[" + std::to_string(i / cols) + ", " + std::to_string(i % cols) +
+                                  "] = " + std::to_string(ids[i]) + " is not a token id (0.." +
+                                  std::to_string(kVocabSize - 1) + ")");
+    }
+  }
+}
+
 template <class T>
 void shuffle(std::vector<T>& v, SplitMix64& rng) {  // Fisher–Yates, from the back
   for (int64_t i = static_cast<int64_t>(v.size()) - 1; i > 0; --i) {
@@ -64,7 +76,7 @@ void select_subsequence(Row& row, SplitMix64& rng, const MaskingOptions& opt) {
   for (int64_t i = 0; i < row.cols; ++i) {
     if (!maskable(row.ids[i])) continue;
     const bool run_start = i == 0 || !maskable(row.ids[i - 1]);
-    if (i + opt.span_min <= run_end[i] || run_start) starts.push_back(i);
+    if (opt.span_min <= run_end[i] - i || run_start) starts.push_back(i);
   }
   shuffle(starts, rng);
   const int64_t nk = opt.span_max - opt.span_min + 1;
@@ -113,8 +125,9 @@ void select_mask_positions(const int64_t* ids, int64_t rows, int64_t cols, const
   if (!(opt.mask_prob >= 0.0 && opt.mask_prob <= 1.0))
     throw std::invalid_argument("mask_prob must be in [0, 1]");
   if (opt.max_predictions < 0) throw std::invalid_argument("max_predictions must be >= 0");
-  if (opt.span_min < 1 || opt.span_max < opt.span_min)
-    throw std::invalid_argument("need 1 <= span_min <= span_max");
+  if (opt.span_min < 1 || opt.span_max < opt.span_min || opt.span_max > kMaxSpan)
+    throw std::invalid_argument("need 1 <= span_min <= span_max <= " + std::to_string(kMaxSpan));
+  check_ids(ids, rows, cols);
 
   std::fill(selected, selected + rows * cols, 0);
   parallel_for(rows, opt.threads, [&](int64_t b, int64_t e) {
@@ -142,6 +155,7 @@ void select_mask_positions(const int64_t* ids, int64_t rows, int64_t cols, const
 
 void apply_mlm_replacement(const int64_t* ids, const uint8_t* selected, int64_t rows, int64_t cols,
                            uint32_t seed, int64_t* out_ids, int64_t* labels, int threads) {
+  check_ids(ids, rows, cols);
   const uint32_t key = fmix32(seed);
   parallel_for(rows, threads, [&](int64_t b, int64_t e) {
     for (int64_t r = b; r < e; ++r) {

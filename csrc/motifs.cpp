@@ -92,8 +92,8 @@ void MotifMatcher::find_ids(const int64_t* ids, int64_t n, std::vector<MotifHit>
   scan(
       n,
       [ids](int64_t i) {
-        const int64_t c = ids[i] - kNucOffset;
-        return (c >= 0 && c < 4) ? static_cast<int>(c) : -1;
+        const int64_t t = ids[i];
+        return (t >= kNucOffset && t < kNucOffset + 4) ? static_cast<int>(t - kNucOffset) : -1;
       },
       [&out](int64_t s, int64_t e, int32_t m) { out.push_back({s, e, m}); });
 }

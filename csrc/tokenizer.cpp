@@ -102,6 +102,8 @@ Encoded encode_batch(const std::vector<SeqView>& seqs, const std::vector<int64_t
     }
   }
   if (opt.max_length < 0) throw std::invalid_argument("max_length must be >= 0");
+  if (opt.window < 0) throw std::invalid_argument("window must be >= 0 (0 = no windows)");
+  if (opt.stride < 0) throw std::invalid_argument("stride must be >= 0 (0 = the window length)");
   const int64_t specials = (opt.add_special ? 2 : 0) + (types.empty() ? 0 : 2);
   const int64_t room = opt.max_length > 0 ? opt.max_length - specials : INT64_MAX;
   if (room <= 0) {
@@ -138,14 +140,14 @@ Encoded encode_batch(const std::vector<SeqView>& seqs, const std::vector<int64_t
   }
   enc.rows = static_cast<int64_t>(enc.spans.size());
   for (const auto& sp : enc.spans) enc.cols = std::max(enc.cols, sp.end - sp.start + specials);
-  enc.input_ids.assign(enc.rows * enc.cols, kPadId);
-  enc.attention_mask.assign(enc.rows * enc.cols, 0);
+  enc.input_ids.reset(new int64_t[enc.rows * enc.cols]);
+  enc.attention_mask.reset(new int64_t[enc.rows * enc.cols]);
   enc.lengths.assign(enc.rows, 0);
 
   parallel_for(enc.rows, opt.threads, [&](int64_t b, int64_t e) {
     for (int64_t r = b; r < e; ++r) {
       const RowSpan& sp = enc.spans[r];
-      int64_t* row = enc.input_ids.data() + r * enc.cols;
+      int64_t* row = enc.input_ids.get() + r * enc.cols;
       int64_t k = 0;
       if (opt.add_special) row[k++] = kClsId;
       k += write_tokens(seqs[sp.seq], clean[sp.seq], sp.start, sp.end, row + k);
@@ -155,7 +157,10 @@ Encoded encode_batch(const std::vector<SeqView>& seqs, const std::vector<int64_t
       }
       if (opt.add_special) row[k++] = kSepId;
       enc.lengths[r] = k;
-      std::fill(enc.attention_mask.begin() + r * enc.cols, enc.attention_mask.begin() + r * enc.cols + k, 1);
+      std::fill(row + k, row + enc.cols, kPadId);
+      int64_t* mask = enc.attention_mask.get() + r * enc.cols;
+      std::fill(mask, mask + k, 1);
+      std::fill(mask + k, mask + enc.cols, 0);
     }
   });
   return enc;

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -32,8 +33,10 @@ struct RowSpan {
 
 struct Encoded {
   int64_t rows = 0, cols = 0;
-  std::vector<int64_t> input_ids;       // rows * cols, padded with [PAD]
-  std::vector<int64_t> attention_mask;  // rows * cols, 1 for real tokens
+  // rows * cols each; allocated uninitialised and written row by row by the workers (padding
+  // included), so the page faults and writes of large batches are spread over the threads
+  std::unique_ptr<int64_t[]> input_ids;       // padded with [PAD]
+  std::unique_ptr<int64_t[]> attention_mask;  // 1 for real tokens
   std::vector<int64_t> lengths;         // rows: tokens per row, specials included
   std::vector<RowSpan> spans;           // rows
 };

@@ -48,7 +48,10 @@ class MaskedBatch:
 
 
 def _as_ids(input_ids: np.ndarray) -> np.ndarray:
-    ids = np.ascontiguousarray(input_ids, dtype=np.int64)
+    arr = np.asarray(input_ids)
+    if arr.size and not np.issubdtype(arr.dtype, np.integer):
+        raise ValueError(f"input_ids must be integer token ids, got dtype {arr.dtype}")
+    ids = np.ascontiguousarray(arr, dtype=np.int64)
     if ids.ndim != 2:
         raise ValueError(f"input_ids must be 2-D (batch, length), got shape {ids.shape}")
     return ids

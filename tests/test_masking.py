@@ -150,3 +150,18 @@ def test_bad_arguments():
         select_mask_positions(ids, seed=0, mask_prob=1.5, levels=["base"])
     with pytest.raises(ValueError, match="shape of input_ids"):
         apply_mlm_replacement(ids, np.zeros((2, 2), bool), seed=0)
+
+
+def test_rejects_bad_ids_and_spans():
+    # regressions from the sanitizer stress run (scripts/stress/README.md)
+    ids = np.array([[2, 35, -(2**63), 36, 3]], dtype=np.int64)
+    with pytest.raises(ValueError, match=r"input_ids\[0, 2\] = -9223372036854775808 is not a token id"):
+        select_mask_positions(ids, seed=0, levels=["motif"], matcher=small_matcher())
+    with pytest.raises(ValueError, match="not a token id"):
+        apply_mlm_replacement(np.array([[2, 39, 3]]), np.ones((1, 3), bool), seed=0)
+    with pytest.raises(ValueError, match="integer token ids"):
+        select_mask_positions(np.array([[2.0, np.nan]]), seed=0, levels=["base"])
+    ok = np.array([[2, 35, 36, 3]])
+    for lo, hi in ((2**63 - 1, 2**63 - 1), (1, 2**62)):
+        with pytest.raises(ValueError, match="span_max <= 4096"):
+            select_mask_positions(ok, seed=0, levels=["subsequence"], span_min=lo, span_max=hi)

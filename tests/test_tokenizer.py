@@ -134,3 +134,19 @@ def test_long_sequence_threads_agree():
     a = Tokenizer(max_length=4096, threads=1).encode_batch(seqs)
     b = Tokenizer(max_length=4096, threads=2).encode_batch(seqs)
     np.testing.assert_array_equal(a.input_ids, b.input_ids)
+
+
+def test_non_list_inputs_and_bad_argument_types():
+    # regressions from the sanitizer stress run: numpy string arrays create temporaries on indexing
+    tok = Tokenizer()
+    enc = tok.encode_batch(np.array(["ACGU", "GG", "U"]))
+    assert [tok.decode(r) for r in enc.input_ids] == ["ACGU", "GG", "U"]
+    assert tok.encode_batch(("AC", "G")).lengths.tolist() == [4, 3]
+    with pytest.raises(ValueError, match="names must be a sequence of strings"):
+        tok.encode_batch(["ACGU"], names=[1])
+    with pytest.raises(ValueError, match="types must be a sequence of token ids"):
+        tok.encode_batch(["ACGU"], types=[2**70])
+    with pytest.raises(ValueError, match="window must be >= 0"):
+        tok.encode_batch(["ACGU"], window=-1)
+    with pytest.raises(ValueError, match="threads must be >= 0"):
+        Tokenizer(threads=-1).encode_batch(["ACGU"])

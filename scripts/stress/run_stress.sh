@@ -6,6 +6,8 @@
 #   ASAN_PREFIX   where the sanitized package is installed (default /tmp/rnaernie-asan)
 #   SKIP_BUILD=1  reuse an existing $ASAN_PREFIX
 #   STRUCT_ITERS  iterations for scripts/stress/stress_structure.py (default 2000)
+#   ONLY          comma-separated families/probes to run (e.g. ONLY=masking,probe_encode_np_str)
+#   STRESS_JSON   also write the full summary as JSON to this path
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -40,4 +42,4 @@ export OMP_NUM_THREADS=1
 
 cd "$ROOT"
 "$PY" -S scripts/stress/stress_native.py --n "$N" --seed "$SEED" \
-  --structure-iters "${STRUCT_ITERS:-2000}" --python "$PY -S"
+  --structure-iters "${STRUCT_ITERS:-2000}" --python "$PY -S" ${ONLY:+--only "$ONLY"}

@@ -19,6 +19,7 @@ a failure, and so is a crash (non-zero exit, sanitizer report). Usage:
     python stress_native.py --family masking --n 100      # one family (prints a JSON line)
 """
 
+# ruff: noqa: B023  (the lambdas are called at once by Tally.call, inside the loop iteration)
 from __future__ import annotations
 
 import argparse
@@ -62,7 +63,7 @@ class Tally:
             if expect_error is False:
                 self._fail(f"unexpected {type(e).__name__}", what, e)
             return None
-        except Exception as e:  # noqa: BLE001 - anything else is what we are looking for
+        except Exception as e:
             self._fail(f"{type(e).__name__} (not ValueError/TypeError)", what, e)
             return None
         self.accepted += 1
@@ -113,7 +114,9 @@ def rand_seq(rng: random.Random):
     if kind < 0.62:
         return "".join(rng.choice("ACGUé漢\U0001f600ＡＣＧ\x00\x7f") for _ in range(min(n, 32)))
     if kind < 0.70:
-        return "".join(chr(rng.randrange(0, 0x2FFFF)) for _ in range(min(n, 16))).replace("\ud800", "")
+        return "".join(chr(rng.randrange(0, 0x2FFFF)) for _ in range(min(n, 16))).replace(
+            "\ud800", ""
+        )
     if kind < 0.74:
         return "AC\ud800GU"  # lone surrogate: not encodable as UTF-8
     if kind < 0.80:
@@ -179,7 +182,9 @@ def fam_tokenizer(n: int, seed: int, t: Tally) -> None:
             types = [rng.choice(pool) for _ in range(len(seqs) + rng.choice([0, 0, 0, 1, -1]))]
         names = None
         if rng.random() < 0.2:
-            names = rng.choice([[f"s{i}" for i in range(len(seqs))], ["only-one"], [], ["é\x00"] * len(seqs)])
+            names = rng.choice(
+                [[f"s{i}" for i in range(len(seqs))], ["only-one"], [], ["é\x00"] * len(seqs)]
+            )
         kw = dict(
             max_length=max_length, truncate=truncate, replace_invalid=replace_invalid,
             add_special_tokens=add_special, window=window, stride=stride, types=types, names=names,
@@ -195,7 +200,9 @@ def fam_tokenizer(n: int, seed: int, t: Tally) -> None:
         )
         if simple:
             check = _tokenizer_check(seqs, kw, max_length or 512)
-        t.call(what, lambda: Tokenizer(threads=tok_threads).encode_batch(container(seqs), **kw), check)
+        t.call(
+            what, lambda: Tokenizer(threads=tok_threads).encode_batch(container(seqs), **kw), check
+        )
         if it % 5 == 0:  # the raw binding too (no Python-side validation)
             core_kw = dict(
                 types=rng.choice([None, [], [7] * len(seqs), [99] * len(seqs), [7]]),
@@ -203,14 +210,24 @@ def fam_tokenizer(n: int, seed: int, t: Tally) -> None:
                 add_special=add_special, window=rng.choice([0, 3, -4]), stride=rng.choice([0, 1, -1, 9]),
                 threads=rng.choice([0, 1, 2, -1, 64]), names=rng.choice([None, ["x"]]),
             )  # fmt: skip
-            t.call(f"_core.encode_batch({short(seqs)}, **{core_kw})", lambda: _core.encode_batch(seqs, **core_kw))
+            t.call(
+                f"_core.encode_batch({short(seqs)}, **{core_kw})",
+                lambda: _core.encode_batch(seqs, **core_kw),
+            )
     # a few huge inputs
     big = "ACGU" * 750_000  # 3 MB
     t.call("encode_batch([3 MB], window=510, stride=255)",
            lambda: Tokenizer().encode_batch([big], window=510, stride=255),
            lambda enc: _assert(enc.input_ids.shape[1] == 512 and enc.end.max() == len(big)))  # fmt: skip
-    t.call("encode_batch([3 MB], truncate=True)", lambda: Tokenizer().encode_batch([big, ""], truncate=True))
-    t.call("encode_batch([3 MB]) -> too long", lambda: Tokenizer().encode_batch([big]), expect_error=True)
+    t.call(
+        "encode_batch([3 MB], truncate=True)",
+        lambda: Tokenizer().encode_batch([big, ""], truncate=True),
+    )
+    t.call(
+        "encode_batch([3 MB]) -> too long",
+        lambda: Tokenizer().encode_batch([big]),
+        expect_error=True,
+    )
     t.call("encode_batch([3 MB with spaces], window=100)",
            lambda: Tokenizer().encode_batch([" A" * 1_500_000], window=100, stride=60))  # fmt: skip
     t.call("encode_batch([5 MB], max_length=0 (no limit))",
@@ -244,7 +261,7 @@ def _tokenizer_check(seqs, kw, max_length):
                 rows.append(toks[:room])
         _assert(enc.input_ids.shape[0] == len(rows), "row count")
         for r, toks in enumerate(rows):
-            want = ([2] + toks + [3]) if specials else toks
+            want = [2, *toks, 3] if specials else toks
             got = enc.input_ids[r, : enc.lengths[r]].tolist()
             _assert(got == want, f"row {r}: {got[:10]} != {want[:10]}")
             _assert(int(enc.attention_mask[r].sum()) == len(want), "mask")
@@ -273,7 +290,9 @@ def fam_lengths(n: int, seed: int, t: Tally) -> None:
 
 def naive_find(seqs, motifs):
     motifs = [m.decode() if isinstance(m, bytes) else m for m in motifs]
-    norm = [m.upper().replace("T", "U").translate({ord(c): None for c in " \t\r\n\v\f"}) for m in motifs]
+    norm = [
+        m.upper().replace("T", "U").translate({ord(c): None for c in " \t\r\n\v\f"}) for m in motifs
+    ]
     hits = set()
     for si, s in enumerate(seqs):
         text = (s.decode() if isinstance(s, bytes) else s).upper().replace("T", "U")
@@ -311,15 +330,31 @@ def fam_motifs(n: int, seed: int, t: Tally) -> None:
             if ok and all(isinstance(s, str) or s.isascii() for s in seqs):
 
                 def check(h, seqs=seqs, motifs=motifs):
-                    got = set(zip(h.seq_index.tolist(), h.start.tolist(), h.end.tolist(), h.motif_id.tolist()))
+                    got = set(
+                        zip(
+                            h.seq_index.tolist(),
+                            h.start.tolist(),
+                            h.end.tolist(),
+                            h.motif_id.tolist(),
+                        )
+                    )
                     want = naive_find(seqs, motifs)  # motifs are ACGU only: no hit can span an N
                     _assert(got == want, f"{len(got)} hits != {len(want)} expected")
 
             names = rng.choice([None, None, ["a"], [3]])
-            t.call(f"MotifMatcher.find({short(seqs)}, names={names})", lambda: m.find(seqs, names=names), check)
+            t.call(
+                f"MotifMatcher.find({short(seqs)}, names={names})",
+                lambda: m.find(seqs, names=names),
+                check,
+            )
         if it % 10 == 0:
-            t.call("_core.MotifMatcher.find(threads=-7)", lambda: m._core.find(["ACGU"], threads=-7))
-            t.call("_core.MotifMatcher(non-list)", lambda: _core.MotifMatcher(rng.choice([None, 5, "ACG"])))
+            t.call(
+                "_core.MotifMatcher.find(threads=-7)", lambda: m._core.find(["ACGU"], threads=-7)
+            )
+            t.call(
+                "_core.MotifMatcher(non-list)",
+                lambda: _core.MotifMatcher(rng.choice([None, 5, "ACG"])),
+            )
     # multi-MB texts: matches across the 1 MiB chunk boundaries, whitespace and IUPAC in long texts
     motifs = ["ACGUACGUAC", "GGG", "A", "UUUUUUUUUUUUUUUUUUUU", "CAGU"]
     m = MotifMatcher(motifs)
@@ -343,29 +378,39 @@ def fam_motifs(n: int, seed: int, t: Tally) -> None:
 
 
 def rand_ids(rng: random.Random, npr: np.random.Generator):
-    b, l = rng.choice([0, 1, 2, 5]), rng.choice([0, 1, 3, 12, 40, 130])
+    b, cols = rng.choice([0, 1, 2, 5]), rng.choice([0, 1, 3, 12, 40, 130])
     r = rng.random()
     if r < 0.5:
-        a = npr.choice([0, 1, 2, 3, 4, 6, 7, 20, 35, 36, 37, 38], size=(b, l), p=[0.06] + [0.02] * 7 + [0.2] * 4)
+        a = npr.choice(
+            [0, 1, 2, 3, 4, 6, 7, 20, 35, 36, 37, 38],
+            size=(b, cols),
+            p=[0.06] + [0.02] * 7 + [0.2] * 4,
+        )
         a = a.astype(np.int64)
-        if l >= 2 and rng.random() < 0.7:
+        if cols >= 2 and rng.random() < 0.7:
             a[:, 0] = 2
     elif r < 0.6:
-        a = npr.integers(-(2**63), 2**63 - 1, size=(b, l), dtype=np.int64)
+        # (ids near INT64_MIN overflow `id - 35` in the matcher: see probe_motif_ids_int64_min)
+        a = npr.integers(-(2**62), 2**62, size=(b, cols), dtype=np.int64)
     elif r < 0.7:
-        a = npr.integers(-50, 100, size=(b, l)).astype(rng.choice([np.int8, np.int32, np.uint64, np.int16]))
+        a = npr.integers(-50, 100, size=(b, cols)).astype(
+            rng.choice([np.int8, np.int32, np.uint64, np.int16])
+        )
     elif r < 0.75:
-        a = npr.choice([35.0, np.nan, np.inf, -1e30, 36.7], size=(b, l))
+        # (NaN/inf/-1e30 cast to int64 give INT64_MIN: see probe_motif_ids_int64_min)
+        a = npr.choice([35.0, 36.7, -3.5, 1e6, 2.0**62], size=(b, cols))
     elif r < 0.8:
-        a = npr.integers(0, 39, size=(b, l, 2))  # 3-D
+        a = npr.integers(0, 39, size=(b, cols, 2))  # 3-D
     elif r < 0.85:
         a = rng.choice([np.int64(35), np.arange(40), np.zeros((2, 3), bool), np.array([["A"]]),
                         np.array([[object()]]), [[35, 36], [37]], "ACGU", None, np.empty((0,))])  # fmt: skip
     elif r < 0.92:  # non-contiguous views
-        base = npr.choice([2, 35, 36, 37, 38, 1, 3], size=(max(b, 1) * 2, max(l, 1) * 3)).astype(np.int64)
+        base = npr.choice([2, 35, 36, 37, 38, 1, 3], size=(max(b, 1) * 2, max(cols, 1) * 3)).astype(
+            np.int64
+        )
         a = rng.choice([base[::2, ::3], base.T, np.asfortranarray(base), base[:, ::-1]])
     else:
-        a = np.full((b, l), 35, np.int64)
+        a = np.full((b, cols), 35, np.int64)
         a.setflags(write=False)
     return a
 
@@ -395,10 +440,14 @@ def fam_masking(n: int, seed: int, t: Tally) -> None:
         )
         if kw["span_max"] - kw["span_min"] > 1000:
             kw["span_max"] = kw["span_min"] + 3
-        what = f"select_mask_positions({short(ids)}, levels={levels}, matcher={bool(matcher)}, **{kw})"
+        what = (
+            f"select_mask_positions({short(ids)}, levels={levels}, matcher={bool(matcher)}, **{kw})"
+        )
 
         check = _mask_check(ids, levels, matcher, small, small_motifs, kw, ref, LEVELS)
-        t.call(what, lambda: select_mask_positions(ids, levels=levels, matcher=matcher, **kw), check)
+        t.call(
+            what, lambda: select_mask_positions(ids, levels=levels, matcher=matcher, **kw), check
+        )
         if it % 7 == 0:  # the raw binding: tier lists and matcher types the wrapper never passes
             tiers = rng.choice([[], [0] * 5, [1] * 4, [256] * 5, [-1] * 5, None, "x"])
             m = rng.choice([None, small._core, "matcher"])
@@ -414,7 +463,9 @@ def _mask_check(ids, levels, matcher, small, small_motifs, kw, ref, LEVELS):
         _assert(sel.shape == a.shape and lv.shape == (a.shape[0],), "shapes")
         maskable = (a == 1) | ((a >= 35) & (a <= 38))
         _assert(not (sel & ~maskable).any(), "selected a non-maskable position")
-        budget = np.minimum(kw["max_predictions"], np.maximum(1, np.rint(maskable.sum(1) * kw["mask_prob"])))
+        budget = np.minimum(
+            kw["max_predictions"], np.maximum(1, np.rint(maskable.sum(1) * kw["mask_prob"]))
+        )
         budget = np.where(maskable.sum(1) > 0, budget, 0)
         _assert((sel.sum(1) <= budget).all(), "over budget")
         if matcher is small or "motif" not in levels:  # cheap enough for the brute-force reference
@@ -425,7 +476,10 @@ def _mask_check(ids, levels, matcher, small, small_motifs, kw, ref, LEVELS):
                     a[r].tolist(), r, kw["seed"] % 2**64, lvl, small_motifs, tiers, kw["mask_prob"],
                     kw["max_predictions"], kw["span_min"], kw["span_max"],
                 )  # fmt: skip
-                _assert(lev == lv[r] and s == sel[r].astype(int).tolist(), f"row {r} differs from reference")
+                _assert(
+                    lev == lv[r] and s == sel[r].astype(int).tolist(),
+                    f"row {r} differs from reference",
+                )
 
     return check
 
@@ -448,7 +502,9 @@ def fam_mlm(n: int, seed: int, t: Tally) -> None:
         elif r < 0.8:
             sel = np.zeros((shape[0] + 1, *shape[1:]) if shape else (1,), bool)  # mismatched
         elif r < 0.9:
-            sel = (npr.random((shape[0] if shape else 1, 200)) < 0.5)[:, ::7][:, : shape[1] if len(shape) > 1 else 1]
+            sel = (npr.random((shape[0] if shape else 1, 200)) < 0.5)[:, ::7][
+                :, : shape[1] if len(shape) > 1 else 1
+            ]
         else:
             sel = rng.choice([None, True, [[True]], np.ones(3, bool)])
         seed_ = rng.choice([0, 7, -1, 2**32 + 3, 2**80])
@@ -459,8 +515,12 @@ def fam_mlm(n: int, seed: int, t: Tally) -> None:
             masked, labels = out
             _assert(masked.shape == a.shape == labels.shape, "shape")
             for rr in range(min(a.shape[0], 2)):
-                o, lab = ref.apply_row(a[rr].tolist(), s[rr].astype(int).tolist(), rr, seed_ % 2**32)
-                _assert(masked[rr].tolist() == o and labels[rr].tolist() == lab, f"row {rr} differs")
+                o, lab = ref.apply_row(
+                    a[rr].tolist(), s[rr].astype(int).tolist(), rr, seed_ % 2**32
+                )
+                _assert(
+                    masked[rr].tolist() == o and labels[rr].tolist() == lab, f"row {rr} differs"
+                )
 
         t.call(f"apply_mlm_replacement({short(ids)}, {short(sel)}, seed={seed_})",
                lambda: apply_mlm_replacement(ids, sel, seed=seed_, threads=it % 3), check)  # fmt: skip
@@ -520,7 +580,9 @@ def _probe_span_min_overflow():
     from rnaernie.masking import select_mask_positions
 
     ids = Tokenizer().encode_batch(["ACGUAGGA" * 10]).input_ids
-    return select_mask_positions(ids, seed=0, levels=["subsequence"], span_min=2**63 - 1, span_max=2**63 - 1)
+    return select_mask_positions(
+        ids, seed=0, levels=["subsequence"], span_min=2**63 - 1, span_max=2**63 - 1
+    )
 
 
 def _probe_span_max_huge():
@@ -531,7 +593,15 @@ def _probe_span_max_huge():
     return select_mask_positions(ids, seed=0, levels=["subsequence"], span_min=1, span_max=2**62)
 
 
+def _probe_motif_ids_int64_min():
+    from rnaernie.masking import select_mask_positions
+
+    ids = np.array([[2, 35, -(2**63), 36, 3]], dtype=np.int64)
+    return select_mask_positions(ids, seed=0, levels=["motif"])
+
+
 PROBES = {
+    "probe_motif_ids_int64_min": _probe_motif_ids_int64_min,
     "probe_encode_np_str": _probe_encode_np_str,
     "probe_find_np_str": _probe_find_np_str,
     "probe_lengths_custom_sequence": _probe_lengths_custom_sequence,
@@ -567,13 +637,18 @@ def is_sanitized(core_file: str) -> bool:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--n", type=int, default=12000, help="iterations per family (scaled per family)")
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument(
+        "--n", type=int, default=12000, help="iterations per family (scaled per family)"
+    )
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--structure-iters", type=int, default=2000)
     ap.add_argument("--family", help="run one family or probe in this process and print its JSON")
     ap.add_argument("--python", default=sys.executable, help="interpreter command for the children")
     ap.add_argument("--timeout", type=float, default=900)
+    ap.add_argument("--only", help="comma-separated families/probes to run (default: all)")
     args = ap.parse_args()
 
     if args.family:
@@ -590,6 +665,8 @@ def main() -> int:
     jobs = [(f, max(1, int(args.n * SCALE.get(f, 1.0)))) for f in FAMILIES if f != "structure"]
     jobs.append(("structure", args.structure_iters))
     jobs += [(p, 1) for p in PROBES]
+    if args.only:
+        jobs = [j for j in jobs if j[0] in args.only.split(",")]
     results, total = [], collections.Counter()
     for name, n in jobs:
         cmd = [*args.python.split(), str(Path(__file__).resolve()), "--family", name, "--n", str(n),
@@ -609,8 +686,17 @@ def main() -> int:
             if line.startswith("{"):
                 res = json.loads(line)
                 break
-        sanitizer = [ln.strip() for ln in err.splitlines() if "Sanitizer" in ln or "runtime error:" in ln]
-        res = res or {"family": name, "tried": 0, "accepted": 0, "rejected": {}, "failures": {}, "examples": {}}
+        sanitizer = [
+            ln.strip() for ln in err.splitlines() if "Sanitizer" in ln or "runtime error:" in ln
+        ]
+        res = res or {
+            "family": name,
+            "tried": 0,
+            "accepted": 0,
+            "rejected": {},
+            "failures": {},
+            "examples": {},
+        }
         res.update(rc=rc, seconds=round(dt, 1), sanitizer=sanitizer[:4])
         if rc != 0 and not sanitizer:
             res["stderr_tail"] = err.strip().splitlines()[-3:] if err.strip() else []
