@@ -134,7 +134,7 @@ def _model_structure(model, records, threshold: float, device: str) -> dict:
 
 
 def choose_threshold(
-    model, records, device: str = "cpu", grid=(-2.0, -1.0, 0.0, 1.0, 2.0, 3.0)
+    model, records, device: str = "cpu", grid=(-2.0, -1.0, 0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0)
 ) -> float:
     """The decoder threshold with the best mean F1 on a validation set (VL0)."""
     logits = _structure_logits(model, records, device)

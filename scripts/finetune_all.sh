@@ -7,11 +7,12 @@ PRE=${PRE:-runs/pretrain-tiny/final}
 D=../shared/data
 DEST=rnaernie/data/models/rnaernie-tiny
 EPOCHS=${EPOCHS:-2}
+CLS=(--epochs "$EPOCHS" --batch-tokens 4096 --lr 2e-4)
 for job in "$@"; do
   case "$job" in
-    nrc) rnaernie finetune classify $D/nrc/train.fasta --test $D/nrc/test.fasta --pretrained "$PRE" --epochs "$EPOCHS" --out runs/ft-nrc ;;
-    nrc-unguided) rnaernie finetune classify $D/nrc/train.fasta --test $D/nrc/test.fasta --pretrained "$PRE" --no-type-guidance --epochs "$EPOCHS" --out runs/ft-nrc-unguided ;;
-    nrc-scratch) rnaernie finetune classify $D/nrc/train.fasta --test $D/nrc/test.fasta --pretrained '' --no-type-guidance --epochs "$EPOCHS" --out runs/ft-nrc-scratch ;;
+    nrc) rnaernie finetune classify $D/nrc/train.fasta --test $D/nrc/test.fasta --pretrained "$PRE" "${CLS[@]}" --out runs/ft-nrc ;;
+    nrc-unguided) rnaernie finetune classify $D/nrc/train.fasta --test $D/nrc/test.fasta --pretrained "$PRE" --no-type-guidance "${CLS[@]}" --out runs/ft-nrc-unguided ;;
+    nrc-scratch) rnaernie finetune classify $D/nrc/train.fasta --test $D/nrc/test.fasta --pretrained '' --no-type-guidance "${CLS[@]}" --out runs/ft-nrc-scratch ;;
     structure) rnaernie finetune structure $D/bprna_ts0_vl0_tr0/TR0.dbn.gz --valid $D/bprna_ts0_vl0_tr0/VL0.dbn --test $D/bprna_ts0_vl0_tr0/TS0.dbn --pretrained "$PRE" --out runs/ft-structure ;;
     structure-scratch) rnaernie finetune structure $D/bprna_ts0_vl0_tr0/TR0.dbn.gz --valid $D/bprna_ts0_vl0_tr0/VL0.dbn --test $D/bprna_ts0_vl0_tr0/TS0.dbn --pretrained '' --out runs/ft-structure-scratch ;;
     install)

@@ -1,10 +1,17 @@
 #!/usr/bin/env bash
 # Pretrains the shipped tiny model on the Rfam corpus (resumable: rerun the same command to continue).
+# Settings: scripts/pretrain_tiny.json (override the run folder with OUT=..., the levels with LEVELS=...).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-OUT=${OUT:-runs/pretrain-tiny}
-LEVELS=${LEVELS:-base,subsequence,motif}
-exec rnaernie pretrain \
-  --corpus ../shared/data/rfam14_2_seed_typed/rfam14.2_seed_typed.tsv.gz \
-  --preset tiny --levels "$LEVELS" --steps "${STEPS:-1000}" --batch-tokens 8192 --lr 7e-4 --warmup-steps 100 \
-  --eval-every 500 --checkpoint-every 50 --log-every 10 --seed 0 --out "$OUT"
+CFG=$(mktemp)
+python - "$CFG" <<'PY'
+import json, os, sys
+cfg = json.load(open("scripts/pretrain_tiny.json"))
+cfg["out"] = os.environ.get("OUT", cfg["out"])
+if os.environ.get("LEVELS"):
+    cfg["levels"] = os.environ["LEVELS"].split(",")
+if os.environ.get("STEPS"):
+    cfg["steps"] = int(os.environ["STEPS"])
+json.dump(cfg, open(sys.argv[1], "w"))
+PY
+exec rnaernie pretrain --config "$CFG"
