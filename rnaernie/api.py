@@ -377,13 +377,15 @@ class RnaErnie:
         top_k: int = 3,
         batch_tokens: int = 8192,
         *,
-        method: str = "head",
+        method: str = "mlm",
         ids: Sequence[str] | None = None,
     ) -> list[TypePrediction]:
         """Top-k of the 28 RNA types per sequence.
 
-        ``method="head"`` uses the type head on the pooled [CLS]; ``method="mlm"`` lets the MLM
-        head fill an open type slot (``[CLS] seq [IND] [MASK] [SEP]``), restricted to type tokens.
+        ``method="mlm"`` (default) lets the MLM head fill an open type slot
+        (``[CLS] seq [IND] [MASK] [SEP]``), restricted to type tokens — the indicator of type-guided
+        fine-tuning, and the more accurate of the two on held-out data (MODEL_CARD.md);
+        ``method="head"`` uses the type head on the pooled [CLS].
         Long sequences: probabilities averaged over windows.
         """
         if method not in ("head", "mlm"):
@@ -394,7 +396,7 @@ class RnaErnie:
         probs = self._type_probs(names, seqs, batch_tokens, method)
         return [_top_types(names[i], probs[i], top_k) for i in range(len(seqs))]
 
-    def _type_probs(self, names, seqs, batch_tokens, method="head") -> np.ndarray:
+    def _type_probs(self, names, seqs, batch_tokens, method="mlm") -> np.ndarray:
         if method == "head":
             enc = self._encode(names, seqs, window=True)
 
@@ -425,22 +427,35 @@ class RnaErnie:
         with_type: bool = True,
         ids: Sequence[str] | None = None,
     ) -> list[Classification]:
-        """Top-k labels of the ``heads/nrc`` classifier (softmax), plus the RNA type (top 1) from
-        the pretraining head when ``with_type``. Long sequences: probabilities averaged over windows.
+        """Top-k labels of the ``heads/nrc`` classifier (softmax), plus the RNA type (top 1) that the
+        pretraining model's MLM head puts in the open type slot, when ``with_type``. A head trained
+        with type guidance predicts type-guided (see :meth:`_classify_type_guided`). Long
+        sequences: averaged over windows.
         """
         names, seqs = as_records(seqs, ids)
         model, labels = self._head("nrc", "RnaErnieForSequenceClassification")
         if not seqs:
             return []
         labels = labels or [str(k) for k in range(model.config.num_labels)]
-        enc = self._encode(names, seqs, window=True)
+        guided = bool(model.config.extra.get("type_guided", False))
+        # RNA types from the open type slot (held out, more accurate than the [CLS] type head)
+        types = (
+            self._type_probs(names, seqs, batch_tokens, method="mlm")
+            if (with_type or guided)
+            else None
+        )
+        if guided:
+            probs = self._classify_type_guided(model, names, seqs, batch_tokens, types)
+        else:
+            enc = self._encode(names, seqs, window=True)
 
-        def fn(m, ids_, mask):
-            return torch.softmax(m(ids_, mask).logits.float(), dim=-1)
+            def fn(m, ids_, mask):
+                return torch.softmax(m(ids_, mask).logits.float(), dim=-1)
 
-        rows = np.stack(self._run_rows(model, enc, batch_tokens, fn))
-        probs = self._mean_over_windows(rows, enc.seq_index, len(seqs))
-        types = self._type_probs(names, seqs, batch_tokens) if with_type else None
+            rows = np.stack(self._run_rows(model, enc, batch_tokens, fn))
+            probs = self._mean_over_windows(rows, enc.seq_index, len(seqs))
+        if not with_type:
+            types = None
         out = []
         k = max(1, min(int(top_k), len(labels)))
         for i in range(len(seqs)):
@@ -455,6 +470,25 @@ class RnaErnie:
                 )
             )
         return out
+
+    def _classify_type_guided(self, model, names, seqs, batch_tokens, tprobs) -> np.ndarray:
+        """Type-guided prediction (a head fine-tuned with ``type_guided``): the pretraining model's
+        MLM head fills the open type slot, the top-k types (k = the head's ``top_k``) are kept with
+        renormalised probabilities, the classifier runs once per type in the slot, and its logits
+        (mean over windows) are mixed by those probabilities. Returns (N, C) probabilities."""
+        k = int(model.config.extra.get("top_k", 3))  # tprobs: (N, 28) open-slot type probabilities
+        top = np.argsort(-tprobs, axis=1, kind="stable")[:, :k]
+        w = np.take_along_axis(tprobs, top, 1)
+        w = w / w.sum(1, keepdims=True)
+        mixed = np.zeros((len(seqs), model.config.num_labels), np.float32)
+        for j in range(k):
+            enc = self._encode(names, seqs, window=True, types=(top[:, j] + TYPE_OFFSET).tolist())
+            rows = np.stack(
+                self._run_rows(model, enc, batch_tokens, lambda m, i, msk: m(i, msk).logits)
+            )
+            mixed += self._mean_over_windows(rows, enc.seq_index, len(seqs)) * w[:, j : j + 1]
+        e = np.exp(mixed - mixed.max(1, keepdims=True))
+        return e / e.sum(1, keepdims=True)
 
     # -- structure head
 
@@ -473,7 +507,8 @@ class RnaErnie:
         """Secondary structures from the ``heads/structure`` pair logits.
 
         Args:
-            threshold: pairs need a logit above it (default 0.0, i.e. probability 0.5).
+            threshold: pairs need a logit above it (default: the head's ``decode_threshold``,
+                chosen on a validation set at fine-tuning time; else 0.0, i.e. probability 0.5).
             decoder: ``"nussinov"`` (best nested structure, C++ DP) or ``"greedy"`` (mutual best
                 partners, pseudoknots allowed).
             batch_tokens: budget of rows × padded length (the pair tensors grow as L², so rows
@@ -512,6 +547,8 @@ class RnaErnie:
                 for j, i in enumerate(idx.tolist()):
                     n = int(lens[j]) - 2
                     mats[i] = np.ascontiguousarray(logits[j, :n, :n])
+        if threshold is None:  # the threshold chosen on the validation set at fine-tuning time
+            threshold = model.config.extra.get("decode_threshold")
         res = decode_batch(
             norm,
             mats,

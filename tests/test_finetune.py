@@ -22,7 +22,12 @@ from rnaernie.structure import read_dbn
 from rnaernie.vocab import NUM_TYPES, TYPE_OFFSET
 
 FIX = Path(__file__).parent / "fixtures"
-MICRO = {"hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2, "intermediate_size": 64}
+MICRO = {
+    "hidden_size": 32,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 2,
+    "intermediate_size": 64,
+}
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +55,14 @@ def test_classifier_guided_and_unguided(pretrained, tmp_path):
     seqs, y, names = read_labelled_fasta(FIX / "nrc_small.fasta")
     for guided in (True, False):
         model, ind = finetune_classifier(
-            pretrained, seqs, y, names, out=tmp_path / str(guided), type_guided=guided, epochs=1, batch_tokens=2048
+            pretrained,
+            seqs,
+            y,
+            names,
+            out=tmp_path / str(guided),
+            type_guided=guided,
+            epochs=1,
+            batch_tokens=2048,
         )
         p = predict_classifier(model, seqs, indicator=ind, top_k=2)
         assert p.shape == (len(seqs), len(names))
@@ -73,7 +85,11 @@ def test_labelled_fasta_errors(tmp_path):
 
 
 def test_structure_head_trains_and_decodes(pretrained):
-    recs = read_dbn(FIX / "structure" / "ts0_sample.dbn") if (FIX / "structure" / "ts0_sample.dbn").exists() else None
+    recs = (
+        read_dbn(FIX / "structure" / "ts0_sample.dbn")
+        if (FIX / "structure" / "ts0_sample.dbn").exists()
+        else None
+    )
     if recs is None:
         recs = [r for p in sorted((FIX / "structure").glob("*.dbn")) for r in read_dbn(p)]
     recs = [r for r in recs if len(r.sequence) <= 200][:4]
@@ -83,3 +99,28 @@ def test_structure_head_trains_and_decodes(pretrained):
     assert [x.shape for x in logits] == [(len(r.sequence),) * 2 for r in recs]
     m = evaluate_structure(logits, recs)
     assert 0 <= m["f1"] <= 1 and m["n"] == len(recs)
+
+
+def test_api_type_guided_classify_matches_finetune_prediction(tmp_path):
+    # a head fine-tuned with type guidance is used type-guided by rnaernie.load(...).classify too
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from _micro_model import save_micro_model
+
+    import rnaernie
+
+    d = save_micro_model(tmp_path / "m", heads=())
+    seqs, y, names = read_labelled_fasta(FIX / "nrc_small.fasta")
+    finetune_classifier(
+        d, seqs[:8], y[:8], names, out=d / "heads" / "nrc", top_k=2, epochs=1, batch_tokens=2048
+    )
+    model = rnaernie.RnaErnieForSequenceClassification.from_pretrained(d / "heads" / "nrc")
+    want = predict_classifier(
+        model, seqs, indicator=TypeIndicator(RnaErnieForPreTraining.from_pretrained(d)), top_k=2
+    )
+    got = rnaernie.load(d).classify(seqs, top_k=len(names), with_type=False)
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(
+            [dict(zip(g.labels, g.probabilities))[n] for n in names], w, atol=1e-5
+        )
