@@ -386,7 +386,7 @@ class RnaErnie:
         (``[CLS] seq [IND] [MASK] [SEP]``), restricted to type tokens — the indicator of type-guided
         fine-tuning, and the more accurate of the two on held-out data (MODEL_CARD.md);
         ``method="head"`` uses the type head on the pooled [CLS].
-        Long sequences: probabilities averaged over windows.
+        Long sequences: the maximum over windows of each type's probability, renormalised.
         """
         if method not in ("head", "mlm"):
             raise ValueError(f"method must be 'head' or 'mlm', got {method!r}")
@@ -414,7 +414,10 @@ class RnaErnie:
                 return torch.softmax(logits[:, TYPE_OFFSET : TYPE_OFFSET + NUM_TYPES].float(), -1)
 
         rows = np.stack(self._run_rows(self.pretraining, enc, batch_tokens, fn))
-        return self._mean_over_windows(rows, enc.seq_index, len(seqs))
+        # as the type indicator of type-guided fine-tuning: max over windows, renormalised
+        out = np.zeros((len(seqs), rows.shape[1]), np.float32)
+        np.maximum.at(out, enc.seq_index, rows)
+        return out / out.sum(1, keepdims=True)
 
     # -- classification head
 
