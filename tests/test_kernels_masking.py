@@ -71,7 +71,7 @@ def test_reference_follows_the_formula_elementwise():
 
 def _random_case(B, L, p, seed):
     gen = torch.Generator().manual_seed(seed)
-    ids = torch.randint(0, 40, (B, L), generator=gen)
+    ids = torch.randint(0, 39, (B, L), generator=gen)  # the 39 token ids
     sel = torch.rand(B, L, generator=gen) < p
     return ids.to(DEVICE), sel.to(DEVICE)
 
