@@ -143,9 +143,16 @@ def choose_threshold(
 
 
 def run(
-    data: Path, model_dir: Path, out: Path, cache: Path | None, device: str = "cpu", sections=None
+    data: Path,
+    model_dir: Path,
+    out: Path,
+    cache: Path | None,
+    device: str = "cpu",
+    sections=None,
+    ablations: dict | None = None,
 ) -> dict:
-    """Run every section (or those named) and write the combined JSON to ``out``."""
+    """Run every section (or those named) and write the combined JSON to ``out``; ``ablations``
+    (name → test metrics of other fine-tuning runs) are stored as given under ``"ablations"``."""
     from sklearn.cluster import KMeans
     from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 
@@ -248,6 +255,8 @@ def run(
                     cache, f"clustering_rnaernie_{pooling}", emb
                 )
 
+    if ablations:
+        res["ablations"] = ablations
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".tmp")
     tmp.write_text(json.dumps(res, indent=1) + "\n")
@@ -267,6 +276,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--cache", default="runs/eval-cache", help="per-section cache ('' = none)")
     p.add_argument("--sections", default="nrc,structure,clustering")
     p.add_argument("--device", default="cpu")
+    p.add_argument(
+        "--ablation",
+        action="append",
+        default=[],
+        metavar="NAME=METRICS_JSON",
+        help="add the test metrics of another fine-tuning run (its metrics.json) under 'ablations'",
+    )
     a = p.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     model = (
