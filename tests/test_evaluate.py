@@ -1,0 +1,32 @@
+from __future__ import annotations
+
+from itertools import product
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from rnaernie.evaluate import kmer_spectra, rnafold_f1
+from rnaernie.structure import read_dbn
+
+FIX = Path(__file__).parent / "fixtures"
+
+
+def test_kmer_spectra_matches_brute_force():
+    seqs = ["ACGUTACGNN", "", "GGGG"]
+    x = kmer_spectra(seqs, kmax=2)
+    words = ["".join(w) for k in (1, 2) for w in product("ACGU", repeat=k)]
+    assert x.shape == (3, len(words))
+    for i, s in enumerate(seqs):
+        s = s.replace("T", "U")
+        for j, w in enumerate(words):
+            n = sum(s[p : p + len(w)] == w for p in range(len(s) - len(w) + 1))
+            assert x[i, j] == pytest.approx(n / max(1, len(s) - len(w) + 1))
+
+
+def test_rnafold_baseline_scores_fixture_records():
+    pytest.importorskip("RNA")
+    recs = read_dbn(FIX / "structure" / "ts0_sample.dbn")
+    res = rnafold_f1(recs)
+    assert res["n"] == len(recs) and 0.0 <= res["f1"] <= res["f1_shift1"] <= 1.0
+    assert np.isfinite(res["f1"])
