@@ -148,8 +148,10 @@ def test_torchrun_style_two_processes_gloo(model, tmp_path):
         "MASTER_PORT": str(29500 + os.getpid() % 1000),
     }
     procs = [
-        subprocess.Popen(
-            [sys.executable, "-c", code, *argv], env={**env, "RANK": str(r), "LOCAL_RANK": str(r)}
+        subprocess.Popen(  # cwd: `python -c` puts it first on sys.path; keep the source tree off it
+            [sys.executable, "-c", code, *argv],
+            env={**env, "RANK": str(r), "LOCAL_RANK": str(r)},
+            cwd=tmp_path,
         )
         for r in (0, 1)
     ]
