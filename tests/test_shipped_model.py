@@ -1,0 +1,56 @@
+"""The model that ships inside the package: loads with no network and gives sane answers."""
+
+from __future__ import annotations
+
+import json
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import rnaernie
+from rnaernie.cli import example_fasta, main
+from rnaernie.io import read_fasta
+from rnaernie.structure import dot_bracket_to_pairs
+from rnaernie.vocab import RNA_TYPES
+
+SHIPPED = Path(str(resources.files("rnaernie").joinpath("data", "models", "rnaernie-tiny")))
+
+
+@pytest.fixture(scope="module")
+def model():
+    return rnaernie.load("rnaernie-tiny")
+
+
+def test_files_and_card():
+    for f in ("config.json", "model.safetensors", "MODEL_CARD.md", "heads/nrc/labels.json",
+              "heads/structure/config.json"):  # fmt: skip
+        assert (SHIPPED / f).is_file(), f
+    for f in SHIPPED.rglob("*.safetensors"):
+        assert f.stat().st_size < 16 * 2**20  # each weight file stays under 16 MiB
+    assert "FINETUNE_SECTION" not in (SHIPPED / "MODEL_CARD.md").read_text()
+
+
+def test_classify_example_above_chance(model):
+    recs = list(read_fasta(example_fasta()))
+    labels = json.loads((SHIPPED / "heads/nrc/labels.json").read_text())
+    out = model.classify([r.seq for r in recs], top_k=3)
+    assert all(c.label in labels and c.rna_type.type in RNA_TYPES for c in out)
+    truth = [r.description.split()[0] for r in recs]
+    acc = np.mean([c.label == t for c, t in zip(out, truth)])
+    assert acc >= 0.2  # 13 classes: chance is 0.08 (the test-set figure is in the README)
+
+
+def test_fold_gives_valid_structures(model):
+    seqs = [r.seq for r in list(read_fasta(example_fasta()))[:4]]
+    for s, f in zip(seqs, model.fold(seqs)):
+        assert len(f.dot_bracket) == len(s)
+        pairs = dot_bracket_to_pairs(f.dot_bracket)
+        assert all(j - i > 3 for i, j in pairs)  # minimum hairpin loop respected
+
+
+def test_cli_main_job(capsys):
+    assert main(["classify", "-q"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 1 + 26  # header + one row per bundled record
