@@ -76,6 +76,16 @@ def _classification_loss(logits: Tensor, labels: Tensor, num_labels: int) -> Ten
     return _ce(logits, labels.long())
 
 
+def _head_dropout(config: RnaErnieConfig) -> nn.Dropout:
+    """Dropout before a task head: ``classifier_dropout``, else the hidden dropout."""
+    p = (
+        config.classifier_dropout
+        if config.classifier_dropout is not None
+        else config.hidden_dropout
+    )
+    return nn.Dropout(p)
+
+
 def masked_mean(h: Tensor, mask: Tensor) -> Tensor:
     """(B, L, C), (B, L) → (B, C): mean over positions where ``mask`` is nonzero."""
     m = mask.to(h.dtype).unsqueeze(-1)  # (B, L, 1)
@@ -179,12 +189,7 @@ class RnaErnieForSequenceClassification(RnaErniePreTrainedModel):
         super().__init__(config)
         self.num_labels = config.num_labels
         self.ernie = RnaErnieModel(config, add_pooling_layer=True)
-        p = (
-            config.classifier_dropout
-            if config.classifier_dropout is not None
-            else config.hidden_dropout
-        )
-        self.dropout = nn.Dropout(p)
+        self.dropout = _head_dropout(config)
         self.classifier = nn.Linear(config.hidden_size, config.num_labels)
         self.init_weights()
 
@@ -214,12 +219,7 @@ class RnaErnieForTokenClassification(RnaErniePreTrainedModel):
         super().__init__(config)
         self.num_labels = config.num_labels
         self.ernie = RnaErnieModel(config, add_pooling_layer=False)
-        p = (
-            config.classifier_dropout
-            if config.classifier_dropout is not None
-            else config.hidden_dropout
-        )
-        self.dropout = nn.Dropout(p)
+        self.dropout = _head_dropout(config)
         self.classifier = nn.Linear(config.hidden_size, config.num_labels)
         self.init_weights()
 
@@ -325,13 +325,8 @@ class RnaErnieForInteraction(RnaErniePreTrainedModel):
         C = config.hidden_size
         self.num_labels = config.num_labels
         self.ernie = RnaErnieModel(config, add_pooling_layer=False)
-        p = (
-            config.classifier_dropout
-            if config.classifier_dropout is not None
-            else config.hidden_dropout
-        )
         self.mlp = nn.Sequential(
-            nn.Linear(4 * C, C), nn.ReLU(), nn.Dropout(p), nn.Linear(C, config.num_labels)
+            nn.Linear(4 * C, C), nn.ReLU(), _head_dropout(config), nn.Linear(C, config.num_labels)
         )
         self.init_weights()
 
