@@ -22,6 +22,7 @@ Example (a few steps on the bundled example FASTA)::
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import dataclasses
 import gzip
@@ -31,6 +32,7 @@ import logging
 import math
 import os
 import random
+import shutil
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -332,8 +334,6 @@ def _save_checkpoint(path: Path, model, opt, sched, state: dict) -> None:
         os.replace(path, old)
     os.replace(tmp, path)
     if old.exists():
-        import shutil
-
         shutil.rmtree(old)
 
 
@@ -455,7 +455,7 @@ def pretrain(cfg: PretrainConfig) -> Path:
                 open_slot_prob=cfg.open_slot_prob, device=device,
             )  # fmt: skip
             sync = micro == len(mine) - 1
-            ctx = ddp.no_sync() if (world > 1 and not sync) else _null()
+            ctx = ddp.no_sync() if (world > 1 and not sync) else contextlib.nullcontext()
             with ctx, torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
                 o = ddp(
                     batch["input_ids"],
@@ -508,14 +508,6 @@ def pretrain(cfg: PretrainConfig) -> Path:
     if world > 1:
         torch.distributed.barrier()
     return final
-
-
-class _null:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *a):
-        return False
 
 
 class _Accumulator:
