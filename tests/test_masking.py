@@ -155,7 +155,9 @@ def test_bad_arguments():
 def test_rejects_bad_ids_and_spans():
     # regressions from the sanitizer stress run (scripts/stress/README.md)
     ids = np.array([[2, 35, -(2**63), 36, 3]], dtype=np.int64)
-    with pytest.raises(ValueError, match=r"input_ids\[0, 2\] = -9223372036854775808 is not a token id"):
+    with pytest.raises(
+        ValueError, match=r"input_ids\[0, 2\] = -9223372036854775808 is not a token id"
+    ):
         select_mask_positions(ids, seed=0, levels=["motif"], matcher=small_matcher())
     with pytest.raises(ValueError, match="not a token id"):
         apply_mlm_replacement(np.array([[2, 39, 3]]), np.ones((1, 3), bool), seed=0)

@@ -40,7 +40,9 @@ def test_default_lists_on_long_text_match_naive_and_chunking():
     assert len(m) == 4439 + 2571 + 10000
     assert set(np.unique(m.sources).tolist()) == {0, 1, 2}
     rng = np.random.default_rng(1)
-    text = np.frombuffer(b"ACGU", np.uint8)[rng.integers(0, 4, 3_000_000)].tobytes().decode()  # > 1 MiB chunk
+    text = (
+        np.frombuffer(b"ACGU", np.uint8)[rng.integers(0, 4, 3_000_000)].tobytes().decode()
+    )  # > 1 MiB chunk
     h = m.find([text])
     # every reported hit is real, and no hit is lost or doubled at chunk borders
     sample = rng.choice(len(h), size=2000, replace=False)
