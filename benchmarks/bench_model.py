@@ -35,6 +35,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from rnaernie import io
 from rnaernie.config import RnaErnieConfig
 from rnaernie.inference import embed_batches
 from rnaernie.model import RnaErnieModel
@@ -60,17 +61,7 @@ mm = pytest.importorskip("multimolecule")
 
 
 def read_fasta(path: Path) -> list[str]:
-    seqs, cur = [], []
-    for line in path.read_text().splitlines():
-        if line.startswith(">"):
-            if cur:
-                seqs.append("".join(cur))
-            cur = []
-        elif line.strip():
-            cur.append(line.strip())
-    if cur:
-        seqs.append("".join(cur))
-    return seqs
+    return [r.seq for r in io.read_fasta(path, allow_duplicates=True)]
 
 
 _CACHE: dict[str, dict] = {}

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from rnaernie import io
 from rnaernie.config import RnaErnieConfig
 from rnaernie.heads import (
     RnaErnieForContactPrediction,
@@ -27,17 +28,7 @@ FIXTURE = Path(__file__).parent / "fixtures" / "nrc_small.fasta"
 
 
 def read_fasta(path: Path) -> list[str]:
-    seqs, cur = [], []
-    for line in path.read_text().splitlines():
-        if line.startswith(">"):
-            if cur:
-                seqs.append("".join(cur))
-            cur = []
-        elif line.strip():
-            cur.append(line.strip())
-    if cur:
-        seqs.append("".join(cur))
-    return seqs
+    return [r.seq for r in io.read_fasta(path, allow_duplicates=True)]
 
 
 SEQS = read_fasta(FIXTURE)
