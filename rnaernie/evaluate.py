@@ -10,12 +10,14 @@
 * unsupervised: k-means (k = 13) on mean-pooled and ``[CLS]`` embeddings of nRC test vs on k-mer
   spectra, adjusted Rand index and NMI.
 
-Each section caches its result under ``--cache`` so a long evaluation can be resumed.
+Each section caches its result under ``--cache`` so a long evaluation can be resumed; results of the
+model are cached per model (a hash of its weights and configs), baselines once.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import itertools
 import json
 import logging
@@ -83,6 +85,19 @@ def rnafold_f1(records) -> dict:
         fs.append(f1(p, r.pairs, shift=1))
     return {"f1": float(np.mean(fe)), "f1_shift1": float(np.mean(fs)), "n": len(records),
             "seconds": round(time.perf_counter() - t0, 1)}  # fmt: skip
+
+
+def _model_cache(cache: Path | None, model_dir: Path) -> Path | None:
+    """Cache folder for results that depend on the model: keyed by a hash of its weights and
+    configs, so evaluating another model (or retrained heads) never reads stale numbers."""
+    if cache is None:
+        return None
+    h = hashlib.sha1()
+    for f in sorted(model_dir.rglob("*")):
+        if f.is_file() and f.suffix in (".safetensors", ".json"):
+            h.update(str(f.relative_to(model_dir)).encode())
+            h.update(f.read_bytes())
+    return cache / f"model-{h.hexdigest()[:12]}"
 
 
 def _cached(cache: Path | None, name: str, fn: Callable[[], dict]) -> dict:
@@ -169,6 +184,7 @@ def run(
     )
 
     want = set(sections or ["nrc", "structure", "clustering"])
+    mcache = _model_cache(cache, model_dir) if model_dir.exists() else None
     res: dict = {"machine": {"platform": platform.platform(), "processor": platform.processor(), "python": platform.python_version()},
                  "model": str(model_dir)}  # fmt: skip
     tr_seqs, y_tr, names = read_labelled_fasta(data / "nrc" / "train.fasta")
@@ -200,7 +216,7 @@ def run(
                 )
                 return {**evaluate_classifier(p, y_te), "type_guided": guided}
 
-            res["nrc_rnaernie"] = _cached(cache, "nrc_rnaernie", ours)
+            res["nrc_rnaernie"] = _cached(mcache, "nrc_rnaernie", ours)
 
     if "structure" in want:
         sets = _structure_sets(data)
@@ -219,7 +235,7 @@ def run(
                 thr = choose_threshold(model, vl0, device)
             for name, recs in sets.items():
                 res[f"{name}_rnaernie"] = _cached(
-                    cache,
+                    mcache,
                     f"{name}_rnaernie",
                     lambda recs=recs: _model_structure(model, recs, thr, device),
                 )
@@ -252,7 +268,7 @@ def run(
                     return cluster(np.asarray(x.float().cpu().numpy() if hasattr(x, "cpu") else x))
 
                 res[f"clustering_rnaernie_{pooling}"] = _cached(
-                    cache, f"clustering_rnaernie_{pooling}", emb
+                    mcache, f"clustering_rnaernie_{pooling}", emb
                 )
 
     if ablations:

@@ -30,3 +30,16 @@ def test_rnafold_baseline_scores_fixture_records():
     res = rnafold_f1(recs)
     assert res["n"] == len(recs) and 0.0 <= res["f1"] <= res["f1_shift1"] <= 1.0
     assert np.isfinite(res["f1"])
+
+
+def test_model_results_are_cached_per_model(tmp_path):
+    from rnaernie.evaluate import _model_cache
+
+    a, b = tmp_path / "a", tmp_path / "b"
+    for d, w in ((a, b"1"), (b, b"2")):
+        (d / "heads").mkdir(parents=True)
+        (d / "config.json").write_text("{}")
+        (d / "heads" / "model.safetensors").write_bytes(w)
+    assert _model_cache(None, a) is None
+    assert _model_cache(tmp_path / "c", a) == _model_cache(tmp_path / "c", a)
+    assert _model_cache(tmp_path / "c", a) != _model_cache(tmp_path / "c", b)
