@@ -67,7 +67,8 @@ logger = logging.getLogger(__name__)
 MODEL_NAMES = ("rnaernie-tiny",)
 MAX_NT = 510  # 512 positions minus [CLS] and [SEP]
 WINDOW, WINDOW_STRIDE = 510, 255
-HEADS = ("nrc", "structure", "interaction")
+HEADS = ("nrc", "lncrna", "structure", "interaction")
+CLASSIFIER_HEADS = ("nrc", "lncrna")  # sequence classifiers that classify(head=...) can use
 _NORMALISE = str.maketrans("acgutT", "ACGUUU")
 
 
@@ -429,14 +430,19 @@ class RnaErnie:
         *,
         with_type: bool = True,
         ids: Sequence[str] | None = None,
+        head: str = "nrc",
     ) -> list[Classification]:
-        """Top-k labels of the ``heads/nrc`` classifier (softmax), plus the RNA type (top 1) that the
+        """Top-k labels of a classifier head (softmax), plus the RNA type (top 1) that the
         pretraining model's MLM head puts in the open type slot, when ``with_type``. A head trained
         with type guidance predicts type-guided (see :meth:`_classify_type_guided`). Long
         sequences: averaged over windows.
+
+        ``head``: ``"nrc"`` (13 ncRNA families, the default) or ``"lncrna"`` (lncRNA vs mRNA).
         """
+        if head not in CLASSIFIER_HEADS:
+            raise ValueError(f"head must be one of {', '.join(CLASSIFIER_HEADS)}, not {head!r}")
         names, seqs = as_records(seqs, ids)
-        model, labels = self._head("nrc", "RnaErnieForSequenceClassification")
+        model, labels = self._head(head, "RnaErnieForSequenceClassification")
         if not seqs:
             return []
         labels = labels or [str(k) for k in range(model.config.num_labels)]
@@ -477,21 +483,24 @@ class RnaErnie:
     def _classify_type_guided(self, model, names, seqs, batch_tokens, tprobs) -> np.ndarray:
         """Type-guided prediction (a head fine-tuned with ``type_guided``): the pretraining model's
         MLM head fills the open type slot, the top-k types (k = the head's ``top_k``) are kept with
-        renormalised probabilities, the classifier runs once per type in the slot, and its logits
-        (mean over windows) are mixed by those probabilities. Returns (N, C) probabilities."""
+        renormalised probabilities, the classifier runs once per type in the slot, its logits are
+        mixed by those probabilities, and the softmax is averaged over windows. Returns (N, C)."""
         k = int(model.config.extra.get("top_k", 3))  # tprobs: (N, 28) open-slot type probabilities
         top = np.argsort(-tprobs, axis=1, kind="stable")[:, :k]
         w = np.take_along_axis(tprobs, top, 1)
         w = w / w.sum(1, keepdims=True)
-        mixed = np.zeros((len(seqs), model.config.num_labels), np.float32)
+        mixed = None  # (R, C) per-window mixed logits; the windows are the same for every type
         for j in range(k):
             enc = self._encode(names, seqs, window=True, types=(top[:, j] + TYPE_OFFSET).tolist())
-            rows = np.stack(
-                self._run_rows(model, enc, batch_tokens, lambda m, i, msk: m(i, msk).logits)
+            rows = (
+                np.stack(
+                    self._run_rows(model, enc, batch_tokens, lambda m, i, msk: m(i, msk).logits)
+                )
+                * w[enc.seq_index, j : j + 1]
             )
-            mixed += self._mean_over_windows(rows, enc.seq_index, len(seqs)) * w[:, j : j + 1]
+            mixed = rows if mixed is None else mixed + rows
         e = np.exp(mixed - mixed.max(1, keepdims=True))
-        return e / e.sum(1, keepdims=True)
+        return self._mean_over_windows(e / e.sum(1, keepdims=True), enc.seq_index, len(seqs))
 
     # -- structure head
 
@@ -535,20 +544,44 @@ class RnaErnie:
                     f"sequence {i} ({names[i]!r}) has {len(s)} nt; fold handles at most {MAX_NT} "
                     "(cut it into windows, e.g. with `rnaernie screen --tasks structure`)"
                 )
-        enc = self._encode(names, seqs, window=False)
+        guided = bool(model.config.extra.get("type_guided", False))
+        if guided:  # the top-k open-slot types, renormalised (as at fine-tuning time)
+            if any(len(s) > MAX_NT - 2 for s in norm):
+                i = next(i for i, s in enumerate(norm) if len(s) > MAX_NT - 2)
+                raise ValueError(
+                    f"sequence {i} ({names[i]!r}) has {len(norm[i])} nt; this type-guided "
+                    f"structure head reads at most {MAX_NT - 2}"
+                )
+            k = int(model.config.extra.get("top_k", 3))
+            tprobs = self._type_probs(names, seqs, batch_tokens, method="mlm")
+            top = np.argsort(-tprobs, axis=1, kind="stable")[:, :k]
+            w = np.take_along_axis(tprobs, top, 1)
+            w = (w / w.sum(1, keepdims=True)).astype(np.float32)
+            encs = [
+                self._encode(names, seqs, window=False, types=(top[:, j] + TYPE_OFFSET).tolist())
+                for j in range(k)
+            ]
+        else:
+            encs = [self._encode(names, seqs, window=False)]
         mats: list[np.ndarray | None] = [None] * len(seqs)
-        ids_all = torch.from_numpy(np.asarray(enc.input_ids, dtype=np.int64))
-        lengths = np.asarray(enc.lengths, dtype=np.int64)
-        max_rows = max(1, (batch_tokens * 64) // max(int(lengths.max()), 1) ** 2)
+        ids_all = torch.from_numpy(np.stack([np.asarray(e.input_ids, np.int64) for e in encs]))
+        lengths = np.asarray(encs[0].lengths, dtype=np.int64)
+        max_rows = max(1, (batch_tokens * 64) // (max(int(lengths.max()), 1) ** 2 * len(encs)))
         with torch.inference_mode():
             for idx in length_buckets(lengths, batch_tokens, max_rows):
                 lens = torch.from_numpy(lengths[idx])
                 L = int(lens.max())
-                ids_ = ids_all[torch.from_numpy(idx), :L].to(self.device)
+                ids_ = ids_all[:, torch.from_numpy(idx), :L].to(self.device)  # (K, b, L)
                 mask = (torch.arange(L)[None, :] < lens[:, None]).to(self.device)
-                logits = model(ids_, mask).logits.float().cpu().numpy()  # (b, L-2, L-2)
+                if guided:
+                    mask = mask.expand(len(encs), -1, -1)
+                    tw = torch.from_numpy(w[idx]).to(self.device)
+                    logits = model(ids_, mask, type_weights=tw).logits
+                else:
+                    logits = model(ids_[0], mask).logits
+                logits = logits.float().cpu().numpy()  # (b, L-2, L-2)
                 for j, i in enumerate(idx.tolist()):
-                    n = int(lens[j]) - 2
+                    n = len(norm[i])
                     mats[i] = np.ascontiguousarray(logits[j, :n, :n])
         if threshold is None:  # the threshold chosen on the validation set at fine-tuning time
             threshold = model.config.extra.get("decode_threshold")
@@ -580,44 +613,51 @@ class RnaErnie:
         pairs: Iterable[tuple[str, str]] | Iterable[tuple[str, str, str]],
         batch_size: int = 64,
     ) -> list[Interaction]:
-        """Score (miRNA, target) pairs with ``heads/interaction`` (two-tower head).
+        """Score (miRNA, target) pairs with ``heads/interaction`` (two-tower head, 2 classes).
 
-        ``pairs``: ``(a, b)`` or ``(id, a, b)`` tuples. Each sequence is cut to 510 nt.
+        ``pairs``: ``(a, b)`` or ``(id, a, b)`` tuples, the miRNA ``a`` written 5'→3' (the shipped
+        head was trained so; MirTarRAW's file stores it reversed, see :mod:`rnaernie.interaction`).
+        Each sequence is cut to 508 nt. A head fine-tuned with type guidance runs type-guided.
         """
         items = list(pairs)
         model, labels = self._head("interaction", "RnaErnieForInteraction")
         if not items:
             return []
+        if model.config.num_labels != 2:
+            raise ValueError(
+                f"the interaction head has {model.config.num_labels} outputs; interact needs 2 "
+                "(no interaction, interaction)"
+            )
+        widths = {len(x) for x in items}
+        if len(widths) != 1 or widths - {2, 3}:
+            raise ValueError("pairs must all be (a, b) or all be (id, a, b) tuples")
         if len(items[0]) == 3:
             names, a, b = (list(x) for x in zip(*items))
         else:
             names = [f"pair{i}" for i in range(len(items))]
             a, b = (list(x) for x in zip(*items))
-        nl = model.config.num_labels
-        labels = labels or [str(k) for k in range(nl)]
+        for side, seqs in (("miRNA", a), ("target", b)):  # clear errors before any model runs
+            bad = [i for i, x in enumerate(seqs) if not isinstance(x, str)]
+            if bad:
+                raise ValueError(f"pair {bad[0]} ({names[bad[0]]!r}): {side} is not a string")
+            self.tokenizer.encode_batch(seqs, names=names, truncate=True)
+        from .finetune import TypeIndicator
+        from .interaction import InteractionData, predict_interaction
+
+        guided = bool(model.config.extra.get("type_guided", False))
+        probs = predict_interaction(
+            model,
+            InteractionData(names, a, names, b, np.zeros(len(items), np.int64)),
+            indicator=TypeIndicator(self.pretraining, device=self.device) if guided else None,
+            top_k=int(model.config.extra.get("top_k", 3)),
+            batch_size=batch_size,
+            device=str(self.device),
+        )
+        lab = labels or ["0", "1"]
         out: list[Interaction] = []
-        with torch.inference_mode():
-            for s in range(0, len(items), batch_size):
-                ea = self.tokenizer.encode_batch(
-                    a[s : s + batch_size], names=names[s : s + batch_size], truncate=True
-                )
-                eb = self.tokenizer.encode_batch(
-                    b[s : s + batch_size], names=names[s : s + batch_size], truncate=True
-                )
-                t = [torch.from_numpy(np.asarray(x, dtype=np.int64)).to(self.device) for x in
-                     (ea.input_ids, eb.input_ids, ea.attention_mask, eb.attention_mask)]  # fmt: skip
-                logits = model(t[0], t[1], t[2], t[3]).logits.float()
-                if nl == 1:
-                    p = torch.sigmoid(logits)
-                    p = torch.cat([1 - p, p], dim=-1)
-                    lab = labels if len(labels) == 2 else ["0", "1"]
-                else:
-                    p, lab = torch.softmax(logits, dim=-1), labels
-                for j, row in enumerate(p.cpu().numpy()):
-                    k = int(np.argmax(row))
-                    out.append(
-                        Interaction(names[s + j], lab[k], float(row[k]), tuple(map(float, row)))
-                    )
+        for name, row in zip(names, probs):
+            k = int(np.argmax(row))
+            out.append(Interaction(name, lab[k], float(row[k]), tuple(map(float, row))))
         return out
 
 

@@ -86,6 +86,7 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
             warmup_steps=args.warmup_steps, seed=args.seed, eval_every=args.eval_every,
             checkpoint_every=args.checkpoint_every, log_every=args.log_every, threads=args.threads,
             device=args.device, split=args.split or None, valid_split=args.valid_split or None,
+            init_from=args.init_from or None,
         )  # fmt: skip
     final = pretrain(cfg)
     print(final)
@@ -331,7 +332,7 @@ def cmd_classify(args: argparse.Namespace) -> int:
 
     def process(recs):
         res = _model(args).classify(recs, top_k=args.top_k, batch_tokens=args.batch_tokens,
-                                    with_type=not args.no_type)  # fmt: skip
+                                    with_type=not args.no_type, head=args.head)  # fmt: skip
         yield [
             (c.id, c.label, c.probability,
              ";".join(f"{lab}:{p:.4g}" for lab, p in zip(c.labels, c.probabilities)),
@@ -343,7 +344,7 @@ def cmd_classify(args: argparse.Namespace) -> int:
     def open_out(path):
         return _Out(TableWriter(path, _CLASSIFY_COLUMNS), lambda w, r: w.write(r))
 
-    args._check = lambda m: m.classify([])  # raises if there is no nrc head
+    args._check = lambda m: m.classify([], head=args.head)  # raises if the head is missing
     return _drive(args, [_ext(args.output) or ".tsv"], open_out, process, "classify")
 
 
@@ -599,12 +600,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "classify", help="ncRNA family (classification head) and RNA type (pretraining head)",
-        description="Top-k labels of the model's heads/nrc classifier, plus the top RNA type of the "
+        description="Top-k labels of one of the model's classifier heads (--head), plus the top RNA type of the "
         "pretraining type head. Sequences over 510 nt: probabilities averaged over windows.",
     )  # fmt: skip
     _stream_args(p, "output .tsv (default: stdout), .csv or .parquet", 10**7)
     p.add_argument("--top-k", type=int, default=3, help="labels listed in the top_k column")
     p.add_argument("--no-type", action="store_true", help="skip the RNA-type prediction")
+    p.add_argument(
+        "--head",
+        default="nrc",
+        choices=["nrc", "lncrna"],
+        help="nrc: 13 ncRNA families (default); lncrna: lncRNA vs protein-coding mRNA",
+    )
     _model_args(p)
     p.set_defaults(func=cmd_classify)
 
@@ -695,6 +702,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--out", default="runs/pretrain", help="run directory (checkpoints, log, final model)"
     )
     p.add_argument("--preset", default="tiny", choices=["tiny", "small", "base"], help="model size")
+    p.add_argument(
+        "--init-from",
+        default="",
+        help="start from the weights in this model directory (continued pretraining; fresh optimizer)",
+    )
     p.add_argument(
         "--levels", default="base,subsequence,motif", help="masking levels, comma-separated"
     )

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import itertools
 import json
 import logging
 import platform
@@ -34,39 +33,50 @@ __all__ = ["kmer_spectra", "main", "run"]
 
 
 def kmer_spectra(seqs: Sequence[str], kmax: int = 5) -> np.ndarray:
-    """Normalised k-mer counts for k = 1…kmax over ACGU (T→U; other letters skipped), (N, Σ4^k)."""
-    index = {}
-    for k in range(1, kmax + 1):
-        for t in itertools.product("ACGU", repeat=k):
-            index["".join(t)] = len(index)
-    out = np.zeros((len(seqs), len(index)), np.float32)
+    """Normalised k-mer counts for k = 1…kmax over ACGU (T→U; windows with other letters skipped).
+
+    (N, Σ4^k) float32; columns in lexicographic order within each k (A < C < G < U), k ascending.
+    Each k block is divided by the number of windows of that k (L − k + 1).
+    """
+    lut = np.full(256, -1, np.int64)
+    for c, v in zip("ACGUT", (0, 1, 2, 3, 3)):
+        lut[ord(c)] = lut[ord(c.lower())] = v
+    width = sum(4**k for k in range(1, kmax + 1))
+    out = np.zeros((len(seqs), width), np.float32)
     for i, s in enumerate(seqs):
-        s = s.upper().replace("T", "U")
+        codes = lut[np.frombuffer(s.encode("ascii", "replace"), np.uint8)]
+        col = 0
         for k in range(1, kmax + 1):
-            counts: dict[str, int] = {}
-            for j in range(len(s) - k + 1):
-                w = s[j : j + k]
-                counts[w] = counts.get(w, 0) + 1
-            total = max(1, len(s) - k + 1)
-            for w, c in counts.items():
-                col = index.get(w)
-                if col is not None:
-                    out[i, col] = c / total
+            n = len(codes) - k + 1
+            if n > 0:
+                idx = np.zeros(n, np.int64)
+                bad = np.zeros(n, bool)
+                for j in range(k):
+                    c = codes[j : j + n]
+                    idx = idx * 4 + c
+                    bad |= c < 0
+                counts = np.bincount(idx[~bad], minlength=4**k)
+                out[i, col : col + 4**k] = counts / n
+            col += 4**k
     return out
 
 
-def kmer_logreg(train_seqs, y_train, test_seqs, seed: int = 0) -> np.ndarray:
-    """k-mer spectrum + standardised logistic regression, C by 5-fold CV on train; test probabilities."""
+def logreg_cv(x_train: np.ndarray, y_train, x_test: np.ndarray) -> np.ndarray:
+    """Standardised logistic regression, C by 5-fold CV on train only; test probabilities."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import GridSearchCV
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    xtr, xte = kmer_spectra(train_seqs), kmer_spectra(test_seqs)
     pipe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))
     grid = GridSearchCV(pipe, {"logisticregression__C": [0.01, 0.1, 1.0]}, cv=5, n_jobs=1)
-    grid.fit(xtr, y_train)
-    return grid.predict_proba(xte)
+    grid.fit(x_train, y_train)
+    return grid.predict_proba(x_test)
+
+
+def kmer_logreg(train_seqs, y_train, test_seqs) -> np.ndarray:
+    """k-mer spectrum (k = 1…5) + :func:`logreg_cv`; test probabilities."""
+    return logreg_cv(kmer_spectra(train_seqs), y_train, kmer_spectra(test_seqs))
 
 
 def rnafold_f1(records) -> dict:
@@ -123,19 +133,23 @@ def _structure_sets(data: Path):
     return {"bprna_ts0": ts0, "archiveII_600": arch}
 
 
-def _structure_logits(model, records, device: str) -> list[np.ndarray]:
-    """Pair logits of the records the model can read (≤ 510 nt), in order."""
+def _structure_logits(model, records, device: str, indicator=None) -> list[np.ndarray]:
+    """Pair logits of the records the model can read (≤ 510 nt, 508 type-guided), in order."""
     from .finetune import predict_pair_logits
 
-    ok = [r.sequence.upper() for r in records if len(r.sequence) <= 510]
-    return predict_pair_logits(model, ok, device=device)
+    limit = 508 if indicator is not None else 510
+    ok = [r.sequence.upper() for r in records if len(r.sequence) <= limit]
+    top_k = model.config.extra.get("top_k", 3)
+    return predict_pair_logits(model, ok, indicator=indicator, top_k=top_k, device=device)
 
 
-def _score_structures(logits: list[np.ndarray], records, threshold: float) -> dict:
-    """Mean per-sequence F1; sequences longer than the model's 510 nt count as empty predictions."""
+def _score_structures(
+    logits: list[np.ndarray], records, threshold: float, limit: int = 510
+) -> dict:
+    """Mean per-sequence F1; sequences longer than the model reads count as empty predictions."""
     from .structure import decode_batch, f1
 
-    ok = [r for r in records if len(r.sequence) <= 510]
+    ok = [r for r in records if len(r.sequence) <= limit]
     res = decode_batch([r.sequence for r in ok], logits, threshold=threshold)
     missing = [0.0] * (len(records) - len(ok))
     fe = [f1(p.pairs, r.pairs) for p, r in zip(res, ok)] + missing
@@ -144,16 +158,23 @@ def _score_structures(logits: list[np.ndarray], records, threshold: float) -> di
             "too_long_scored_zero": len(missing), "threshold": threshold}  # fmt: skip
 
 
-def _model_structure(model, records, threshold: float, device: str) -> dict:
-    return _score_structures(_structure_logits(model, records, device), records, threshold)
+def _model_structure(model, records, threshold: float, device: str, indicator=None) -> dict:
+    limit = 508 if indicator is not None else 510
+    logits = _structure_logits(model, records, device, indicator)
+    return _score_structures(logits, records, threshold, limit)
 
 
 def choose_threshold(
-    model, records, device: str = "cpu", grid=(-2.0, -1.0, 0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0)
+    model,
+    records,
+    device: str = "cpu",
+    grid=(-2.0, -1.0, 0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0),
+    indicator=None,
 ) -> float:
     """The decoder threshold with the best mean F1 on a validation set (VL0)."""
-    logits = _structure_logits(model, records, device)
-    scores = {t: _score_structures(logits, records, t)["f1"] for t in grid}
+    limit = 508 if indicator is not None else 510
+    logits = _structure_logits(model, records, device, indicator)
+    scores = {t: _score_structures(logits, records, t, limit)["f1"] for t in grid}
     return max(scores, key=scores.get)
 
 

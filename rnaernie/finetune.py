@@ -173,6 +173,14 @@ def _classifier_logits(model, tok, seqs, typed: _Typed, idx, device) -> Tensor:
     return total
 
 
+def _random_crops(seqs: list[str], width: int, rng: np.random.Generator) -> list[str]:
+    """Each sequence longer than ``width`` cut to a window at a random offset (the rest as they are)."""
+    return [
+        s if len(s) <= width else s[(o := int(rng.integers(0, len(s) - width + 1))) : o + width]
+        for s in seqs
+    ]
+
+
 def _schedule(opt, total_steps: int, warmup: int):
     def f(step: int) -> float:
         if step < warmup:
@@ -224,10 +232,10 @@ def finetune_classifier(
         if pretrained is None:
             raise ValueError("type-guided fine-tuning needs a pretrained model (the indicator)")
         indicator = TypeIndicator(RnaErnieForPreTraining.from_pretrained(pretrained), device=device)
-    seqs = list(train_seqs)
-    typed = _typing(seqs, indicator, train_top_k)
+    full = list(train_seqs)
+    typed = _typing(full, indicator, train_top_k)
     tok = Tokenizer()
-    lengths = [min(len(s), MAX_NUC) + 4 for s in seqs]
+    lengths = [min(len(s), MAX_NUC) + 4 for s in full]
     steps_per_epoch = len(_batches_by_tokens(lengths, batch_tokens, shuffle=False))
     total = epochs * steps_per_epoch
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
@@ -240,6 +248,7 @@ def finetune_classifier(
 
     with tqdm(total=total, desc="finetune classifier", unit="step", dynamic_ncols=True) as bar:
         for ep in range(epochs):
+            seqs = _random_crops(full, MAX_NUC, np.random.default_rng([seed, ep]))
             for idx in _batches_by_tokens(
                 lengths, batch_tokens, shuffle=True, seed=seed * 1000 + ep
             ):
@@ -285,22 +294,37 @@ def predict_classifier(
     batch_tokens: int = 16384,
     device: str = "cpu",
 ) -> np.ndarray:
-    """Class probabilities (N, C); type-guided (k typed passes, weighted logits) when given an indicator."""
+    """Class probabilities (N, C); type-guided (k typed passes, weighted logits) when given an indicator.
+
+    Long sequences are read in half-overlapping windows (510 nt, 508 when typed, as
+    :meth:`rnaernie.api.RnaErnie.classify` does); a sequence's probabilities are the mean over its
+    windows of the softmax of the (type-mixed) window logits.
+    """
     model.eval()
     seqs = list(seqs)
     typed = _typing(seqs, indicator, top_k)
+    width = MAX_NUC if typed.tokens is not None else MAX_NUC + 2
     tok = Tokenizer()
-    lengths = [min(len(s), MAX_NUC) + 4 for s in seqs]
-    out = np.zeros((len(seqs), model.config.num_labels), np.float32)
-    for idx in _batches_by_tokens(lengths, batch_tokens, shuffle=False):
-        out[idx] = (
-            _classifier_logits(model, tok, seqs, typed, idx, device)
-            .float()
-            .softmax(-1)
-            .cpu()
-            .numpy()
+    mixed = None
+    for k in range(typed.weights.shape[1]):
+        types = None if typed.tokens is None else typed.tokens[:, k].tolist()
+        enc = tok.encode_batch(
+            seqs, types=types, window=width, stride=width // 2, replace_invalid=True
         )
-    return out
+        rows = np.zeros((len(enc.lengths), model.config.num_labels), np.float32)
+        lengths = enc.lengths.tolist()
+        for idx in _batches_by_tokens(lengths, batch_tokens, shuffle=False):
+            n = max(lengths[i] for i in idx)
+            ids = torch.from_numpy(enc.input_ids[idx, :n]).to(device)
+            mask = torch.from_numpy(enc.attention_mask[idx, :n]).to(device)
+            rows[idx] = model(ids, mask).logits.float().cpu().numpy()
+        rows *= typed.weights[enc.seq_index, k][:, None]
+        mixed = rows if mixed is None else mixed + rows
+    probs = torch.from_numpy(mixed).softmax(-1).numpy()
+    out = np.zeros((len(seqs), model.config.num_labels), np.float64)
+    np.add.at(out, enc.seq_index, probs)
+    counts = np.bincount(enc.seq_index, minlength=len(seqs)).clip(min=1)
+    return (out / counts[:, None]).astype(np.float32)
 
 
 def evaluate_classifier(probs: np.ndarray, labels: np.ndarray) -> dict:
@@ -332,6 +356,27 @@ def _contact_labels(records, idx, L: int) -> Tensor:
     return lab
 
 
+def _contact_inputs(tok: Tokenizer, seqs: list[str], typed: _Typed, device):
+    """Model arguments for a batch: ``(input_ids, attention_mask)`` of ``[CLS] seq [SEP]``, or, when
+    typed, the (K, B, T) stacks of the K typed inputs plus ``type_weights`` (B, K)."""
+    if typed.tokens is None:
+        enc = tok.encode_batch(seqs, replace_invalid=True)
+        return {
+            "input_ids": torch.from_numpy(enc.input_ids).to(device),
+            "attention_mask": torch.from_numpy(enc.attention_mask).to(device),
+        }
+    encs = [_encode_k(tok, seqs, typed, k) for k in range(typed.weights.shape[1])]
+    return {
+        "input_ids": torch.from_numpy(np.stack([e.input_ids for e in encs])).to(device),
+        "attention_mask": torch.from_numpy(np.stack([e.attention_mask for e in encs])).to(device),
+        "type_weights": torch.from_numpy(typed.weights).to(device),
+    }
+
+
+def _subset(typed: _Typed, idx) -> _Typed:
+    return _Typed(None if typed.tokens is None else typed.tokens[idx], typed.weights[idx])
+
+
 def finetune_structure(
     pretrained: str | Path | None,
     train_records: Sequence,
@@ -343,14 +388,20 @@ def finetune_structure(
     batch_tokens: int = 4096,
     max_length: int = 300,
     pos_weight: float = 30.0,
+    type_guided: bool = False,
+    top_k: int = 3,
+    train_top_k: int = 1,
     seed: int = 0,
     device: str = "cpu",
     max_minutes: float | None = None,
-) -> RnaErnieForContactPrediction:
+) -> tuple[RnaErnieForContactPrediction, TypeIndicator | None]:
     """Train the pair-logit head (and the encoder) on structure records (``.sequence``, ``.pairs``).
 
     Records longer than ``max_length`` are left out of training (the L×L head's cost grows as L²);
-    ``pos_weight`` up-weights the rare paired entries in the BCE loss.
+    ``pos_weight`` up-weights the rare paired entries in the BCE loss. With ``type_guided``, the
+    pair head reads the weighted mean of the encodings with the indicator's top types in the slot
+    (``train_top_k`` of them in training, ``top_k`` at prediction). Returns the model and the
+    indicator (``None`` when unguided).
     """
     from .config import RnaErnieConfig
 
@@ -360,9 +411,15 @@ def finetune_structure(
     else:
         model = RnaErnieForContactPrediction.from_pretrained(pretrained)
     model.to(device).train()
-    recs = [r for r in train_records if 0 < len(r.sequence) <= max_length]
+    recs = [r for r in train_records if 0 < len(r.sequence) <= min(max_length, MAX_NUC)]
+    indicator = None
+    if type_guided:
+        if pretrained is None:
+            raise ValueError("type-guided fine-tuning needs a pretrained model (the indicator)")
+        indicator = TypeIndicator(RnaErnieForPreTraining.from_pretrained(pretrained), device=device)
+    typed = _typing([r.sequence for r in recs], indicator, train_top_k)
     tok = Tokenizer()
-    lengths = [len(r.sequence) + 2 for r in recs]
+    lengths = [len(r.sequence) + 4 for r in recs]
     total = epochs * len(_batches_by_tokens(lengths, batch_tokens, shuffle=False))
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
     sched = _schedule(opt, total, max(1, total // 20))
@@ -376,11 +433,11 @@ def finetune_structure(
             for idx in _batches_by_tokens(
                 lengths, batch_tokens, shuffle=True, seed=seed * 1000 + ep
             ):
-                enc = tok.encode_batch([recs[i].sequence for i in idx], replace_invalid=True)
-                ids = torch.from_numpy(enc.input_ids).to(device)
-                mask = torch.from_numpy(enc.attention_mask).to(device)
-                o = model(ids, mask)
-                lab = _contact_labels(recs, idx, ids.shape[1] - 2).to(device)
+                args = _contact_inputs(
+                    tok, [recs[i].sequence for i in idx], _subset(typed, idx), device
+                )
+                o = model(**args)
+                lab = _contact_labels(recs, idx, args["input_ids"].shape[-1] - 2).to(device)
                 keep = o.pair_mask & (lab >= 0)
                 loss = F.binary_cross_entropy_with_logits(
                     o.logits[keep].float(), lab[keep], pos_weight=pw
@@ -399,9 +456,10 @@ def finetune_structure(
             if done:
                 break
     model.eval()
+    model.config.extra = {**model.config.extra, "type_guided": type_guided, "top_k": top_k}
     if out is not None:
         model.save_pretrained(out)
-    return model
+    return model, indicator
 
 
 @torch.inference_mode()
@@ -409,20 +467,23 @@ def predict_pair_logits(
     model: RnaErnieForContactPrediction,
     seqs: Sequence[str],
     *,
+    indicator: TypeIndicator | None = None,
+    top_k: int = 3,
     batch_tokens: int = 8192,
     device: str = "cpu",
 ) -> list[np.ndarray]:
-    """Pair logits (L_i, L_i) float32 per sequence (sequences longer than 510 nt raise ``ValueError``)."""
+    """Pair logits (L_i, L_i) float32 per sequence (type-guided when given an indicator).
+
+    Sequences longer than 510 nt (508 when type-guided) raise ``ValueError``.
+    """
     model.eval()
+    seqs = list(seqs)
+    typed = _typing(seqs, indicator, top_k)
     tok = Tokenizer()
-    lengths = [len(s) + 2 for s in seqs]
+    lengths = [len(s) + 4 for s in seqs]
     out: list[np.ndarray] = [np.zeros((0, 0), np.float32)] * len(seqs)
     for idx in _batches_by_tokens(lengths, batch_tokens, shuffle=False):
-        enc = tok.encode_batch([seqs[i] for i in idx], replace_invalid=True)
-        o = model(
-            torch.from_numpy(enc.input_ids).to(device),
-            torch.from_numpy(enc.attention_mask).to(device),
-        )
+        o = model(**_contact_inputs(tok, [seqs[i] for i in idx], _subset(typed, idx), device))
         z = o.logits.float().cpu().numpy()
         for b, i in enumerate(idx):
             n = len(seqs[i])
@@ -453,7 +514,7 @@ def evaluate_structure(
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``rnaernie finetune {classify,structure} ...``"""
+    """``rnaernie finetune {classify,structure,interact} ...``"""
     import argparse
 
     p = argparse.ArgumentParser(
@@ -478,7 +539,24 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("--epochs", type=int, default=1)
     s.add_argument("--lr", type=float, default=3e-4)
     s.add_argument("--max-length", type=int, default=300, help="longest training sequence")
-    for q in (c, s):
+    s.add_argument("--type-guided", action="store_true", help="type-guided pair head")
+    s.add_argument("--top-k", type=int, default=3, help="types mixed at prediction time (guided)")
+    i = sub.add_parser(
+        "interact",
+        help="miRNA–target interaction (two-tower); MirTarRAW CSV a_name,a_seq,b_name,b_seq,label",
+        description="Fine-tune on MirTarRAW. --split official: train.csv.gz / test.csv.gz of the "
+        "data folder (RNAErnie's split); --split grouped: a stratified 80/20 split of "
+        "MirTarRAW.csv.gz in which duplicated pairs never straddle train and test. The miRNA "
+        "column, stored 3'->5' in the file, is reversed to 5'->3'.",
+    )
+    i.add_argument("data", help="folder with MirTarRAW.csv.gz, train.csv.gz, test.csv.gz")
+    i.add_argument("--split", choices=["official", "grouped"], default="grouped")
+    i.add_argument("--type-guided", action="store_true", help="type-guided pooled embeddings")
+    i.add_argument("--top-k", type=int, default=3, help="types mixed at prediction time (guided)")
+    i.add_argument("--epochs", type=int, default=3)
+    i.add_argument("--lr", type=float, default=2e-4)
+    i.add_argument("--batch-size", type=int, default=64, help="pairs per step")
+    for q in (c, s, i):
         q.add_argument(
             "--pretrained", help="pretrained model directory ('' = from scratch)", default=""
         )
@@ -507,18 +585,37 @@ def main(argv: list[str] | None = None) -> int:
             (out / "metrics.json").write_text(json.dumps(m, indent=1) + "\n")
             print(json.dumps(m))
         return 0
+    if a.task == "interact":
+        from .interaction import (
+            finetune_interaction,
+            interaction_split,
+            predict_interaction,
+        )
+
+        train, test = interaction_split(Path(a.data), a.split, seed=a.seed)
+        model, ind = finetune_interaction(
+            pre, train, out=out, preset=a.preset, type_guided=a.type_guided, top_k=a.top_k,
+            epochs=a.epochs, lr=a.lr, batch_size=a.batch_size, seed=a.seed, device=a.device,
+            max_minutes=a.max_minutes,
+        )  # fmt: skip
+        p = predict_interaction(model, test, indicator=ind, top_k=a.top_k, device=a.device)
+        m = {**evaluate_classifier(p, test.labels), "split": a.split, "n_test": len(test)}
+        (out / "metrics.json").write_text(json.dumps(m, indent=1) + "\n")
+        print(json.dumps(m))
+        return 0
     from .evaluate import _model_structure, choose_threshold
     from .structure import read_dbn
 
-    model = finetune_structure(
+    model, ind = finetune_structure(
         pre, read_dbn(a.train), preset=a.preset, epochs=a.epochs, lr=a.lr, batch_tokens=a.batch_tokens or 4096,
-        max_length=a.max_length, seed=a.seed, device=a.device, max_minutes=a.max_minutes,
+        max_length=a.max_length, type_guided=a.type_guided, top_k=a.top_k, seed=a.seed,
+        device=a.device, max_minutes=a.max_minutes,
     )  # fmt: skip
-    thr = choose_threshold(model, read_dbn(a.valid), a.device) if a.valid else 0.0
+    thr = choose_threshold(model, read_dbn(a.valid), a.device, indicator=ind) if a.valid else 0.0
     model.config.extra = {**model.config.extra, "decode_threshold": thr}
     model.save_pretrained(out)
     if a.test:
-        m = _model_structure(model, read_dbn(a.test), thr, a.device)
+        m = _model_structure(model, read_dbn(a.test), thr, a.device, indicator=ind)
         (out / "metrics.json").write_text(json.dumps(m, indent=1) + "\n")
         print(json.dumps(m))
     return 0

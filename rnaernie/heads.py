@@ -32,6 +32,7 @@ from torch import Tensor, nn
 from .config import RnaErnieConfig
 from .model import _ACTIVATIONS, RnaErnieModel, RnaErnieModelOutput
 from .modeling_io import RnaErniePreTrainedModel
+from .vocab import IND_ID
 
 IGNORE_INDEX = -100
 
@@ -274,18 +275,45 @@ class RnaErnieForContactPrediction(RnaErniePreTrainedModel):
         labels: Tensor | None = None,
         output_attentions: bool = False,
         output_hidden_states: bool = False,
+        type_weights: Tensor | None = None,
     ) -> RnaErnieHeadOutput:
+        """``input_ids`` (B, T) is ``[CLS] seq [SEP]`` or ``[CLS] seq [IND] TYPE [SEP]``.
+
+        Type-guided: ``input_ids`` (K, B, T) holds the same sequences with K different types in the
+        slot and ``type_weights`` (B, K) their weights; the pair head reads the weighted mean of the
+        K encodings of the nucleotides.
+        """
         if attention_mask is None:
             attention_mask = input_ids != self.config.pad_token_id
-        out = self.ernie(
-            input_ids, attention_mask, token_type_ids, position_ids,
-            output_attentions, output_hidden_states, return_pooler=False,
-        )  # fmt: skip
-        n = attention_mask.to(torch.long).sum(dim=-1) - 2  # (B,) nucleotides per sequence
+        typed_k = input_ids.shape[0] if input_ids.dim() == 3 else 0
+        if typed_k:
+            if type_weights is None or tuple(type_weights.shape) != (
+                input_ids.shape[1],
+                typed_k,
+            ):
+                raise ValueError("(K, B, T) input_ids need type_weights of shape (B, K)")
+            flat = lambda x: None if x is None else x.reshape(-1, x.shape[-1])  # noqa: E731
+            out = self.ernie(
+                flat(input_ids), flat(attention_mask), flat(token_type_ids), flat(position_ids),
+                output_attentions, output_hidden_states, return_pooler=False,
+            )  # fmt: skip
+            h = out.last_hidden_state.unflatten(0, input_ids.shape[:2])  # (K, B, T, C)
+            w = type_weights.t().to(h.dtype)[:, :, None, None]  # (K, B, 1, 1)
+            h = (h * w).sum(0)  # (B, T, C)
+            input_ids, attention_mask = input_ids[0], attention_mask[0]
+        else:
+            out = self.ernie(
+                input_ids, attention_mask, token_type_ids, position_ids,
+                output_attentions, output_hidden_states, return_pooler=False,
+            )  # fmt: skip
+            h = out.last_hidden_state
+        # nucleotides per sequence: real tokens minus [CLS] [SEP] (and [IND] TYPE when typed)
+        typed_rows = (input_ids == IND_ID).any(dim=-1).to(torch.long)
+        n = attention_mask.to(torch.long).sum(dim=-1) - 2 - 2 * typed_rows  # (B,)
         L = input_ids.shape[1] - 2
         valid = torch.arange(L, device=input_ids.device)[None, :] < n[:, None]  # (B, L)
-        a = self.proj(out.last_hidden_state[:, 1:-1])  # (B, L, P)
-        a = a * valid.unsqueeze(-1).to(a.dtype)  # padding / [SEP] features are zero
+        a = self.proj(h[:, 1:-1])  # (B, L, P)
+        a = a * valid.unsqueeze(-1).to(a.dtype)  # padding / [SEP] / type-slot features are zero
         a = a.transpose(1, 2)  # (B, P, L)
         ai, aj = a.unsqueeze(-1), a.unsqueeze(-2)  # (B, P, L, 1), (B, P, 1, L)
         pair_mask = valid[:, :, None] & valid[:, None, :]  # (B, L, L)
@@ -341,6 +369,10 @@ class RnaErnieForInteraction(RnaErniePreTrainedModel):
             attention_mask = input_ids != self.config.pad_token_id
         return masked_mean(self.encode(input_ids, attention_mask).last_hidden_state, attention_mask)
 
+    def classify(self, a: Tensor, b: Tensor) -> Tensor:
+        """Pooled (B, C) embeddings of both sequences → (B, num_labels) logits."""
+        return self.mlp(torch.cat([a, b, (a - b).abs(), a * b], dim=-1))
+
     def forward(
         self,
         input_ids_a: Tensor,
@@ -351,6 +383,6 @@ class RnaErnieForInteraction(RnaErniePreTrainedModel):
     ) -> RnaErnieHeadOutput:
         a = self.pool(input_ids_a, attention_mask_a)  # (B, C)
         b = self.pool(input_ids_b, attention_mask_b)  # (B, C)
-        logits = self.mlp(torch.cat([a, b, (a - b).abs(), a * b], dim=-1))  # (B, num_labels)
+        logits = self.classify(a, b)  # (B, num_labels)
         loss = _classification_loss(logits, labels, self.num_labels) if labels is not None else None
         return RnaErnieHeadOutput(loss, logits)

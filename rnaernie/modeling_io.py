@@ -85,13 +85,21 @@ class RnaErniePreTrainedModel(nn.Module):
         self.apply(self._init_module)
 
     # -- save
-    def save_pretrained(self, path: str | os.PathLike[str]) -> None:
-        """Write ``config.json`` and ``model.safetensors`` under ``path`` (created if needed)."""
+    def save_pretrained(
+        self, path: str | os.PathLike[str], *, dtype: torch.dtype | None = None
+    ) -> None:
+        """Write ``config.json`` and ``model.safetensors`` under ``path`` (created if needed).
+
+        ``dtype`` (e.g. ``torch.float16``) stores the floating-point weights in that type, to halve
+        a shipped file; loading casts them back to the model's own dtype.
+        """
         if getattr(self, "_int8", False):
             raise ValueError("an int8-quantised model cannot be saved; save the fp32 model")
         path = os.fspath(path)
         os.makedirs(path, exist_ok=True)
         state = {k: v.detach().contiguous().cpu() for k, v in self.state_dict().items()}
+        if dtype is not None:
+            state = {k: v.to(dtype) if v.is_floating_point() else v for k, v in state.items()}
         fd, tmp = tempfile.mkstemp(prefix=".model-", suffix=".tmp", dir=path)
         os.close(fd)
         try:

@@ -298,6 +298,7 @@ class PretrainConfig:
     device: str = "auto"
     amp: bool = True  # bf16 autocast on CUDA
     stop_at: int | None = None  # stop (checkpointed) after this step, to train in sittings
+    init_from: str | None = None  # start from these weights (a model directory), fresh optimizer
 
     def to_json(self) -> str:
         d = dataclasses.asdict(self)
@@ -366,8 +367,15 @@ def pretrain(cfg: PretrainConfig) -> Path:
         (out / "pretrain_config.json").write_text(cfg.to_json())
 
     torch.manual_seed(cfg.seed)
-    model_cfg = RnaErnieConfig.preset(cfg.preset, **cfg.model_overrides)
-    model = RnaErnieForPreTraining(model_cfg).to(device)
+    if cfg.init_from:
+        # The architecture comes from the weights; ``preset`` is ignored, overrides still apply.
+        model_cfg = RnaErnieConfig.from_json_file(Path(cfg.init_from) / "config.json")
+        for k, v in cfg.model_overrides.items():
+            setattr(model_cfg, k, v)
+        model = RnaErnieForPreTraining.from_pretrained(cfg.init_from, model_cfg).to(device)
+    else:
+        model_cfg = RnaErnieConfig.preset(cfg.preset, **cfg.model_overrides)
+        model = RnaErnieForPreTraining(model_cfg).to(device)
     decay = [p for n, p in model.named_parameters() if p.ndim >= 2]
     no_decay = [p for n, p in model.named_parameters() if p.ndim < 2]
     opt = torch.optim.AdamW(

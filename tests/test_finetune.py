@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -94,11 +95,84 @@ def test_structure_head_trains_and_decodes(pretrained):
         recs = [r for p in sorted((FIX / "structure").glob("*.dbn")) for r in read_dbn(p)]
     recs = [r for r in recs if len(r.sequence) <= 200][:4]
     assert recs
-    model = finetune_structure(pretrained, recs, epochs=1, batch_tokens=1024, max_length=200)
-    logits = predict_pair_logits(model, [r.sequence for r in recs])
-    assert [x.shape for x in logits] == [(len(r.sequence),) * 2 for r in recs]
-    m = evaluate_structure(logits, recs)
-    assert 0 <= m["f1"] <= 1 and m["n"] == len(recs)
+    for guided in (False, True):
+        model, ind = finetune_structure(
+            pretrained, recs, epochs=1, batch_tokens=1024, max_length=200, type_guided=guided
+        )
+        assert (ind is not None) == guided
+        assert model.config.extra["type_guided"] == guided
+        logits = predict_pair_logits(model, [r.sequence for r in recs], indicator=ind, top_k=2)
+        assert [x.shape for x in logits] == [(len(r.sequence),) * 2 for r in recs]
+        assert all(np.isfinite(x).all() for x in logits)
+        m = evaluate_structure(logits, recs)
+        assert 0 <= m["f1"] <= 1 and m["n"] == len(recs)
+
+
+def test_typed_pair_head_mixes_encodings(pretrained):
+    """(K, B, T) inputs with weights: K = 1 equals the plain typed input; a zero weight drops a
+    type; the type slot never counts as a nucleotide."""
+    from rnaernie.heads import RnaErnieForContactPrediction
+    from rnaernie.tokenizer import Tokenizer
+
+    torch.manual_seed(0)
+    model = RnaErnieForContactPrediction.from_pretrained(pretrained, pair_channels=8).eval()
+    tok = Tokenizer()
+    seqs = ["GGGAAACCCU", "ACGUAC"]
+    e1 = tok.encode_batch(seqs, types=["tRNA", "rRNA"])
+    e2 = tok.encode_batch(seqs, types=["miRNA", "snRNA"])
+    ids1, m1 = torch.from_numpy(e1.input_ids), torch.from_numpy(e1.attention_mask)
+    ids2, m2 = torch.from_numpy(e2.input_ids), torch.from_numpy(e2.attention_mask)
+    with torch.no_grad():
+        plain = model(ids1, m1)
+        one = model(ids1[None], m1[None], type_weights=torch.ones(2, 1))
+        drop = model(
+            torch.stack([ids1, ids2]),
+            torch.stack([m1, m2]),
+            type_weights=torch.tensor([[1.0, 0.0]] * 2),
+        )
+        mix = model(
+            torch.stack([ids1, ids2]), torch.stack([m1, m2]), type_weights=torch.full((2, 2), 0.5)
+        )
+    torch.testing.assert_close(one.logits, plain.logits)
+    torch.testing.assert_close(drop.logits, plain.logits, atol=1e-5, rtol=1e-5)
+    assert not torch.allclose(mix.logits, plain.logits)
+    for b, s in enumerate(seqs):  # pairs only among the sequence's own nucleotides
+        n = len(s)
+        assert plain.pair_mask[b, :n, :n].sum() == n * (n - 1)
+        assert plain.pair_mask[b].sum() == n * (n - 1)
+    with pytest.raises(ValueError, match="type_weights of shape"):
+        model(torch.stack([ids1, ids2]), torch.stack([m1, m2]))
+
+
+def test_classifier_reads_long_sequences_in_windows(pretrained):
+    """A sequence longer than one window gets the mean of its windows' probabilities, the same
+    numbers as the API's classify."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from _micro_model import save_micro_model
+
+    import rnaernie
+    from rnaernie.heads import RnaErnieForSequenceClassification
+
+    d = save_micro_model(Path(pretrained).parent / "win", heads=("nrc",))
+    model = RnaErnieForSequenceClassification.from_pretrained(d / "heads" / "nrc")
+    rng = np.random.default_rng(0)
+    seqs = ["".join(rng.choice(list("ACGU"), n)) for n in (1300, 40, 511)]
+    p = predict_classifier(model, seqs)
+    got = rnaernie.load(d).classify(seqs, top_k=3, with_type=False)
+    names = json.loads((d / "heads" / "nrc" / "labels.json").read_text())
+    for g, w in zip(got, p):
+        np.testing.assert_allclose(
+            [dict(zip(g.labels, g.probabilities))[n] for n in names], w, atol=1e-5
+        )
+    # by hand for the long one: windows of 510 every 255, last one aligned to the end
+    starts = [0, 255, 510, 765, 790]
+    tok = rnaernie.Tokenizer()
+    enc = tok.encode_batch([seqs[0][o : o + 510] for o in starts])
+    with torch.no_grad():
+        z = model(torch.from_numpy(enc.input_ids), torch.from_numpy(enc.attention_mask)).logits
+    np.testing.assert_allclose(z.softmax(-1).mean(0).numpy(), p[0], atol=1e-5)
 
 
 def test_api_type_guided_classify_matches_finetune_prediction(tmp_path):
