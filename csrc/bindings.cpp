@@ -26,9 +26,9 @@ py::array_t<T> to_numpy(std::vector<T>&& v, std::vector<py::ssize_t> shape) {
 }
 
 template <class T>
-py::array_t<T> to_numpy(std::unique_ptr<T[]>&& v, std::vector<py::ssize_t> shape) {
+py::array_t<T> to_numpy(rnaernie::BigArray<T>&& v, std::vector<py::ssize_t> shape) {
   T* data = v.release();
-  py::capsule owner(data, [](void* p) { delete[] static_cast<T*>(p); });
+  py::capsule owner(data, [](void* p) { std::free(p); });
   return py::array_t<T>(shape, data, owner);
 }
 
@@ -163,7 +163,7 @@ void register_motifs(py::module_& m) {
               py::gil_scoped_release release;
               h = self.find(views, threads, name_list.empty() ? nullptr : &name_list);
             }
-            const auto n = static_cast<py::ssize_t>(h.seq.size());
+            const auto n = static_cast<py::ssize_t>(h.size);
             py::dict out;
             out["seq_index"] = to_numpy(std::move(h.seq), {n});
             out["start"] = to_numpy(std::move(h.start), {n});

@@ -156,10 +156,11 @@ MotifHits MotifMatcher::find(const std::vector<SeqView>& seqs, int threads,
   for (int64_t pi = 0; pi < npieces; ++pi) offset[pi + 1] += offset[pi];
   MotifHits all;
   const auto total = static_cast<size_t>(offset[npieces]);
-  all.seq.resize(total);
-  all.start.resize(total);
-  all.end.resize(total);
-  all.motif.resize(total);
+  all.size = total;
+  all.seq = alloc_big<int64_t>(total);
+  all.start = alloc_big<int64_t>(total);
+  all.end = alloc_big<int64_t>(total);
+  all.motif = alloc_big<int32_t>(total);
   parallel_for(npieces, threads, [&](int64_t pb, int64_t pe) {
     for (int64_t pi = pb; pi < pe; ++pi) {
       int64_t k = offset[pi];

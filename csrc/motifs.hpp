@@ -19,8 +19,9 @@ struct MotifHit {
 };
 
 struct MotifHits {
-  std::vector<int64_t> seq, start, end;
-  std::vector<int32_t> motif;
+  size_t size = 0;
+  BigArray<int64_t> seq, start, end;  // uninitialised until filled (see alloc_big)
+  BigArray<int32_t> motif;
 };
 
 class MotifMatcher {

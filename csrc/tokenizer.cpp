@@ -140,8 +140,8 @@ Encoded encode_batch(const std::vector<SeqView>& seqs, const std::vector<int64_t
   }
   enc.rows = static_cast<int64_t>(enc.spans.size());
   for (const auto& sp : enc.spans) enc.cols = std::max(enc.cols, sp.end - sp.start + specials);
-  enc.input_ids.reset(new int64_t[enc.rows * enc.cols]);
-  enc.attention_mask.reset(new int64_t[enc.rows * enc.cols]);
+  enc.input_ids = alloc_big<int64_t>(static_cast<size_t>(enc.rows * enc.cols));
+  enc.attention_mask = alloc_big<int64_t>(static_cast<size_t>(enc.rows * enc.cols));
   enc.lengths.assign(enc.rows, 0);
 
   parallel_for(enc.rows, opt.threads, [&](int64_t b, int64_t e) {

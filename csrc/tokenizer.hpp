@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "common.hpp"
+
 namespace rnaernie {
 
 struct SeqView {
@@ -35,8 +37,8 @@ struct Encoded {
   int64_t rows = 0, cols = 0;
   // rows * cols each; allocated uninitialised and written row by row by the workers (padding
   // included), so the page faults and writes of large batches are spread over the threads
-  std::unique_ptr<int64_t[]> input_ids;       // padded with [PAD]
-  std::unique_ptr<int64_t[]> attention_mask;  // 1 for real tokens
+  BigArray<int64_t> input_ids;       // padded with [PAD]
+  BigArray<int64_t> attention_mask;  // 1 for real tokens
   std::vector<int64_t> lengths;         // rows: tokens per row, specials included
   std::vector<RowSpan> spans;           // rows
 };

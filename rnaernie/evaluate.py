@@ -5,6 +5,11 @@
 
 * nRC ncRNA families (13 classes): the shipped classifier vs a k-mer spectrum (k = 1…5) + logistic
   regression baseline (C chosen by 5-fold CV on train only);
+* lncRNA vs mRNA (mouse, split by gene): the shipped ``lncrna`` head (windows) vs the same baseline;
+* miRNA–target interaction (MirTarRAW), official split and the grouped random split: logistic
+  regression on the k-mer spectra of both sequences on both; the shipped ``interaction`` head on
+  the split it was trained on (its config's ``extra.split``), since the other split's test rows
+  overlap its training rows;
 * secondary structure: the shipped pair head + C++ Nussinov decoder vs ViennaRNA ``RNA.fold`` on
   bpRNA TS0 and ArchiveII (≤ 600 nt), mean per-sequence F1 (exact pairs, and ±1 shift);
 * unsupervised: k-means (k = 13) on mean-pooled and ``[CLS]`` embeddings of nRC test vs on k-mer
@@ -178,6 +183,35 @@ def choose_threshold(
     return max(scores, key=scores.get)
 
 
+SECTIONS = ("nrc", "lncrna", "interaction", "structure", "clustering")
+
+
+def _indicator(model, model_dir: Path, device: str):
+    """The type indicator (frozen pretraining model) for a head fine-tuned with type guidance."""
+    if not model.config.extra.get("type_guided", False):
+        return None
+    from .finetune import TypeIndicator
+    from .heads import RnaErnieForPreTraining
+
+    return TypeIndicator(RnaErnieForPreTraining.from_pretrained(model_dir), device=device)
+
+
+def _classifier_result(head: Path, model_dir: Path, seqs, labels, device: str) -> dict:
+    from .finetune import evaluate_classifier, predict_classifier
+    from .heads import RnaErnieForSequenceClassification
+
+    model = RnaErnieForSequenceClassification.from_pretrained(head).to(device)
+    ind = _indicator(model, model_dir, device)
+    top_k = model.config.extra.get("top_k", 3)
+    p = predict_classifier(model, seqs, indicator=ind, top_k=top_k, device=device)
+    return {**evaluate_classifier(p, labels), "type_guided": ind is not None}
+
+
+def _pair_spectra(data) -> np.ndarray:
+    """k-mer spectra of the miRNA and of the target side by side (the interaction baseline)."""
+    return np.hstack([kmer_spectra(data.a), kmer_spectra(data.b)])
+
+
 def run(
     data: Path,
     model_dir: Path,
@@ -192,19 +226,10 @@ def run(
     from sklearn.cluster import KMeans
     from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 
-    from .finetune import (
-        TypeIndicator,
-        evaluate_classifier,
-        predict_classifier,
-        read_labelled_fasta,
-    )
-    from .heads import (
-        RnaErnieForContactPrediction,
-        RnaErnieForPreTraining,
-        RnaErnieForSequenceClassification,
-    )
+    from .finetune import evaluate_classifier, read_labelled_fasta
+    from .heads import RnaErnieForContactPrediction, RnaErnieForInteraction
 
-    want = set(sections or ["nrc", "structure", "clustering"])
+    want = set(sections or SECTIONS)
     mcache = _model_cache(cache, model_dir) if model_dir.exists() else None
     res: dict = {"machine": {"platform": platform.platform(), "processor": platform.processor(), "python": platform.python_version()},
                  "model": str(model_dir)}  # fmt: skip
@@ -219,25 +244,63 @@ def run(
         )
         head = model_dir / "heads" / "nrc"
         if head.exists():
+            res["nrc_rnaernie"] = _cached(
+                mcache,
+                "nrc_rnaernie",
+                lambda: _classifier_result(head, model_dir, te_seqs, y_te, device),
+            )
 
-            def ours() -> dict:
-                model = RnaErnieForSequenceClassification.from_pretrained(head).to(device)
-                guided = model.config.extra.get("type_guided", False)
-                ind = (
-                    TypeIndicator(RnaErnieForPreTraining.from_pretrained(model_dir), device=device)
-                    if guided
-                    else None
-                )
-                p = predict_classifier(
-                    model,
-                    te_seqs,
-                    indicator=ind,
-                    top_k=model.config.extra.get("top_k", 3),
-                    device=device,
-                )
-                return {**evaluate_classifier(p, y_te), "type_guided": guided}
+    if "lncrna" in want:
+        folder = data / "lncrna_mouse_prelnc"
+        ltr, ly_tr, lnames = read_labelled_fasta(folder / "train.fasta.gz")
+        lte, ly_te, _ = read_labelled_fasta(folder / "test.fasta.gz", labels=lnames)
+        res["lncrna_kmer_lr"] = _cached(
+            cache,
+            "lncrna_kmer_lr",
+            lambda: {**evaluate_classifier(kmer_logreg(ltr, ly_tr, lte), ly_te), "labels": lnames},
+        )
+        head = model_dir / "heads" / "lncrna"
+        if head.exists():
+            res["lncrna_rnaernie"] = _cached(
+                mcache,
+                "lncrna_rnaernie",
+                lambda: _classifier_result(head, model_dir, lte, ly_te, device),
+            )
 
-            res["nrc_rnaernie"] = _cached(mcache, "nrc_rnaernie", ours)
+    if "interaction" in want:
+        from .interaction import interaction_split, predict_interaction
+
+        head = model_dir / "heads" / "interaction"
+        head_split = (
+            json.loads((head / "config.json").read_text()).get("extra", {}).get("split")
+            if head.exists()
+            else None
+        )
+        for split in ("official", "grouped"):
+            itr, ite = interaction_split(data / "mirtarraw", split)
+            res[f"mirtarraw_{split}_kmer_lr"] = _cached(
+                cache,
+                f"mirtarraw_{split}_kmer_lr",
+                lambda itr=itr, ite=ite: {
+                    **evaluate_classifier(
+                        logreg_cv(_pair_spectra(itr), itr.labels, _pair_spectra(ite)), ite.labels
+                    ),
+                    "n_test": len(ite),
+                },
+            )
+            if split == head_split:  # the other split's test rows overlap this head's training
+
+                def ours(ite=ite) -> dict:
+                    model = RnaErnieForInteraction.from_pretrained(head).to(device)
+                    ind = _indicator(model, model_dir, device)
+                    top_k = model.config.extra.get("top_k", 3)
+                    p = predict_interaction(model, ite, indicator=ind, top_k=top_k, device=device)
+                    return {**evaluate_classifier(p, ite.labels), "n_test": len(ite),
+                            "type_guided": ind is not None}  # fmt: skip
+
+                res[f"mirtarraw_{split}_rnaernie"] = _cached(
+                    mcache, f"mirtarraw_{split}_rnaernie", ours
+                )
 
     if "structure" in want:
         sets = _structure_sets(data)
@@ -250,15 +313,19 @@ def run(
             from .structure import read_dbn
 
             model = RnaErnieForContactPrediction.from_pretrained(head).to(device)
+            ind = _indicator(model, model_dir, device)
             thr = model.config.extra.get("decode_threshold")
             if thr is None:
                 vl0 = read_dbn(data / "bprna_ts0_vl0_tr0" / "VL0.dbn")
-                thr = choose_threshold(model, vl0, device)
+                thr = choose_threshold(model, vl0, device, indicator=ind)
             for name, recs in sets.items():
                 res[f"{name}_rnaernie"] = _cached(
                     mcache,
                     f"{name}_rnaernie",
-                    lambda recs=recs: _model_structure(model, recs, thr, device),
+                    lambda recs=recs: {
+                        **_model_structure(model, recs, thr, device, indicator=ind),
+                        "type_guided": ind is not None,
+                    },
                 )
 
     if "clustering" in want:
@@ -304,14 +371,16 @@ def run(
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="rnaernie evaluate", description=__doc__.split("\n\n")[0])
     p.add_argument(
-        "--data", default="../shared/data", help="folder with nrc/, bprna_ts0_vl0_tr0/, archiveII/"
+        "--data",
+        default="../shared/data",
+        help="folder with nrc/, lncrna_mouse_prelnc/, mirtarraw/, bprna_ts0_vl0_tr0/, archiveII/",
     )
     p.add_argument(
         "--model", default=None, help="model directory (default: the shipped rnaernie-tiny)"
     )
     p.add_argument("--out", default="benchmarks/results/accuracy.json")
     p.add_argument("--cache", default="runs/eval-cache", help="per-section cache ('' = none)")
-    p.add_argument("--sections", default="nrc,structure,clustering")
+    p.add_argument("--sections", default=",".join(SECTIONS))
     p.add_argument("--device", default="cpu")
     p.add_argument(
         "--ablation",

@@ -596,7 +596,7 @@ def main(argv: list[str] | None = None) -> int:
         model, ind = finetune_interaction(
             pre, train, out=out, preset=a.preset, type_guided=a.type_guided, top_k=a.top_k,
             epochs=a.epochs, lr=a.lr, batch_size=a.batch_size, seed=a.seed, device=a.device,
-            max_minutes=a.max_minutes,
+            max_minutes=a.max_minutes, split=a.split,
         )  # fmt: skip
         p = predict_interaction(model, test, indicator=ind, top_k=a.top_k, device=a.device)
         m = {**evaluate_classifier(p, test.labels), "split": a.split, "n_test": len(test)}

@@ -185,8 +185,13 @@ def finetune_interaction(
     seed: int = 0,
     device: str = "cpu",
     max_minutes: float | None = None,
+    split: str | None = None,
 ) -> tuple[RnaErnieForInteraction, TypeIndicator | None]:
-    """Fine-tune the two-tower interaction model (2 classes) from ``pretrained`` (``None``: scratch)."""
+    """Fine-tune the two-tower interaction model (2 classes) from ``pretrained`` (``None``: scratch).
+
+    ``split`` (e.g. ``"grouped"``) is recorded in the saved config, so an evaluation knows which
+    test rows the head has not seen.
+    """
     from tqdm.auto import tqdm
 
     from .config import RnaErnieConfig
@@ -242,6 +247,7 @@ def finetune_interaction(
             "type_guided": type_guided,
             "top_k": top_k,
             "mirna_orientation": "5to3",
+            "split": split,
         }
         model.save_pretrained(out)
         (out / "labels.json").write_text(json.dumps(["no_interaction", "interaction"]) + "\n")

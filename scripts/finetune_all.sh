@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Fine-tunes the shipped heads and the ablations from a pretrained run, then installs the shipped model.
-#   PRE=runs/pretrain-tiny/final scripts/finetune_all.sh [nrc|nrc-unguided|nrc-scratch|structure|structure-scratch|install]...
+#   PRE=runs/pretrain-tiny/final scripts/finetune_all.sh JOB...
+# JOB: nrc | nrc-unguided | nrc-scratch | structure | structure-guided | structure-scratch | lncrna |
+#      interaction | interaction-guided | interaction-scratch | interaction-official | install
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PRE=${PRE:-runs/pretrain-tiny/final}
@@ -15,11 +17,23 @@ for job in "$@"; do
     nrc-scratch) rnaernie finetune classify $D/nrc/train.fasta --test $D/nrc/test.fasta --pretrained '' --no-type-guidance "${CLS[@]}" --out runs/ft-nrc-scratch ;;
     structure) rnaernie finetune structure $D/bprna_ts0_vl0_tr0/TR0.dbn.gz --valid $D/bprna_ts0_vl0_tr0/VL0.dbn --test $D/bprna_ts0_vl0_tr0/TS0.dbn --pretrained "$PRE" --out runs/ft-structure ;;
     structure-scratch) rnaernie finetune structure $D/bprna_ts0_vl0_tr0/TR0.dbn.gz --valid $D/bprna_ts0_vl0_tr0/VL0.dbn --test $D/bprna_ts0_vl0_tr0/TS0.dbn --pretrained '' --out runs/ft-structure-scratch ;;
+    structure-guided) rnaernie finetune structure $D/bprna_ts0_vl0_tr0/TR0.dbn.gz --valid $D/bprna_ts0_vl0_tr0/VL0.dbn --test $D/bprna_ts0_vl0_tr0/TS0.dbn --pretrained "$PRE" --type-guided --out runs/ft-structure-guided ;;
+    lncrna) rnaernie finetune classify $D/lncrna_mouse_prelnc/train.fasta.gz --test $D/lncrna_mouse_prelnc/test.fasta.gz --pretrained "$PRE" --no-type-guidance --epochs "${LNC_EPOCHS:-2}" --batch-tokens 8192 --lr 2e-4 --out runs/ft-lncrna ;;
+    interaction) rnaernie finetune interact $D/mirtarraw --split grouped --pretrained "$PRE" --epochs "${INT_EPOCHS:-3}" --out runs/ft-interaction ;;
+    interaction-guided) rnaernie finetune interact $D/mirtarraw --split grouped --pretrained "$PRE" --type-guided --epochs "${INT_EPOCHS:-3}" --out runs/ft-interaction-guided ;;
+    interaction-scratch) rnaernie finetune interact $D/mirtarraw --split grouped --pretrained '' --epochs "${INT_EPOCHS:-3}" --out runs/ft-interaction-scratch ;;
+    interaction-official) rnaernie finetune interact $D/mirtarraw --split official --pretrained "$PRE" --epochs "${INT_EPOCHS:-3}" --out runs/ft-interaction-official ;;
     install)
+      # the encoder stays fp32 (< 16 MiB); heads are stored fp16 (half the size, loaded back as fp32)
       mkdir -p "$DEST/heads"
       cp "$PRE"/config.json "$PRE"/model.safetensors "$DEST"/
-      for h in nrc structure; do
-        mkdir -p "$DEST/heads/$h" && cp runs/ft-$h/config.json runs/ft-$h/model.safetensors "$DEST/heads/$h/"
+      for h in ${HEADS:-nrc structure lncrna interaction}; do
+        rm -rf "$DEST/heads/$h" && mkdir -p "$DEST/heads/$h"
+        python -c "import sys, torch, rnaernie.heads as H, json
+cls = {'nrc': 'RnaErnieForSequenceClassification', 'lncrna': 'RnaErnieForSequenceClassification',
+       'structure': 'RnaErnieForContactPrediction', 'interaction': 'RnaErnieForInteraction'}[sys.argv[1]]
+getattr(H, cls).from_pretrained(sys.argv[2]).save_pretrained(sys.argv[3], dtype=torch.float16)" \
+          "$h" "runs/ft-$h" "$DEST/heads/$h"
         [ -f runs/ft-$h/labels.json ] && cp runs/ft-$h/labels.json "$DEST/heads/$h/"
       done ;;
     *) echo "unknown job $job" >&2; exit 2 ;;

@@ -13,12 +13,12 @@ FIX = Path(__file__).parent / "fixtures"
 
 
 def test_kmer_spectra_matches_brute_force():
-    seqs = ["ACGUTACGNN", "", "GGGG"]
+    seqs = ["ACGUTACGNN", "", "GGGG", "acgUnA"]
     x = kmer_spectra(seqs, kmax=2)
     words = ["".join(w) for k in (1, 2) for w in product("ACGU", repeat=k)]
-    assert x.shape == (3, len(words))
+    assert x.shape == (len(seqs), len(words))
     for i, s in enumerate(seqs):
-        s = s.replace("T", "U")
+        s = s.upper().replace("T", "U")
         for j, w in enumerate(words):
             n = sum(s[p : p + len(w)] == w for p in range(len(s) - len(w) + 1))
             assert x[i, j] == pytest.approx(n / max(1, len(s) - len(w) + 1))

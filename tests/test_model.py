@@ -258,6 +258,19 @@ def test_save_load_roundtrip(tmp_path):
     assert m2.new_keys == []
 
 
+def test_save_fp16_halves_the_file_and_loads_back_as_fp32(tmp_path):
+    torch.manual_seed(7)
+    m = RnaErnieForPreTraining(micro()).eval()
+    m.save_pretrained(tmp_path / "32")
+    m.save_pretrained(tmp_path / "16", dtype=torch.float16)
+    size = lambda d: (tmp_path / d / "model.safetensors").stat().st_size  # noqa: E731
+    assert size("16") < 0.6 * size("32")
+    m2 = RnaErnieForPreTraining.from_pretrained(tmp_path / "16")
+    for k, v in m2.state_dict().items():
+        assert v.dtype == m.state_dict()[k].dtype
+        torch.testing.assert_close(v, m.state_dict()[k].half().to(v.dtype), rtol=0, atol=0)
+
+
 def test_head_from_base_and_base_from_head(tmp_path, caplog):
     torch.manual_seed(8)
     pt = RnaErnieForPreTraining(micro()).eval()

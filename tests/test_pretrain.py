@@ -134,6 +134,17 @@ def test_pretrain_logs_and_resume_is_exact(tmp_path):
         torch.testing.assert_close(a[k], b[k], rtol=0, atol=1e-6)
 
 
+def test_init_from_starts_at_the_given_weights(tmp_path):
+    first = pretrain(_cfg(tmp_path / "a", steps=2))
+    cont = pretrain(_cfg(tmp_path / "b", steps=2, init_from=str(first), lr=0.0))
+    # lr 0: the continued run keeps the starting weights exactly (the architecture came from them)
+    a, b = _weights(first), _weights(cont)
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], rtol=0, atol=0)
+    moved = pretrain(_cfg(tmp_path / "c", steps=2, init_from=str(first)))
+    assert any(not torch.equal(a[k], v) for k, v in _weights(moved).items())
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
