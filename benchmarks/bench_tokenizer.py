@@ -18,7 +18,7 @@ from rnaernie import Tokenizer
 
 SIZES = [10_000, 100_000]
 SUBSET = 2_000  # sequences for the slow baselines
-ROUNDS = 3
+ROUNDS = 5
 MAX_LENGTH = 1100
 CLS, SEP, UNK = 2, 3, 1
 
