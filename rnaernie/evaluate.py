@@ -233,8 +233,9 @@ def run(
     mcache = _model_cache(cache, model_dir) if model_dir.exists() else None
     res: dict = {"machine": {"platform": platform.platform(), "processor": platform.processor(), "python": platform.python_version()},
                  "model": str(model_dir)}  # fmt: skip
-    tr_seqs, y_tr, names = read_labelled_fasta(data / "nrc" / "train.fasta")
-    te_seqs, y_te, _ = read_labelled_fasta(data / "nrc" / "test.fasta", labels=names)
+    if want & {"nrc", "clustering"}:
+        tr_seqs, y_tr, names = read_labelled_fasta(data / "nrc" / "train.fasta")
+        te_seqs, y_te, _ = read_labelled_fasta(data / "nrc" / "test.fasta", labels=names)
 
     if "nrc" in want:
         res["nrc_kmer_lr"] = _cached(

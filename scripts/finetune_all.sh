@@ -10,6 +10,14 @@ D=../shared/data
 DEST=rnaernie/data/models/rnaernie-tiny
 EPOCHS=${EPOCHS:-2}
 CLS=(--epochs "$EPOCHS" --batch-tokens 4096 --lr 2e-4)
+# the run each shipped head comes from (override e.g. NRC_RUN=runs/ft-nrc-unguided)
+src() {
+  case "$1" in
+    nrc) echo "${NRC_RUN:-runs/ft-nrc}" ;;
+    structure) echo "${STRUCTURE_RUN:-runs/ft-structure}" ;;
+    *) echo "runs/ft-$1" ;;
+  esac
+}
 for job in "$@"; do
   case "$job" in
     nrc) rnaernie finetune classify $D/nrc/train.fasta --test $D/nrc/test.fasta --pretrained "$PRE" "${CLS[@]}" --out runs/ft-nrc ;;
@@ -18,7 +26,7 @@ for job in "$@"; do
     structure) rnaernie finetune structure $D/bprna_ts0_vl0_tr0/TR0.dbn.gz --valid $D/bprna_ts0_vl0_tr0/VL0.dbn --test $D/bprna_ts0_vl0_tr0/TS0.dbn --pretrained "$PRE" --out runs/ft-structure ;;
     structure-scratch) rnaernie finetune structure $D/bprna_ts0_vl0_tr0/TR0.dbn.gz --valid $D/bprna_ts0_vl0_tr0/VL0.dbn --test $D/bprna_ts0_vl0_tr0/TS0.dbn --pretrained '' --out runs/ft-structure-scratch ;;
     structure-guided) rnaernie finetune structure $D/bprna_ts0_vl0_tr0/TR0.dbn.gz --valid $D/bprna_ts0_vl0_tr0/VL0.dbn --test $D/bprna_ts0_vl0_tr0/TS0.dbn --pretrained "$PRE" --type-guided --out runs/ft-structure-guided ;;
-    lncrna) rnaernie finetune classify $D/lncrna_mouse_prelnc/train.fasta.gz --test $D/lncrna_mouse_prelnc/test.fasta.gz --pretrained "$PRE" --no-type-guidance --epochs "${LNC_EPOCHS:-2}" --batch-tokens 8192 --lr 2e-4 --out runs/ft-lncrna ;;
+    lncrna) rnaernie finetune classify $D/lncrna_mouse_prelnc/train.fasta.gz --pretrained "$PRE" --no-type-guidance --epochs "${LNC_EPOCHS:-2}" --batch-tokens 8192 --lr 2e-4 --out runs/ft-lncrna ;;
     interaction) rnaernie finetune interact $D/mirtarraw --split grouped --pretrained "$PRE" --epochs "${INT_EPOCHS:-3}" --out runs/ft-interaction ;;
     interaction-guided) rnaernie finetune interact $D/mirtarraw --split grouped --pretrained "$PRE" --type-guided --epochs "${INT_EPOCHS:-3}" --out runs/ft-interaction-guided ;;
     interaction-scratch) rnaernie finetune interact $D/mirtarraw --split grouped --pretrained '' --epochs "${INT_EPOCHS:-3}" --out runs/ft-interaction-scratch ;;
@@ -33,8 +41,8 @@ for job in "$@"; do
 cls = {'nrc': 'RnaErnieForSequenceClassification', 'lncrna': 'RnaErnieForSequenceClassification',
        'structure': 'RnaErnieForContactPrediction', 'interaction': 'RnaErnieForInteraction'}[sys.argv[1]]
 getattr(H, cls).from_pretrained(sys.argv[2]).save_pretrained(sys.argv[3], dtype=torch.float16)" \
-          "$h" "runs/ft-$h" "$DEST/heads/$h"
-        [ -f runs/ft-$h/labels.json ] && cp runs/ft-$h/labels.json "$DEST/heads/$h/"
+          "$h" "$(src "$h")" "$DEST/heads/$h"
+        if [ -f "$(src "$h")/labels.json" ]; then cp "$(src "$h")/labels.json" "$DEST/heads/$h/"; fi
       done ;;
     *) echo "unknown job $job" >&2; exit 2 ;;
   esac

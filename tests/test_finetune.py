@@ -198,3 +198,35 @@ def test_api_type_guided_classify_matches_finetune_prediction(tmp_path):
         np.testing.assert_allclose(
             [dict(zip(g.labels, g.probabilities))[n] for n in names], w, atol=1e-5
         )
+
+
+def test_api_fold_uses_a_type_guided_structure_head(tmp_path):
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from _micro_model import save_micro_model
+
+    import rnaernie
+    from rnaernie.heads import RnaErnieForContactPrediction
+
+    d = save_micro_model(tmp_path / "m", heads=())
+    recs = [r for r in read_dbn(FIX / "structure" / "ts0_sample.dbn") if len(r.sequence) <= 120][:3]
+    finetune_structure(
+        d,
+        recs,
+        out=d / "heads" / "structure",
+        type_guided=True,
+        top_k=2,
+        epochs=1,
+        batch_tokens=1024,
+    )
+    head = RnaErnieForContactPrediction.from_pretrained(d / "heads" / "structure")
+    assert head.config.extra["type_guided"] is True
+    seqs = [r.sequence for r in recs]
+    ind = TypeIndicator(RnaErnieForPreTraining.from_pretrained(d))
+    want = predict_pair_logits(head, seqs, indicator=ind, top_k=2)
+    got = rnaernie.load(d).fold(seqs, return_probs=True)
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g.probs, 1 / (1 + np.exp(-w)), atol=1e-5)
+    with pytest.raises(ValueError, match="at most 508"):
+        rnaernie.load(d).fold(["A" * 509])

@@ -129,3 +129,34 @@ def test_api_interact_rejects_bad_pairs(tmp_path):
         m.interact([("a", "ACGU", "ACGU"), ("ACGU", "ACGU")])
     with pytest.raises(ValueError, match="p2"):
         m.interact([("p1", "ACGU", "ACGU"), ("p2", "ACGU", "AC!GU")])
+
+
+def test_finetune_cli_and_evaluation_section(tmp_path):
+    """`rnaernie finetune interact` writes a head and its test metrics; the evaluation scores that
+    head only on the split it was trained on, and the k-mer baseline on both."""
+    import json
+
+    from _micro_model import save_micro_model
+
+    from rnaernie.evaluate import run
+    from rnaernie.finetune import main
+
+    data = tmp_path / "data" / "mirtarraw"
+    data.mkdir(parents=True)
+    lines = CSV.read_text().splitlines(keepends=True)
+    for name, body in (
+        ("MirTarRAW.csv.gz", lines),
+        ("train.csv.gz", lines[:40]),
+        ("test.csv.gz", lines[:1] + lines[40:]),
+    ):
+        (data / name).write_bytes(gzip.compress("".join(body).encode()))
+    d = save_micro_model(tmp_path / "m", heads=())
+    out = d / "heads" / "interaction"
+    args = ["interact", str(data), "--pretrained", str(d), "--out", str(out), "--epochs", "1"]
+    assert main(args + ["--split", "grouped"]) == 0
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["split"] == "grouped" and 0 <= m["auroc"] <= 1 and m["n_test"] > 0
+    res = run(tmp_path / "data", d, tmp_path / "acc.json", None, sections=["interaction"])
+    assert "mirtarraw_grouped_rnaernie" in res and "mirtarraw_official_rnaernie" not in res
+    assert {"mirtarraw_grouped_kmer_lr", "mirtarraw_official_kmer_lr"} <= set(res)
+    assert res["mirtarraw_grouped_rnaernie"]["auroc"] == pytest.approx(m["auroc"], abs=1e-6)
