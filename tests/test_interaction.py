@@ -153,7 +153,7 @@ def test_finetune_cli_and_evaluation_section(tmp_path):
     d = save_micro_model(tmp_path / "m", heads=())
     out = d / "heads" / "interaction"
     args = ["interact", str(data), "--pretrained", str(d), "--out", str(out), "--epochs", "1"]
-    assert main(args + ["--split", "grouped"]) == 0
+    assert main([*args, "--split", "grouped"]) == 0
     m = json.loads((out / "metrics.json").read_text())
     assert m["split"] == "grouped" and 0 <= m["auroc"] <= 1 and m["n_test"] > 0
     res = run(tmp_path / "data", d, tmp_path / "acc.json", None, sections=["interaction"])
