@@ -153,6 +153,11 @@ def _typing(seqs: Sequence[str], indicator: TypeIndicator | None, top_k: int) ->
     return _Typed(t, w.astype(np.float32))
 
 
+def _subset(typed: _Typed, idx) -> _Typed:
+    """The rows ``idx`` of a typing."""
+    return _Typed(None if typed.tokens is None else typed.tokens[idx], typed.weights[idx])
+
+
 def _encode_k(tok: Tokenizer, seqs: list[str], typed: _Typed, k: int):
     types = None if typed.tokens is None else typed.tokens[:, k].tolist()
     return tok.encode_batch(seqs, types=types, truncate=True, replace_invalid=True)
@@ -162,7 +167,7 @@ def _classifier_logits(model, tok, seqs, typed: _Typed, idx, device) -> Tensor:
     """Probability-weighted sum over the k typed inputs of the classifier logits (B, C)."""
     total = None
     sub = [seqs[i] for i in idx]
-    sub_typed = _Typed(None if typed.tokens is None else typed.tokens[idx], typed.weights[idx])
+    sub_typed = _subset(typed, idx)
     for k in range(sub_typed.weights.shape[1]):
         enc = _encode_k(tok, sub, sub_typed, k)
         ids = torch.from_numpy(enc.input_ids).to(device)
@@ -371,10 +376,6 @@ def _contact_inputs(tok: Tokenizer, seqs: list[str], typed: _Typed, device):
         "attention_mask": torch.from_numpy(np.stack([e.attention_mask for e in encs])).to(device),
         "type_weights": torch.from_numpy(typed.weights).to(device),
     }
-
-
-def _subset(typed: _Typed, idx) -> _Typed:
-    return _Typed(None if typed.tokens is None else typed.tokens[idx], typed.weights[idx])
 
 
 def finetune_structure(

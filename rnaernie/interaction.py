@@ -37,7 +37,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .finetune import TypeIndicator, _encode_k, _schedule, _Typed, _typing
+from .finetune import TypeIndicator, _encode_k, _schedule, _subset, _Typed, _typing
 from .heads import RnaErnieForInteraction, RnaErnieForPreTraining
 from .tokenizer import Tokenizer
 
@@ -164,9 +164,8 @@ def _pooled(model: RnaErnieForInteraction, tok: Tokenizer, seqs, typed: _Typed, 
 
 
 def _logits(model, tok, data: InteractionData, ta: _Typed, tb: _Typed, idx, device) -> Tensor:
-    sub = lambda t: _Typed(None if t.tokens is None else t.tokens[idx], t.weights[idx])  # noqa: E731
-    a = _pooled(model, tok, [data.a[i] for i in idx], sub(ta), device)
-    b = _pooled(model, tok, [data.b[i] for i in idx], sub(tb), device)
+    a = _pooled(model, tok, [data.a[i] for i in idx], _subset(ta, idx), device)
+    b = _pooled(model, tok, [data.b[i] for i in idx], _subset(tb, idx), device)
     return model.classify(a, b)
 
 
