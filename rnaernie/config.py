@@ -126,6 +126,7 @@ class RnaErnieConfig:
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as fh:
                 fh.write(self.to_json_string())
+            os.chmod(tmp, 0o644)  # mkstemp makes 0600; a saved model is an ordinary readable file
             os.replace(tmp, path)
         except BaseException:
             if os.path.exists(tmp):

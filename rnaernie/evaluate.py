@@ -395,6 +395,15 @@ def main(argv: list[str] | None = None) -> int:
     model = (
         Path(a.model) if a.model else Path(__file__).parent / "data" / "models" / "rnaernie-tiny"
     )
+    ablations = {}
+    for item in a.ablation:
+        name, sep, path = item.partition("=")
+        if not sep or not name or not path:
+            p.error(f"--ablation expects NAME=METRICS_JSON, got {item!r}")
+        try:
+            ablations[name] = json.loads(Path(path).read_text())
+        except (OSError, json.JSONDecodeError) as e:
+            p.error(f"--ablation {name}: cannot read {path}: {e}")
     run(
         Path(a.data),
         model,
@@ -402,6 +411,7 @@ def main(argv: list[str] | None = None) -> int:
         Path(a.cache) if a.cache else None,
         a.device,
         a.sections.split(","),
+        ablations=ablations or None,
     )
     print(a.out)
     return 0

@@ -104,6 +104,7 @@ class RnaErniePreTrainedModel(nn.Module):
         os.close(fd)
         try:
             save_file(state, tmp, metadata={"format": "pt", "library": LIBRARY_TAG})
+            os.chmod(tmp, 0o644)  # mkstemp makes 0600; a saved model is an ordinary readable file
             os.replace(tmp, os.path.join(path, WEIGHTS_NAME))
         except BaseException:
             if os.path.exists(tmp):

@@ -495,7 +495,13 @@ def pretrain(cfg: PretrainConfig) -> Path:
             state = {"step": step, "epoch": epoch, "batches_in_epoch": batches_in_epoch, "tokens_seen": tokens_seen,
                      "wall": wall + time.perf_counter() - t0, "torch_rng": torch.get_rng_state()}  # fmt: skip
             _save_checkpoint(ckpt, model, opt, sched, state)
-        if rank == 0 and cfg.valid_split and cfg.eval_every and step % cfg.eval_every == 0:
+        at_end = step == cfg.steps  # the final model is always evaluated
+        if (
+            rank == 0
+            and cfg.valid_split
+            and cfg.eval_every
+            and (step % cfg.eval_every == 0 or at_end)
+        ):
             metrics = evaluate_pretraining(
                 model,
                 iter_corpus(cfg.corpus, cfg.valid_split),

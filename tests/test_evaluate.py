@@ -43,3 +43,18 @@ def test_model_results_are_cached_per_model(tmp_path):
     assert _model_cache(None, a) is None
     assert _model_cache(tmp_path / "c", a) == _model_cache(tmp_path / "c", a)
     assert _model_cache(tmp_path / "c", a) != _model_cache(tmp_path / "c", b)
+
+
+def test_ablation_flags_are_stored(tmp_path):
+    from rnaernie.evaluate import main
+
+    m = tmp_path / "metrics.json"
+    m.write_text('{"accuracy": 0.5}')
+    out = tmp_path / "acc.json"
+    args = ["--data", str(tmp_path), "--model", str(tmp_path / "none"), "--sections", "none"]
+    assert main([*args, "--out", str(out), "--cache", "", "--ablation", f"x={m}"]) == 0
+    import json
+
+    assert json.loads(out.read_text())["ablations"] == {"x": {"accuracy": 0.5}}
+    with pytest.raises(SystemExit):
+        main([*args, "--out", str(out), "--ablation", "no-equals-sign"])

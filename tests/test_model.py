@@ -252,6 +252,7 @@ def test_save_load_roundtrip(tmp_path):
     m.save_pretrained(tmp_path / "pt")
     files = sorted(p.name for p in (tmp_path / "pt").iterdir())
     assert files == ["config.json", "model.safetensors"]
+    assert all((tmp_path / "pt" / f).stat().st_mode & 0o444 == 0o444 for f in files)  # readable
     m2 = RnaErnieForPreTraining.from_pretrained(tmp_path / "pt")
     ids, mask, _ = _mlm_batch()
     torch.testing.assert_close(m2(ids, mask).logits, m(ids, mask).logits, atol=0, rtol=0)
