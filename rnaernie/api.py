@@ -455,8 +455,10 @@ class RnaErnie:
         )
         if guided:
             probs = self._classify_type_guided(model, names, seqs, batch_tokens, types)
-        else:
-            enc = self._encode(names, seqs, window=True)
+        else:  # max_windows: set at fine-tuning time, if at all
+            enc = self._encode(names, seqs, window=True).spread(
+                model.config.extra.get("max_windows")
+            )
 
             def fn(m, ids_, mask):
                 return torch.softmax(m(ids_, mask).logits.float(), dim=-1)
@@ -491,7 +493,9 @@ class RnaErnie:
         w = w / w.sum(1, keepdims=True)
         mixed = None  # (R, C) per-window mixed logits; the windows are the same for every type
         for j in range(k):
-            enc = self._encode(names, seqs, window=True, types=(top[:, j] + TYPE_OFFSET).tolist())
+            enc = self._encode(
+                names, seqs, window=True, types=(top[:, j] + TYPE_OFFSET).tolist()
+            ).spread(model.config.extra.get("max_windows"))
             rows = (
                 np.stack(
                     self._run_rows(model, enc, batch_tokens, lambda m, i, msk: m(i, msk).logits)

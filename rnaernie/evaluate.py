@@ -203,8 +203,12 @@ def _classifier_result(head: Path, model_dir: Path, seqs, labels, device: str) -
     model = RnaErnieForSequenceClassification.from_pretrained(head).to(device)
     ind = _indicator(model, model_dir, device)
     top_k = model.config.extra.get("top_k", 3)
-    p = predict_classifier(model, seqs, indicator=ind, top_k=top_k, device=device)
-    return {**evaluate_classifier(p, labels), "type_guided": ind is not None}
+    max_windows = model.config.extra.get("max_windows")
+    p = predict_classifier(
+        model, seqs, indicator=ind, top_k=top_k, device=device, max_windows=max_windows
+    )
+    return {**evaluate_classifier(p, labels), "type_guided": ind is not None,
+            "max_windows": max_windows}  # fmt: skip
 
 
 def _pair_spectra(data) -> np.ndarray:

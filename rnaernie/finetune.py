@@ -298,12 +298,14 @@ def predict_classifier(
     top_k: int = 3,
     batch_tokens: int = 16384,
     device: str = "cpu",
+    max_windows: int | None = None,
 ) -> np.ndarray:
     """Class probabilities (N, C); type-guided (k typed passes, weighted logits) when given an indicator.
 
     Long sequences are read in half-overlapping windows (510 nt, 508 when typed, as
-    :meth:`rnaernie.api.RnaErnie.classify` does); a sequence's probabilities are the mean over its
-    windows of the softmax of the (type-mixed) window logits.
+    :meth:`rnaernie.api.RnaErnie.classify` does), at most ``max_windows`` of them evenly spread
+    (``None``: all); a sequence's probabilities are the mean over its windows of the softmax of the
+    (type-mixed) window logits.
     """
     model.eval()
     seqs = list(seqs)
@@ -315,7 +317,7 @@ def predict_classifier(
         types = None if typed.tokens is None else typed.tokens[:, k].tolist()
         enc = tok.encode_batch(
             seqs, types=types, window=width, stride=width // 2, replace_invalid=True
-        )
+        ).spread(max_windows)
         rows = np.zeros((len(enc.lengths), model.config.num_labels), np.float32)
         lengths = enc.lengths.tolist()
         for idx in _batches_by_tokens(lengths, batch_tokens, shuffle=False):
@@ -533,6 +535,13 @@ def main(argv: list[str] | None = None) -> int:
     c.add_argument("--train-top-k", type=int, default=1, help="types mixed during training")
     c.add_argument("--epochs", type=int, default=3)
     c.add_argument("--lr", type=float, default=1e-4)
+    c.add_argument(
+        "--max-windows",
+        type=int,
+        default=None,
+        help="read at most this many evenly spread windows of a long sequence at prediction time "
+        "(stored in the head's config; default: all)",
+    )
     s = sub.add_parser("structure", help="pair-logit head; dot-bracket FASTA (3-line records)")
     s.add_argument("train", help="training .dbn (e.g. bpRNA TR0)")
     s.add_argument("--valid", help="validation .dbn: choose the decoder threshold on it (e.g. VL0)")
@@ -578,11 +587,15 @@ def main(argv: list[str] | None = None) -> int:
             train_top_k=a.train_top_k, epochs=a.epochs, lr=a.lr, batch_tokens=a.batch_tokens or 8192,
             seed=a.seed, device=a.device, max_minutes=a.max_minutes,
         )  # fmt: skip
+        if a.max_windows is not None:
+            model.config.extra = {**model.config.extra, "max_windows": a.max_windows}
+            model.save_pretrained(out)
         if a.test:
             ts, ty, _ = read_labelled_fasta(a.test, labels=names)
-            m = evaluate_classifier(
-                predict_classifier(model, ts, indicator=ind, top_k=a.top_k, device=a.device), ty
+            p = predict_classifier(
+                model, ts, indicator=ind, top_k=a.top_k, device=a.device, max_windows=a.max_windows
             )
+            m = evaluate_classifier(p, ty)
             (out / "metrics.json").write_text(json.dumps(m, indent=1) + "\n")
             print(json.dumps(m))
         return 0

@@ -45,6 +45,38 @@ class Encoding:
     def __len__(self) -> int:
         return int(self.input_ids.shape[0])
 
+    def spread(self, max_windows: int | None) -> Encoding:
+        """At most ``max_windows`` rows per sequence, evenly spaced over its windows (first and last
+        kept); ``None`` keeps every row. Rows stay in order."""
+        if max_windows is None:
+            return self
+        if max_windows < 1:
+            raise ValueError(f"max_windows must be >= 1, got {max_windows}")
+        rows = window_rows(self.seq_index, max_windows)
+        if len(rows) == len(self):
+            return self
+        return Encoding(*(np.ascontiguousarray(getattr(self, f)[rows]) for f in _FIELDS))
+
+
+_FIELDS = ("input_ids", "attention_mask", "lengths", "seq_index", "start", "end")
+
+
+def window_rows(seq_index: np.ndarray, max_windows: int) -> np.ndarray:
+    """Row indices keeping at most ``max_windows`` evenly spaced rows of each run of equal
+    ``seq_index`` (rows of one sequence are contiguous, as :meth:`Tokenizer.encode_batch` emits them)."""
+    seq_index = np.asarray(seq_index)
+    if len(seq_index) == 0:
+        return np.zeros(0, np.int64)
+    starts = np.flatnonzero(np.r_[True, seq_index[1:] != seq_index[:-1]])
+    counts = np.diff(np.r_[starts, len(seq_index)])
+    out = []
+    for s, c in zip(starts.tolist(), counts.tolist()):
+        if c <= max_windows:
+            out.append(np.arange(s, s + c))
+        else:
+            out.append(s + np.unique(np.linspace(0, c - 1, max_windows).round().astype(np.int64)))
+    return np.concatenate(out)
+
 
 # id -> single-letter string for decode; special and type tokens decode to "" unless asked for.
 _NUC_CHARS = np.array(["", "N"] + [""] * (NUC_OFFSET - 2) + ["A", "U", "C", "G"], dtype=object)

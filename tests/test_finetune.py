@@ -230,3 +230,34 @@ def test_api_fold_uses_a_type_guided_structure_head(tmp_path):
         np.testing.assert_allclose(g.probs, 1 / (1 + np.exp(-w)), atol=1e-5)
     with pytest.raises(ValueError, match="at most 508"):
         rnaernie.load(d).fold(["A" * 509])
+
+
+def test_max_windows_from_the_head_config_is_used_by_the_api(tmp_path):
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from _micro_model import save_micro_model
+
+    import rnaernie
+    from rnaernie.heads import RnaErnieForSequenceClassification
+
+    d = save_micro_model(tmp_path / "m", heads=("nrc",))
+    model = RnaErnieForSequenceClassification.from_pretrained(d / "heads" / "nrc")
+    model.config.extra = {**model.config.extra, "max_windows": 2}
+    model.save_pretrained(d / "heads" / "nrc")
+    rng = np.random.default_rng(1)
+    seqs = ["".join(rng.choice(list("ACGU"), n)) for n in (2000, 100)]
+    p2 = predict_classifier(model, seqs, max_windows=2)
+    enc = rnaernie.Tokenizer().encode_batch(seqs[:1], window=510, stride=255)
+    assert len(enc) > 2
+    enc = enc.spread(2)  # the first and the last window
+    assert enc.start.tolist() == [0, 2000 - 510]
+    with torch.no_grad():
+        z = model(torch.from_numpy(enc.input_ids), torch.from_numpy(enc.attention_mask)).logits
+    np.testing.assert_allclose(z.softmax(-1).mean(0).numpy(), p2[0], atol=1e-6)
+    got = rnaernie.load(d).classify(seqs, top_k=3, with_type=False)
+    names = json.loads((d / "heads" / "nrc" / "labels.json").read_text())
+    for g, w in zip(got, p2):
+        np.testing.assert_allclose(
+            [dict(zip(g.labels, g.probabilities))[n] for n in names], w, atol=1e-5
+        )

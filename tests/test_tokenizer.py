@@ -150,3 +150,31 @@ def test_non_list_inputs_and_bad_argument_types():
         tok.encode_batch(["ACGU"], window=-1)
     with pytest.raises(ValueError, match="threads must be >= 0"):
         Tokenizer(threads=-1).encode_batch(["ACGU"])
+
+
+@given(st.lists(st.integers(1, 9), max_size=8), st.integers(1, 5))
+def test_spread_keeps_evenly_spaced_windows_per_sequence(counts, cap):
+    from rnaernie.tokenizer import window_rows
+
+    seq_index = np.repeat(np.arange(len(counts)), counts)
+    rows = window_rows(seq_index, cap)
+    assert (np.diff(rows) > 0).all()  # in order, no repeats
+    for s, c in enumerate(counts):
+        mine = rows[seq_index[rows] == s] - np.flatnonzero(seq_index == s)[0]
+        if c <= cap:
+            assert mine.tolist() == list(range(c))
+        else:  # cap rows, the first and the last among them
+            assert len(mine) == cap if cap > 1 else len(mine) == 1
+            assert mine[0] == 0 and (cap == 1 or mine[-1] == c - 1)
+
+
+def test_encoding_spread_subsets_every_field():
+    tok = Tokenizer()
+    enc = tok.encode_batch(["A" * 2000, "ACGU"], window=500, stride=250)
+    sub = enc.spread(2)
+    assert sub.seq_index.tolist() == [0, 0, 1]
+    assert sub.start.tolist() == [0, 1500, 0] and sub.end.tolist() == [500, 2000, 4]
+    np.testing.assert_array_equal(sub.input_ids, enc.input_ids[[0, len(enc) - 2, len(enc) - 1]])
+    assert enc.spread(None) is enc
+    with pytest.raises(ValueError, match="max_windows"):
+        enc.spread(0)
