@@ -26,7 +26,7 @@ for job in "$@"; do
     structure) rnaernie finetune structure $D/bprna_ts0_vl0_tr0/TR0.dbn.gz --valid $D/bprna_ts0_vl0_tr0/VL0.dbn --test $D/bprna_ts0_vl0_tr0/TS0.dbn --pretrained "$PRE" --out runs/ft-structure ;;
     structure-scratch) rnaernie finetune structure $D/bprna_ts0_vl0_tr0/TR0.dbn.gz --valid $D/bprna_ts0_vl0_tr0/VL0.dbn --test $D/bprna_ts0_vl0_tr0/TS0.dbn --pretrained '' --out runs/ft-structure-scratch ;;
     structure-guided) rnaernie finetune structure $D/bprna_ts0_vl0_tr0/TR0.dbn.gz --valid $D/bprna_ts0_vl0_tr0/VL0.dbn --test $D/bprna_ts0_vl0_tr0/TS0.dbn --pretrained "$PRE" --type-guided --out runs/ft-structure-guided ;;
-    lncrna) rnaernie finetune classify $D/lncrna_mouse_prelnc/train.fasta.gz --pretrained "$PRE" --no-type-guidance --epochs "${LNC_EPOCHS:-2}" --batch-tokens 8192 --lr 2e-4 --out runs/ft-lncrna ;;
+    lncrna) rnaernie finetune classify $D/lncrna_mouse_prelnc/train.fasta.gz --pretrained "$PRE" --no-type-guidance --epochs "${LNC_EPOCHS:-2}" --batch-tokens 8192 --lr 2e-4 --max-windows 4 --out runs/ft-lncrna ;;
     interaction) rnaernie finetune interact $D/mirtarraw --split grouped --pretrained "$PRE" --epochs "${INT_EPOCHS:-3}" --out runs/ft-interaction ;;
     interaction-guided) rnaernie finetune interact $D/mirtarraw --split grouped --pretrained "$PRE" --type-guided --epochs "${INT_EPOCHS:-3}" --out runs/ft-interaction-guided ;;
     interaction-scratch) rnaernie finetune interact $D/mirtarraw --split grouped --pretrained '' --epochs "${INT_EPOCHS:-3}" --out runs/ft-interaction-scratch ;;
@@ -35,7 +35,7 @@ for job in "$@"; do
       # the encoder stays fp32 (< 16 MiB); heads are stored fp16 (half the size, loaded back as fp32)
       mkdir -p "$DEST/heads"
       cp "$PRE"/config.json "$PRE"/model.safetensors "$DEST"/
-      for h in ${HEADS:-nrc structure lncrna interaction}; do
+      for h in ${HEADS:-nrc structure interaction}; do
         rm -rf "$DEST/heads/$h" && mkdir -p "$DEST/heads/$h"
         python -c "import sys, torch, rnaernie.heads as H, json
 cls = {'nrc': 'RnaErnieForSequenceClassification', 'lncrna': 'RnaErnieForSequenceClassification',

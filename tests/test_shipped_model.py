@@ -25,8 +25,7 @@ def model():
 
 def test_files_and_card():
     for f in ("config.json", "model.safetensors", "MODEL_CARD.md", "heads/nrc/labels.json",
-              "heads/structure/config.json", "heads/lncrna/labels.json",
-              "heads/interaction/config.json"):  # fmt: skip
+              "heads/structure/config.json", "heads/interaction/config.json"):  # fmt: skip
         assert (SHIPPED / f).is_file(), f
     for f in SHIPPED.rglob("*.safetensors"):
         assert f.stat().st_size < 16 * 2**20  # each weight file stays under 16 MiB
@@ -55,14 +54,6 @@ def test_cli_main_job(capsys):
     assert main(["classify", "-q"]) == 0
     lines = capsys.readouterr().out.strip().splitlines()
     assert len(lines) == 1 + 26  # header + one row per bundled record
-
-
-def test_lncrna_head_reads_long_transcripts_in_windows(model):
-    rng = np.random.default_rng(0)
-    seqs = ["".join(rng.choice(list("ACGU"), n)) for n in (300, 2000)]
-    out = model.classify(seqs, head="lncrna", top_k=2, with_type=False)
-    assert [sorted(c.labels) for c in out] == [["lnc", "pc"]] * 2
-    assert all(abs(sum(c.probabilities) - 1) < 1e-4 for c in out)
 
 
 def test_interaction_head_scores_pairs(model):
