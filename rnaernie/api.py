@@ -585,7 +585,7 @@ class RnaErnie:
                     logits = model(ids_[0], mask).logits
                 logits = logits.float().cpu().numpy()  # (b, L-2, L-2)
                 for j, i in enumerate(idx.tolist()):
-                    n = len(norm[i])
+                    n = int(lens[j]) - (4 if guided else 2)  # [CLS] ([IND] TYPE) [SEP]
                     mats[i] = np.ascontiguousarray(logits[j, :n, :n])
         if threshold is None:  # the threshold chosen on the validation set at fine-tuning time
             threshold = model.config.extra.get("decode_threshold")
