@@ -74,15 +74,21 @@ def test_grouped_split_keeps_duplicated_pairs_together_and_is_stratified():
         grouped_split(d, test_fraction=1.5)
 
 
-def test_interaction_split_reads_both_layouts(tmp_path):
-    raw = CSV.read_bytes()
-    lines = raw.decode().splitlines(keepends=True)
+def _mirtarraw_folder(folder: Path) -> Path:
+    """The fixture laid out like shared/data/mirtarraw: the whole file, and 39/9 rows as the split."""
+    folder.mkdir(parents=True, exist_ok=True)
+    lines = CSV.read_text().splitlines(keepends=True)
     for name, body in (
         ("MirTarRAW.csv.gz", lines),
         ("train.csv.gz", lines[:40]),
         ("test.csv.gz", lines[:1] + lines[40:]),
     ):
-        (tmp_path / name).write_bytes(gzip.compress("".join(body).encode()))
+        (folder / name).write_bytes(gzip.compress("".join(body).encode()))
+    return folder
+
+
+def test_interaction_split_reads_both_layouts(tmp_path):
+    _mirtarraw_folder(tmp_path)
     tr, te = interaction_split(tmp_path, "official")
     assert (len(tr), len(te)) == (39, 9)
     tr, te = interaction_split(tmp_path, "grouped")
@@ -141,15 +147,7 @@ def test_finetune_cli_and_evaluation_section(tmp_path):
     from rnaernie.evaluate import run
     from rnaernie.finetune import main
 
-    data = tmp_path / "data" / "mirtarraw"
-    data.mkdir(parents=True)
-    lines = CSV.read_text().splitlines(keepends=True)
-    for name, body in (
-        ("MirTarRAW.csv.gz", lines),
-        ("train.csv.gz", lines[:40]),
-        ("test.csv.gz", lines[:1] + lines[40:]),
-    ):
-        (data / name).write_bytes(gzip.compress("".join(body).encode()))
+    data = _mirtarraw_folder(tmp_path / "data" / "mirtarraw")
     d = save_micro_model(tmp_path / "m", heads=())
     out = d / "heads" / "interaction"
     args = ["interact", str(data), "--pretrained", str(d), "--out", str(out), "--epochs", "1"]
