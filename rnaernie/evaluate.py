@@ -138,11 +138,16 @@ def _structure_sets(data: Path):
     return {"bprna_ts0": ts0, "archiveII_600": arch}
 
 
+def _max_nt(indicator) -> int:
+    """Longest sequence the structure head reads: 510 nt, 508 with [IND] TYPE (type-guided)."""
+    return 508 if indicator is not None else 510
+
+
 def _structure_logits(model, records, device: str, indicator=None) -> list[np.ndarray]:
     """Pair logits of the records the model can read (≤ 510 nt, 508 type-guided), in order."""
     from .finetune import predict_pair_logits
 
-    limit = 508 if indicator is not None else 510
+    limit = _max_nt(indicator)
     ok = [r.sequence.upper() for r in records if len(r.sequence) <= limit]
     top_k = model.config.extra.get("top_k", 3)
     return predict_pair_logits(model, ok, indicator=indicator, top_k=top_k, device=device)
@@ -164,7 +169,7 @@ def _score_structures(
 
 
 def _model_structure(model, records, threshold: float, device: str, indicator=None) -> dict:
-    limit = 508 if indicator is not None else 510
+    limit = _max_nt(indicator)
     logits = _structure_logits(model, records, device, indicator)
     return _score_structures(logits, records, threshold, limit)
 
@@ -177,7 +182,7 @@ def choose_threshold(
     indicator=None,
 ) -> float:
     """The decoder threshold with the best mean F1 on a validation set (VL0)."""
-    limit = 508 if indicator is not None else 510
+    limit = _max_nt(indicator)
     logits = _structure_logits(model, records, device, indicator)
     scores = {t: _score_structures(logits, records, t, limit)["f1"] for t in grid}
     return max(scores, key=scores.get)

@@ -186,6 +186,26 @@ def _random_crops(seqs: list[str], width: int, rng: np.random.Generator) -> list
     ]
 
 
+def _frozen_indicator(
+    pretrained: str | Path | None, type_guided: bool, device
+) -> TypeIndicator | None:
+    """The type indicator of a type-guided fine-tuning (``None`` when unguided)."""
+    if not type_guided:
+        return None
+    if pretrained is None:
+        raise ValueError("type-guided fine-tuning needs a pretrained model (the indicator)")
+    return TypeIndicator(RnaErnieForPreTraining.from_pretrained(pretrained), device=device)
+
+
+def _optimizer_step(model, loss: Tensor, opt, sched) -> None:
+    """Backward, clip the gradient norm to 1, step the optimizer and the schedule, clear gradients."""
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    opt.step()
+    sched.step()
+    opt.zero_grad(set_to_none=True)
+
+
 def _schedule(opt, total_steps: int, warmup: int):
     def f(step: int) -> float:
         if step < warmup:
@@ -232,11 +252,7 @@ def finetune_classifier(
         cfg.num_labels = n_labels
         model = RnaErnieForSequenceClassification.from_pretrained(pretrained, cfg)
     model.to(device)
-    indicator = None
-    if type_guided:
-        if pretrained is None:
-            raise ValueError("type-guided fine-tuning needs a pretrained model (the indicator)")
-        indicator = TypeIndicator(RnaErnieForPreTraining.from_pretrained(pretrained), device=device)
+    indicator = _frozen_indicator(pretrained, type_guided, device)
     full = list(train_seqs)
     typed = _typing(full, indicator, train_top_k)
     tok = Tokenizer()
@@ -259,11 +275,7 @@ def finetune_classifier(
             ):
                 logits = _classifier_logits(model, tok, seqs, typed, idx, device)
                 loss = F.cross_entropy(logits, y[idx].to(device))
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-                opt.step()
-                sched.step()
-                opt.zero_grad(set_to_none=True)
+                _optimizer_step(model, loss, opt, sched)
                 step += 1
                 bar.update(1)
                 bar.set_postfix(loss=f"{loss.item():.3f}")
@@ -415,11 +427,7 @@ def finetune_structure(
         model = RnaErnieForContactPrediction.from_pretrained(pretrained)
     model.to(device).train()
     recs = [r for r in train_records if 0 < len(r.sequence) <= min(max_length, MAX_NUC)]
-    indicator = None
-    if type_guided:
-        if pretrained is None:
-            raise ValueError("type-guided fine-tuning needs a pretrained model (the indicator)")
-        indicator = TypeIndicator(RnaErnieForPreTraining.from_pretrained(pretrained), device=device)
+    indicator = _frozen_indicator(pretrained, type_guided, device)
     typed = _typing([r.sequence for r in recs], indicator, train_top_k)
     tok = Tokenizer()
     lengths = [len(r.sequence) + 4 for r in recs]
@@ -445,11 +453,7 @@ def finetune_structure(
                 loss = F.binary_cross_entropy_with_logits(
                     o.logits[keep].float(), lab[keep], pos_weight=pw
                 )
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-                opt.step()
-                sched.step()
-                opt.zero_grad(set_to_none=True)
+                _optimizer_step(model, loss, opt, sched)
                 bar.update(1)
                 bar.set_postfix(loss=f"{loss.item():.4f}")
                 if max_minutes is not None and time.perf_counter() - t0 > 60 * max_minutes:

@@ -37,8 +37,17 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .finetune import TypeIndicator, _encode_k, _schedule, _subset, _Typed, _typing
-from .heads import RnaErnieForInteraction, RnaErnieForPreTraining
+from .finetune import (
+    TypeIndicator,
+    _encode_k,
+    _frozen_indicator,
+    _optimizer_step,
+    _schedule,
+    _subset,
+    _Typed,
+    _typing,
+)
+from .heads import RnaErnieForInteraction
 from .tokenizer import Tokenizer
 
 __all__ = [
@@ -201,11 +210,7 @@ def finetune_interaction(
     else:
         model = RnaErnieForInteraction.from_pretrained(pretrained, num_labels=2)
     model.to(device)
-    indicator = None
-    if type_guided:
-        if pretrained is None:
-            raise ValueError("type-guided fine-tuning needs a pretrained model (the indicator)")
-        indicator = TypeIndicator(RnaErnieForPreTraining.from_pretrained(pretrained), device=device)
+    indicator = _frozen_indicator(pretrained, type_guided, device)
     ta, tb = _typing(train.a, indicator, train_top_k), _typing(train.b, indicator, train_top_k)
     tok = Tokenizer()
     n = len(train)
@@ -225,11 +230,7 @@ def finetune_interaction(
                 loss = F.cross_entropy(
                     _logits(model, tok, train, ta, tb, idx, device), y[idx].to(device)
                 )
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-                opt.step()
-                sched.step()
-                opt.zero_grad(set_to_none=True)
+                _optimizer_step(model, loss, opt, sched)
                 bar.update(1)
                 bar.set_postfix(loss=f"{loss.item():.3f}")
                 if max_minutes is not None and time.perf_counter() - t0 > 60 * max_minutes:
