@@ -163,19 +163,29 @@ def _encode_k(tok: Tokenizer, seqs: list[str], typed: _Typed, k: int):
     return tok.encode_batch(seqs, types=types, truncate=True, replace_invalid=True)
 
 
-def _classifier_logits(model, tok, seqs, typed: _Typed, idx, device) -> Tensor:
-    """Probability-weighted sum over the k typed inputs of the classifier logits (B, C)."""
+def _typed_mix(fn, tok: Tokenizer, seqs: list[str], typed: _Typed, device) -> Tensor:
+    """Weighted sum over the k typed inputs of ``fn(input_ids, attention_mask)`` → (B, ...)."""
     total = None
-    sub = [seqs[i] for i in idx]
-    sub_typed = _subset(typed, idx)
-    for k in range(sub_typed.weights.shape[1]):
-        enc = _encode_k(tok, sub, sub_typed, k)
+    for k in range(typed.weights.shape[1]):
+        enc = _encode_k(tok, seqs, typed, k)
         ids = torch.from_numpy(enc.input_ids).to(device)
         mask = torch.from_numpy(enc.attention_mask).to(device)
-        logits = model(ids, mask).logits
-        w = torch.from_numpy(sub_typed.weights[:, k]).to(device)[:, None]
-        total = logits * w if total is None else total + logits * w
+        out = fn(ids, mask)
+        w = torch.from_numpy(typed.weights[:, k]).to(device)
+        w = w.reshape(-1, *([1] * (out.dim() - 1)))
+        total = out * w if total is None else total + out * w
     return total
+
+
+def _classifier_logits(model, tok, seqs, typed: _Typed, idx, device) -> Tensor:
+    """Probability-weighted sum over the k typed inputs of the classifier logits (B, C)."""
+    return _typed_mix(
+        lambda ids, mask: model(ids, mask).logits,
+        tok,
+        [seqs[i] for i in idx],
+        _subset(typed, idx),
+        device,
+    )
 
 
 def _random_crops(seqs: list[str], width: int, rng: np.random.Generator) -> list[str]:

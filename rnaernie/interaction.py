@@ -39,12 +39,12 @@ from torch import Tensor
 
 from .finetune import (
     TypeIndicator,
-    _encode_k,
     _frozen_indicator,
     _optimizer_step,
     _schedule,
     _subset,
     _Typed,
+    _typed_mix,
     _typing,
 )
 from .heads import RnaErnieForInteraction
@@ -160,21 +160,10 @@ def interaction_split(
     raise ValueError(f"split must be 'official' or 'grouped', not {split!r}")
 
 
-def _pooled(model: RnaErnieForInteraction, tok: Tokenizer, seqs, typed: _Typed, device) -> Tensor:
-    """(B, C) pooled embedding, the weighted mean over the k typed inputs."""
-    total = None
-    for k in range(typed.weights.shape[1]):
-        enc = _encode_k(tok, seqs, typed, k)
-        ids = torch.from_numpy(enc.input_ids).to(device)
-        mask = torch.from_numpy(enc.attention_mask).to(device)
-        v = model.pool(ids, mask) * torch.from_numpy(typed.weights[:, k]).to(device)[:, None]
-        total = v if total is None else total + v
-    return total
-
-
 def _logits(model, tok, data: InteractionData, ta: _Typed, tb: _Typed, idx, device) -> Tensor:
-    a = _pooled(model, tok, [data.a[i] for i in idx], _subset(ta, idx), device)
-    b = _pooled(model, tok, [data.b[i] for i in idx], _subset(tb, idx), device)
+    # each tower: the weighted mean over the k typed inputs of its pooled embedding (B, C)
+    a = _typed_mix(model.pool, tok, [data.a[i] for i in idx], _subset(ta, idx), device)
+    b = _typed_mix(model.pool, tok, [data.b[i] for i in idx], _subset(tb, idx), device)
     return model.classify(a, b)
 
 
