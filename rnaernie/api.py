@@ -47,6 +47,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from .finetune import top_types
 from .inference import embed_batches, length_buckets
 from .tokenizer import Encoding, Tokenizer
 from .vocab import NUM_TYPES, RNA_TYPES, TYPE_OFFSET
@@ -488,14 +489,12 @@ class RnaErnie:
         renormalised probabilities, the classifier runs once per type in the slot, its logits are
         mixed by those probabilities, and the softmax is averaged over windows. Returns (N, C)."""
         k = int(model.config.extra.get("top_k", 3))  # tprobs: (N, 28) open-slot type probabilities
-        top = np.argsort(-tprobs, axis=1, kind="stable")[:, :k]
-        w = np.take_along_axis(tprobs, top, 1)
-        w = w / w.sum(1, keepdims=True)
+        types, w = top_types(tprobs, k)
         mixed = None  # (R, C) per-window mixed logits; the windows are the same for every type
         for j in range(k):
-            enc = self._encode(
-                names, seqs, window=True, types=(top[:, j] + TYPE_OFFSET).tolist()
-            ).spread(model.config.extra.get("max_windows"))
+            enc = self._encode(names, seqs, window=True, types=types[:, j].tolist()).spread(
+                model.config.extra.get("max_windows")
+            )
             rows = (
                 np.stack(
                     self._run_rows(model, enc, batch_tokens, lambda m, i, msk: m(i, msk).logits)
@@ -558,11 +557,10 @@ class RnaErnie:
                 )
             k = int(model.config.extra.get("top_k", 3))
             tprobs = self._type_probs(names, seqs, batch_tokens, method="mlm")
-            top = np.argsort(-tprobs, axis=1, kind="stable")[:, :k]
-            w = np.take_along_axis(tprobs, top, 1)
-            w = (w / w.sum(1, keepdims=True)).astype(np.float32)
+            types, w = top_types(tprobs, k)
+            w = w.astype(np.float32)
             encs = [
-                self._encode(names, seqs, window=False, types=(top[:, j] + TYPE_OFFSET).tolist())
+                self._encode(names, seqs, window=False, types=types[:, j].tolist())
                 for j in range(k)
             ]
         else:

@@ -49,6 +49,7 @@ __all__ = [
     "predict_classifier",
     "predict_pair_logits",
     "read_labelled_fasta",
+    "top_types",
 ]
 
 log = logging.getLogger(__name__)
@@ -110,10 +111,15 @@ class TypeIndicator:
 
     def predict(self, seqs: Sequence[str], top_k: int = 3) -> tuple[np.ndarray, np.ndarray]:
         """Top-k type token ids (N, k) and their renormalised probabilities (N, k)."""
-        probs = self.type_probs(seqs)
-        top = np.argsort(-probs, axis=1)[:, :top_k]
-        w = np.take_along_axis(probs, top, 1)
-        return top + TYPE_OFFSET, w / w.sum(1, keepdims=True)
+        return top_types(self.type_probs(seqs), top_k)
+
+
+def top_types(probs: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """(N, 28) type probabilities → the top-k type token ids (N, k) and their renormalised
+    probabilities (N, k), most probable first (ties: the lower token id)."""
+    top = np.argsort(-probs, axis=1, kind="stable")[:, :k]
+    w = np.take_along_axis(probs, top, 1)
+    return top + TYPE_OFFSET, w / w.sum(1, keepdims=True)
 
 
 def read_labelled_fasta(
