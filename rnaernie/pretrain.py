@@ -369,13 +369,10 @@ def pretrain(cfg: PretrainConfig) -> Path:
     torch.manual_seed(cfg.seed)
     if cfg.init_from:
         # The architecture comes from the weights; ``preset`` is ignored, overrides still apply.
-        model_cfg = RnaErnieConfig.from_json_file(Path(cfg.init_from) / "config.json")
-        for k, v in cfg.model_overrides.items():
-            setattr(model_cfg, k, v)
-        model = RnaErnieForPreTraining.from_pretrained(cfg.init_from, model_cfg).to(device)
+        model = RnaErnieForPreTraining.from_pretrained(cfg.init_from, **cfg.model_overrides)
     else:
-        model_cfg = RnaErnieConfig.preset(cfg.preset, **cfg.model_overrides)
-        model = RnaErnieForPreTraining(model_cfg).to(device)
+        model = RnaErnieForPreTraining(RnaErnieConfig.preset(cfg.preset, **cfg.model_overrides))
+    model.to(device)
     decay = [p for n, p in model.named_parameters() if p.ndim >= 2]
     no_decay = [p for n, p in model.named_parameters() if p.ndim < 2]
     opt = torch.optim.AdamW(

@@ -12,7 +12,7 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 
@@ -55,10 +55,7 @@ class Encoding:
         rows = window_rows(self.seq_index, max_windows)
         if len(rows) == len(self):
             return self
-        return Encoding(*(np.ascontiguousarray(getattr(self, f)[rows]) for f in _FIELDS))
-
-
-_FIELDS = ("input_ids", "attention_mask", "lengths", "seq_index", "start", "end")
+        return Encoding(*(np.ascontiguousarray(getattr(self, f.name)[rows]) for f in fields(self)))
 
 
 def window_rows(seq_index: np.ndarray, max_windows: int) -> np.ndarray:
