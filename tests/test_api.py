@@ -89,6 +89,10 @@ def test_missing_heads_are_named(tmp_path):
         m.fold(["ACGU"])
     with pytest.raises(ValueError, match="no interaction head"):
         m.interact([("A", "C")])
+    with pytest.raises(ValueError, match="no lncrna head"):
+        m.classify(["ACGU"], head="lncrna")
+    with pytest.raises(ValueError, match="head must be one of nrc, lncrna, not 'bogus'"):
+        m.classify(["ACGU"], head="bogus")
     assert m.embed(["ACGU"]).shape == (1, 32)
 
 
