@@ -8,6 +8,8 @@ ever produces NaN. Compare implementations on real positions only.
 
 ``"auto"``: Triton for CUDA tensors when it is importable and ``dropout_p == 0`` (the kernel has a
 backward pass but no dropout), else SDPA. Training with attention dropout therefore runs SDPA.
+The environment variable ``RNAERNIE_ATTN_IMPL`` (``eager``, ``sdpa`` or ``triton``) replaces that
+choice for every ``"auto"`` layer, e.g. to run a whole script on SDPA without touching its configs.
 
 Example:
     >>> import torch
@@ -22,6 +24,7 @@ from __future__ import annotations
 import functools
 import logging
 import math
+import os
 from typing import Any
 
 import torch
@@ -67,6 +70,13 @@ def resolve_impl(impl: str, q: Tensor, dropout_p: float = 0.0) -> str:
         raise ValueError(f"attention impl must be one of {IMPLEMENTATIONS}, got {impl!r}")
     if impl != "auto":
         return impl
+    forced = os.environ.get("RNAERNIE_ATTN_IMPL", "")
+    if forced:
+        if forced not in IMPLEMENTATIONS or forced == "auto":
+            raise ValueError(
+                f"RNAERNIE_ATTN_IMPL must be one of {IMPLEMENTATIONS[1:]}, got {forced!r}"
+            )
+        return forced
     if q.is_cuda and dropout_p == 0.0 and triton_available(q.device):
         return "triton"
     return "sdpa"

@@ -218,17 +218,52 @@ def _optimizer_step(model, loss: Tensor, opt, sched) -> None:
     loss.backward()
     torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
     opt.step()
+    sched.progress.step += 1
     sched.step()
     opt.zero_grad(set_to_none=True)
 
 
-def _schedule(opt, total_steps: int, warmup: int):
-    def f(step: int) -> float:
-        if step < warmup:
-            return (step + 1) / max(1, warmup)
-        return max(0.0, (total_steps - step) / max(1, total_steps - warmup))
+class _Progress:
+    """How far a fine-tuning has come, in [0, 1]: steps done / ``total_steps`` or, under a
+    wall-time cap, time spent / cap, whichever is further. The LR schedule follows it, so a
+    capped run still warms up and decays to zero; training stops when it reaches 1."""
 
-    return torch.optim.lr_scheduler.LambdaLR(opt, f)
+    def __init__(self, total_steps: int, max_minutes: float | None):
+        self.total = max(1, total_steps)
+        self.cap_s = None if max_minutes is None else 60.0 * max_minutes
+        self.t0 = time.perf_counter()
+        self.step = 0
+
+    def __call__(self) -> float:
+        p = self.step / self.total
+        if self.cap_s is not None:
+            p = max(p, (time.perf_counter() - self.t0) / self.cap_s)
+        return min(1.0, p)
+
+    def done(self, what: str) -> bool:
+        """True once training should stop; logs when the time cap, not the steps, ended it."""
+        if self.step < self.total and self() < 1.0:
+            return False
+        if self.step < self.total:
+            log.warning("%s: time cap reached after %d/%d steps", what, self.step, self.total)
+        return True
+
+
+def _schedule(opt, total_steps: int, warmup_frac: float, max_minutes: float | None = None):
+    """Linear warm-up over the first ``warmup_frac`` of the run, then linear decay to zero, on
+    :class:`_Progress` (``.progress`` of the returned scheduler; ``_optimizer_step`` advances it)."""
+    progress = _Progress(total_steps, max_minutes)
+    first = 1.0 / progress.total
+
+    def f(_: int) -> float:
+        p = progress()
+        if p < warmup_frac:
+            return min(1.0, (p + first) / warmup_frac)
+        return max(0.0, (1.0 - p) / max(1e-9, 1.0 - warmup_frac))
+
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, f)
+    sched.progress = progress  # type: ignore[attr-defined]
+    return sched
 
 
 def finetune_classifier(
@@ -253,7 +288,7 @@ def finetune_classifier(
 
     With type guidance, training uses the top ``train_top_k`` types (cheaper: the model runs once per
     kept type) and prediction the top ``top_k``. Returns the model and the indicator (``None`` when
-    unguided). ``max_minutes`` caps the wall time (the schedule is kept; training stops early).
+    unguided). ``max_minutes`` caps the wall time; the LR schedule then decays to zero by the cap.
     """
     from .config import RnaErnieConfig
 
@@ -276,10 +311,8 @@ def finetune_classifier(
     steps_per_epoch = len(_batches_by_tokens(lengths, batch_tokens, shuffle=False))
     total = epochs * steps_per_epoch
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
-    sched = _schedule(opt, total, max(1, total // 10))
+    sched = _schedule(opt, total, 0.1, max_minutes)
     y = torch.as_tensor(np.asarray(train_labels), dtype=torch.long)
-    t0 = time.perf_counter()
-    step = 0
     model.train()
     from tqdm.auto import tqdm
 
@@ -292,13 +325,9 @@ def finetune_classifier(
                 logits = _classifier_logits(model, tok, seqs, typed, idx, device)
                 loss = F.cross_entropy(logits, y[idx].to(device))
                 _optimizer_step(model, loss, opt, sched)
-                step += 1
                 bar.update(1)
                 bar.set_postfix(loss=f"{loss.item():.3f}")
-                if max_minutes is not None and time.perf_counter() - t0 > 60 * max_minutes:
-                    log.warning(
-                        "finetune_classifier: time cap reached after %d/%d steps", step, total
-                    )
+                if sched.progress.done("finetune_classifier"):
                     break
             else:
                 continue
@@ -449,13 +478,11 @@ def finetune_structure(
     lengths = [len(r.sequence) + 4 for r in recs]
     total = epochs * len(_batches_by_tokens(lengths, batch_tokens, shuffle=False))
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
-    sched = _schedule(opt, total, max(1, total // 20))
-    t0 = time.perf_counter()
+    sched = _schedule(opt, total, 0.05, max_minutes)
     from tqdm.auto import tqdm
 
     pw = torch.tensor(pos_weight, device=device)
     with tqdm(total=total, desc="finetune structure", unit="step", dynamic_ncols=True) as bar:
-        done = False
         for ep in range(epochs):
             for idx in _batches_by_tokens(
                 lengths, batch_tokens, shuffle=True, seed=seed * 1000 + ep
@@ -472,12 +499,11 @@ def finetune_structure(
                 _optimizer_step(model, loss, opt, sched)
                 bar.update(1)
                 bar.set_postfix(loss=f"{loss.item():.4f}")
-                if max_minutes is not None and time.perf_counter() - t0 > 60 * max_minutes:
-                    log.warning("finetune_structure: time cap reached")
-                    done = True
+                if sched.progress.done("finetune_structure"):
                     break
-            if done:
-                break
+            else:
+                continue
+            break
     model.eval()
     model.config.extra = {**model.config.extra, "type_guided": type_guided, "top_k": top_k}
     if out is not None:
@@ -593,7 +619,12 @@ def main(argv: list[str] | None = None) -> int:
         q.add_argument("--preset", default="tiny", help="model size when training from scratch")
         q.add_argument("--out", required=True, help="output directory for the fine-tuned model")
         q.add_argument("--batch-tokens", type=int, default=None)
-        q.add_argument("--max-minutes", type=float, default=None, help="wall-time cap")
+        q.add_argument(
+            "--max-minutes",
+            type=float,
+            default=None,
+            help="wall-time cap; the learning rate decays to zero by the cap or by the last epoch, whichever comes first",
+        )
         q.add_argument("--seed", type=int, default=0)
         q.add_argument("--device", default="cpu")
     a = p.parse_args(argv)

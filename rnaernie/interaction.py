@@ -27,7 +27,6 @@ import gzip
 import io
 import json
 import logging
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -206,10 +205,9 @@ def finetune_interaction(
     steps_per_epoch = (n + batch_size - 1) // batch_size
     total = epochs * steps_per_epoch
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
-    sched = _schedule(opt, total, max(1, total // 10))
+    sched = _schedule(opt, total, 0.1, max_minutes)
     y = torch.as_tensor(train.labels, dtype=torch.long)
     rng = np.random.default_rng(seed)
-    t0 = time.perf_counter()
     model.train()
     with tqdm(total=total, desc="finetune interaction", unit="step", dynamic_ncols=True) as bar:
         for _ in range(epochs):
@@ -222,8 +220,7 @@ def finetune_interaction(
                 _optimizer_step(model, loss, opt, sched)
                 bar.update(1)
                 bar.set_postfix(loss=f"{loss.item():.3f}")
-                if max_minutes is not None and time.perf_counter() - t0 > 60 * max_minutes:
-                    log.warning("finetune_interaction: time cap reached")
+                if sched.progress.done("finetune_interaction"):
                     break
             else:
                 continue

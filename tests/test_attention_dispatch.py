@@ -113,3 +113,13 @@ def test_triton_dispatch_matches_sdpa():
     assert (a - b)[mask].abs().max() < 1e-4
     with pytest.raises(ValueError, match="dropout"):
         attention(q, k, v, lengths=lengths, impl="triton", dropout_p=0.1)
+
+
+def test_environment_forces_the_auto_choice(monkeypatch):
+    q = torch.zeros(1, 1, 2, 4)
+    monkeypatch.setenv("RNAERNIE_ATTN_IMPL", "eager")
+    assert resolve_impl("auto", q) == "eager"
+    assert resolve_impl("sdpa", q) == "sdpa"  # an explicit choice stays
+    monkeypatch.setenv("RNAERNIE_ATTN_IMPL", "flash")
+    with pytest.raises(ValueError, match="RNAERNIE_ATTN_IMPL"):
+        resolve_impl("auto", q)

@@ -10,6 +10,7 @@ import torch
 from rnaernie.config import RnaErnieConfig
 from rnaernie.finetune import (
     TypeIndicator,
+    _schedule,
     evaluate_classifier,
     evaluate_structure,
     finetune_classifier,
@@ -261,3 +262,38 @@ def test_max_windows_from_the_head_config_is_used_by_the_api(tmp_path):
         np.testing.assert_allclose(
             [dict(zip(g.labels, g.probabilities))[n] for n in names], w, atol=1e-5
         )
+
+
+def test_schedule_warms_up_decays_to_zero_and_stops_at_the_step_count():
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    sched = _schedule(opt, total_steps=10, warmup_frac=0.2)
+    lrs = []
+    while not sched.progress.done("test"):
+        lrs.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.progress.step += 1
+        sched.step()
+    assert len(lrs) == 10
+    assert lrs[:3] == pytest.approx([0.5, 1.0, 1.0])  # warm-up over 2 steps, then 8 decaying
+    assert lrs[2:] == pytest.approx([1.0 - i / 8 for i in range(8)])
+    assert opt.param_groups[0]["lr"] == 0.0
+
+
+def test_schedule_under_a_time_cap_follows_the_clock(monkeypatch):
+    import rnaernie.finetune as ft
+
+    now = [100.0]
+    monkeypatch.setattr(ft.time, "perf_counter", lambda: now[0])
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    sched = _schedule(opt, total_steps=1000, warmup_frac=0.1, max_minutes=1.0)
+    now[0] += 30.0  # half the cap after one step: half-way through the decay
+    opt.step()
+    sched.progress.step += 1
+    sched.step()
+    assert opt.param_groups[0]["lr"] == pytest.approx((1.0 - 0.5) / 0.9)
+    assert not sched.progress.done("test")
+    now[0] += 31.0
+    assert sched.progress.done("test")
+    opt.step()
+    sched.step()
+    assert opt.param_groups[0]["lr"] == 0.0
