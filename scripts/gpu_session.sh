@@ -1,0 +1,121 @@
+#!/usr/bin/env bash
+# Everything one lent GPU session runs, in one command, finishing by a deadline:
+#
+#   OUT=/some/dir DEADLINE_S=520 bash scripts/gpu_session.sh
+#
+# 1. installs rnaernie (editable; builds the C++ core)                       -> install.log
+# 2. GPU benchmarks, alone on the GPU: Triton attention vs SDPA flash, and whole-model embedding
+#    throughput, Triton vs SDPA                                              -> check/, model_gpu.json
+# 3. in parallel: the kernel correctness tests on CUDA (scripts/gpu_check.sh --tests-only) and the
+#    fine-tunings of scripts/finetune_all.sh's recipes on the GPU, each under a wall-time cap that
+#    ends the LR schedule in time (attention forced to SDPA there: the Triton backward is checked
+#    by the tests running beside them, not relied on)                   -> ft-*/ (metrics.json, log)
+# 4. packs the results: $OUT/results.tar.gz (logs, JSON, test XML, metrics) and the fine-tuned
+#    models in fp16 as $OUT/models.tar.part-* (15 MB pieces; `cat models.tar.part-* | tar x`).
+#
+# Data: $RNAERNIE_DATA (default ./.gpudata: nrc, bprna_ts0_vl0_tr0, mirtarraw, lncrna_mouse_prelnc
+# copied from ../shared/data). Pretrained: V2 (default: the shipped base) and V1 (default
+# ./.gpuruns/v1, the 3,000-step checkpoint). DEVICE=cpu and a small CAP_MIN make a dry run.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+T0=$(date +%s)
+DEADLINE_S=${DEADLINE_S:-520}
+OUT=${OUT:?set OUT}
+W=$(mktemp -d)
+DEVICE=${DEVICE:-cuda}
+export RNAERNIE_DATA=${RNAERNIE_DATA:-$PWD/.gpudata}
+D=$RNAERNIE_DATA
+V2=${V2:-rnaernie/data/models/rnaernie-tiny}
+V1=${V1:-.gpuruns/v1}
+PY=${PYTHON:-python3}
+export PYTHONUNBUFFERED=1
+left() { echo $((DEADLINE_S - ($(date +%s) - T0))); }
+log() { echo "[$(($(date +%s) - T0)) s] $*" | tee -a "$W/session.log"; }
+
+log "install"
+if [ "${SKIP_INSTALL:-0}" != 1 ]; then
+    timeout 150 "$PY" -m pip install --no-build-isolation --no-deps -e . >"$W/install.log" 2>&1 ||
+        log "install FAILED (see install.log)"
+fi
+"$PY" -c "import rnaernie, rnaernie._core" >>"$W/install.log" 2>&1 || log "rnaernie not importable"
+{ nvidia-smi || true; "$PY" -c "import torch, triton; print(torch.__version__, torch.version.cuda, triton.__version__)"; } >"$W/machine.txt" 2>&1
+
+if [ "$DEVICE" = cuda ]; then
+    log "benchmarks: attention"
+    mkdir -p "$W/check"
+    RNAERNIE_BENCH_DIR="$W/check" timeout 120 "$PY" -m pytest -p no:cacheprovider -q \
+        benchmarks/bench_attention_gpu.py --benchmark-only --benchmark-json="$W/check/bench_attention.json" \
+        --benchmark-columns=median,iqr,rounds >"$W/check/bench_attention.log" 2>&1 || log "attention bench rc=$?"
+    log "benchmarks: model"
+    RNAERNIE_BENCH_DIR="$W" timeout 100 "$PY" -m pytest -p no:cacheprovider -q \
+        benchmarks/bench_model_gpu.py --benchmark-only --benchmark-json="$W/bench_model_gpu_raw.json" \
+        --benchmark-columns=median,iqr,rounds >"$W/bench_model_gpu.log" 2>&1 || log "model bench rc=$?"
+fi
+
+# ---- fine-tunings, in parallel; each stops training CAP_MIN minutes after it starts --------------
+EVAL_MARGIN=${EVAL_MARGIN:-110}  # evaluation after training (structure: VL0 threshold + TS0 decode)
+CAP_MIN=${CAP_MIN:-$("$PY" -c "print(round(max(0.5, ($(left) - $EVAL_MARGIN) / 60), 2))")}
+log "fine-tunings with a ${CAP_MIN} min training cap each"
+ft() {  # name, then the rnaernie finetune arguments
+    local name=$1
+    shift
+    mkdir -p "$W/ft-$name"
+    (OMP_NUM_THREADS=2 RNAERNIE_ATTN_IMPL=sdpa TORCH_ALLOW_TF32_CUBLAS_OVERRIDE=1 \
+        timeout $(($(left) - 15)) "$PY" -m rnaernie.cli finetune "$@" --device "$DEVICE" \
+        --max-minutes "$CAP_MIN" --out "$W/ft-$name" >"$W/ft-$name/log.txt" 2>&1
+        echo "rc=$?" >>"$W/ft-$name/log.txt") &
+}
+CLS=(--batch-tokens 4096 --lr 2e-4)
+STRUCT=("$D/bprna_ts0_vl0_tr0/TR0.dbn.gz" --valid "$D/bprna_ts0_vl0_tr0/VL0.dbn" --test "$D/bprna_ts0_vl0_tr0/TS0.dbn")
+ft nrc-unguided classify "$D/nrc/train.fasta" --test "$D/nrc/test.fasta" --pretrained "$V2" --no-type-guidance --epochs 60 "${CLS[@]}"
+ft nrc-guided classify "$D/nrc/train.fasta" --test "$D/nrc/test.fasta" --pretrained "$V2" --epochs 60 "${CLS[@]}"
+ft nrc-scratch classify "$D/nrc/train.fasta" --test "$D/nrc/test.fasta" --pretrained '' --no-type-guidance --epochs 60 "${CLS[@]}"
+ft structure-v1 structure "${STRUCT[@]}" --pretrained "$V1" --epochs 40
+ft structure-guided-v1 structure "${STRUCT[@]}" --pretrained "$V1" --type-guided --epochs 40
+ft structure-v2-lr1e-4 structure "${STRUCT[@]}" --pretrained "$V2" --lr 1e-4 --epochs 40
+ft interaction interact "$D/mirtarraw" --split grouped --pretrained "$V2" --epochs 20
+ft lncrna classify "$D/lncrna_mouse_prelnc/train.fasta.gz" --test "$D/lncrna_mouse_prelnc/test.fasta.gz" --pretrained "$V2" --no-type-guidance --epochs 20 --batch-tokens 8192 --lr 2e-4 --max-windows 4
+
+if [ "$DEVICE" = cuda ]; then
+    log "kernel correctness tests (beside the fine-tunings)"
+    mkdir -p "$W/check"
+    RNAERNIE_TRITON_AUTOTUNE=0 timeout 200 "$PY" -m pytest -p no:cacheprovider -q -W ignore::UserWarning -W ignore::FutureWarning \
+        tests/test_kernels_attention.py tests/test_kernels_masking.py tests/test_attention_dispatch.py \
+        --junitxml="$W/check/tests_small.xml" >"$W/check/tests_small.log" 2>&1 || log "small tests rc=$?"
+    timeout 150 "$PY" -m pytest -p no:cacheprovider -q -W ignore::UserWarning -W ignore::FutureWarning tests/test_kernels_gpu.py \
+        "tests/test_model.py::test_cuda_auto_matches_sdpa_forward_backward" \
+        --junitxml="$W/check/tests_gpu.xml" >"$W/check/tests_gpu.log" 2>&1 || log "gpu tests rc=$?"
+    log "tests done"
+fi
+wait
+log "fine-tunings done"
+for d in "$W"/ft-*; do
+    log "$(basename "$d"): $(tail -1 "$d/log.txt") $(cat "$d/metrics.json" 2>/dev/null | tr -d '\n ' | cut -c1-300)"
+done
+
+# ---- pack --------------------------------------------------------------------------------------
+mkdir -p "$W/models"
+for d in "$W"/ft-*; do
+    [ -f "$d/model.safetensors" ] || continue
+    name=$(basename "$d")
+    case "$name" in nrc-scratch) continue ;; esac  # its metrics are enough
+    "$PY" - "$d" "$W/models/$name" <<'EOF' || log "fp16 copy of $d failed"
+import shutil, sys
+from pathlib import Path
+import torch
+import rnaernie.heads as H
+src, dst = Path(sys.argv[1]), Path(sys.argv[2])
+cls = (H.RnaErnieForContactPrediction if "structure" in src.name else
+       H.RnaErnieForInteraction if "interaction" in src.name else H.RnaErnieForSequenceClassification)
+cls.from_pretrained(src).save_pretrained(dst, dtype=torch.float16)
+for f in ("labels.json", "metrics.json"):
+    if (src / f).exists():
+        shutil.copy(src / f, dst / f)
+EOF
+    rm -f "$d/model.safetensors"
+done
+cp "$W/session.log" "$OUT/session.log"
+tar -C "$W" --exclude=models -czf "$OUT/results.tar.gz" .
+tar -C "$W" -cf - models | split -b 15M - "$OUT/models.tar.part-"
+log "packed: $(ls "$OUT" | tr '\n' ' ')"
+cp "$W/session.log" "$OUT/session.log"
