@@ -266,6 +266,24 @@ def _schedule(opt, total_steps: int, warmup_frac: float, max_minutes: float | No
     return sched
 
 
+_DROPOUTS = ("hidden_dropout", "attention_dropout", "classifier_dropout")
+
+
+def stratified_holdout(labels: np.ndarray, fraction: float, seed: int = 0) -> np.ndarray:
+    """Indices of a validation part: ``fraction`` of each class (at least one row of every class
+    that has two or more), drawn with ``seed``; the rest is for training."""
+    if not 0.0 < fraction < 1.0:
+        raise ValueError(f"the validation fraction must be in (0, 1), got {fraction}")
+    labels = np.asarray(labels)
+    rng = np.random.default_rng(seed)
+    held = []
+    for c in np.unique(labels):
+        idx = rng.permutation(np.flatnonzero(labels == c))
+        if len(idx) >= 2:
+            held.append(idx[: min(len(idx) - 1, max(1, round(fraction * len(idx))))])
+    return np.sort(np.concatenate(held)) if held else np.zeros(0, dtype=np.int64)
+
+
 def finetune_classifier(
     pretrained: str | Path | None,
     train_seqs: Sequence[str],
@@ -283,24 +301,30 @@ def finetune_classifier(
     seed: int = 0,
     device: str = "cpu",
     max_minutes: float | None = None,
+    dropout: float | None = None,
 ) -> tuple[RnaErnieForSequenceClassification, TypeIndicator | None]:
     """Fine-tune a sequence classifier from ``pretrained`` (``None``: from scratch, preset ``preset``).
 
     With type guidance, training uses the top ``train_top_k`` types (cheaper: the model runs once per
     kept type) and prediction the top ``top_k``. Returns the model and the indicator (``None`` when
     unguided). ``max_minutes`` caps the wall time; the LR schedule then decays to zero by the cap.
+    ``dropout`` (e.g. 0.1) sets the hidden, attention and classifier dropout of the fine-tuned model
+    (default: the pretrained config's; the shipped base was pretrained without dropout).
     """
     from .config import RnaErnieConfig
 
     torch.manual_seed(seed)
     n_labels = len(label_names)
+    drop = {} if dropout is None else dict.fromkeys(_DROPOUTS, dropout)
     if pretrained is None:
         model = RnaErnieForSequenceClassification(
-            RnaErnieConfig.preset(preset, num_labels=n_labels)
+            RnaErnieConfig.preset(preset, num_labels=n_labels, **drop)
         )
     else:
         cfg = RnaErnieConfig.from_json_file(Path(pretrained) / "config.json")
         cfg.num_labels = n_labels
+        for k, v in drop.items():
+            setattr(cfg, k, v)
         model = RnaErnieForSequenceClassification.from_pretrained(pretrained, cfg)
     model.to(device)
     indicator = _frozen_indicator(pretrained, type_guided, device)
@@ -582,6 +606,18 @@ def main(argv: list[str] | None = None) -> int:
     c.add_argument("--epochs", type=int, default=3)
     c.add_argument("--lr", type=float, default=1e-4)
     c.add_argument(
+        "--dropout",
+        type=float,
+        default=None,
+        help="hidden, attention and classifier dropout while fine-tuning (default: the pretrained config's)",
+    )
+    c.add_argument(
+        "--valid-fraction",
+        type=float,
+        default=None,
+        help="hold out this fraction of each training class and report its metrics (metrics.json: valid)",
+    )
+    c.add_argument(
         "--max-windows",
         type=int,
         default=None,
@@ -633,20 +669,33 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(a.out)
     if a.task == "classify":
         seqs, y, names = read_labelled_fasta(a.train)
+        held = np.zeros(0, dtype=np.int64)
+        if a.valid_fraction is not None:
+            held = stratified_holdout(y, a.valid_fraction, seed=a.seed)
+        keep = np.setdiff1d(np.arange(len(seqs)), held)
         model, ind = finetune_classifier(
-            pre, seqs, y, names, out=out, preset=a.preset, type_guided=not a.no_type_guidance, top_k=a.top_k,
-            train_top_k=a.train_top_k, epochs=a.epochs, lr=a.lr, batch_tokens=a.batch_tokens or 8192,
-            seed=a.seed, device=a.device, max_minutes=a.max_minutes,
+            pre, [seqs[i] for i in keep], y[keep], names, out=out, preset=a.preset,
+            type_guided=not a.no_type_guidance, top_k=a.top_k, train_top_k=a.train_top_k,
+            epochs=a.epochs, lr=a.lr, batch_tokens=a.batch_tokens or 8192, seed=a.seed,
+            device=a.device, max_minutes=a.max_minutes, dropout=a.dropout,
         )  # fmt: skip
         if a.max_windows is not None:
             model.config.extra = {**model.config.extra, "max_windows": a.max_windows}
             model.save_pretrained(out)
+
+        def score(sq, labels) -> dict:
+            p = predict_classifier(
+                model, sq, indicator=ind, top_k=a.top_k, device=a.device, max_windows=a.max_windows
+            )
+            return evaluate_classifier(p, labels)
+
+        m: dict = {}
         if a.test:
             ts, ty, _ = read_labelled_fasta(a.test, labels=names)
-            p = predict_classifier(
-                model, ts, indicator=ind, top_k=a.top_k, device=a.device, max_windows=a.max_windows
-            )
-            m = evaluate_classifier(p, ty)
+            m = score(ts, ty)
+        if len(held):
+            m["valid"] = {**score([seqs[i] for i in held], y[held]), "n": len(held)}
+        if m:
             (out / "metrics.json").write_text(json.dumps(m, indent=1) + "\n")
             print(json.dumps(m))
         return 0

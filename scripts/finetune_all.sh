@@ -10,13 +10,12 @@ D=../shared/data
 DEST=rnaernie/data/models/rnaernie-tiny
 EPOCHS=${EPOCHS:-2}
 CLS=(--epochs "$EPOCHS" --batch-tokens 4096 --lr 2e-4)
-# the run each shipped head comes from (override e.g. NRC_RUN=runs/ft-nrc-unguided)
+# the run each shipped head comes from: runs/ft-HEAD unless HEAD_RUN names another
+# (e.g. NRC_RUN=runs/ft-nrc-unguided STRUCTURE_RUN=runs/gpu1/models/ft-structure-v1)
 src() {
-  case "$1" in
-    nrc) echo "${NRC_RUN:-runs/ft-nrc}" ;;
-    structure) echo "${STRUCTURE_RUN:-runs/ft-structure}" ;;
-    *) echo "runs/ft-$1" ;;
-  esac
+  local var
+  var="$(echo "$1" | tr '[:lower:]' '[:upper:]')_RUN"
+  echo "${!var:-runs/ft-$1}"
 }
 for job in "$@"; do
   case "$job" in

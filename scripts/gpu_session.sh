@@ -16,6 +16,8 @@
 # Data: $RNAERNIE_DATA (default ./.gpudata: nrc, bprna_ts0_vl0_tr0, mirtarraw, lncrna_mouse_prelnc
 # copied from ../shared/data). Pretrained: V2 (default: the shipped base) and V1 (default
 # ./.gpuruns/v1, the 3,000-step checkpoint). DEVICE=cpu and a small CAP_MIN make a dry run.
+# PLAN=all (default) runs everything above; PLAN=nrc-sweep only the nRC fine-tuning variants
+# (dropout, type guidance, LR), each scored on a 10 % validation part of the training set too.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 T0=$(date +%s)
@@ -27,6 +29,7 @@ export RNAERNIE_DATA=${RNAERNIE_DATA:-$PWD/.gpudata}
 D=$RNAERNIE_DATA
 V2=${V2:-rnaernie/data/models/rnaernie-tiny}
 V1=${V1:-.gpuruns/v1}
+PLAN=${PLAN:-all}
 PY=${PYTHON:-python3}
 export PYTHONUNBUFFERED=1
 left() { echo $((DEADLINE_S - ($(date +%s) - T0))); }
@@ -40,7 +43,7 @@ fi
 "$PY" -c "import rnaernie, rnaernie._core" >>"$W/install.log" 2>&1 || log "rnaernie not importable"
 { nvidia-smi || true; "$PY" -c "import torch, triton; print(torch.__version__, torch.version.cuda, triton.__version__)"; } >"$W/machine.txt" 2>&1
 
-if [ "$DEVICE" = cuda ]; then
+if [ "$DEVICE" = cuda ] && [ "$PLAN" = all ]; then
     log "benchmarks: attention"
     mkdir -p "$W/check"
     RNAERNIE_BENCH_DIR="$W/check" timeout 120 "$PY" -m pytest -p no:cacheprovider -q \
@@ -67,16 +70,27 @@ ft() {  # name, then the rnaernie finetune arguments
 }
 CLS=(--batch-tokens 4096 --lr 2e-4)
 STRUCT=("$D/bprna_ts0_vl0_tr0/TR0.dbn.gz" --valid "$D/bprna_ts0_vl0_tr0/VL0.dbn" --test "$D/bprna_ts0_vl0_tr0/TS0.dbn")
-ft nrc-unguided classify "$D/nrc/train.fasta" --test "$D/nrc/test.fasta" --pretrained "$V2" --no-type-guidance --epochs 60 "${CLS[@]}"
-ft nrc-guided classify "$D/nrc/train.fasta" --test "$D/nrc/test.fasta" --pretrained "$V2" --epochs 60 "${CLS[@]}"
-ft nrc-scratch classify "$D/nrc/train.fasta" --test "$D/nrc/test.fasta" --pretrained '' --no-type-guidance --epochs 60 "${CLS[@]}"
-ft structure-v1 structure "${STRUCT[@]}" --pretrained "$V1" --epochs 40
-ft structure-guided-v1 structure "${STRUCT[@]}" --pretrained "$V1" --type-guided --epochs 40
-ft structure-v2-lr1e-4 structure "${STRUCT[@]}" --pretrained "$V2" --lr 1e-4 --epochs 40
-ft interaction interact "$D/mirtarraw" --split grouped --pretrained "$V2" --epochs 20
-ft lncrna classify "$D/lncrna_mouse_prelnc/train.fasta.gz" --test "$D/lncrna_mouse_prelnc/test.fasta.gz" --pretrained "$V2" --no-type-guidance --epochs 20 --batch-tokens 8192 --lr 2e-4 --max-windows 4
+if [ "$PLAN" = nrc-sweep ]; then
+    NRC=("$D/nrc/train.fasta" --test "$D/nrc/test.fasta" --pretrained "$V2" --valid-fraction 0.1 --epochs 30 --batch-tokens 4096)
+    ft nrc-unguided-d0 classify "${NRC[@]}" --no-type-guidance --lr 2e-4
+    ft nrc-guided-d0 classify "${NRC[@]}" --lr 2e-4
+    ft nrc-unguided-d0.1 classify "${NRC[@]}" --no-type-guidance --lr 2e-4 --dropout 0.1
+    ft nrc-guided-d0.1 classify "${NRC[@]}" --lr 2e-4 --dropout 0.1
+    ft nrc-unguided-d0.2 classify "${NRC[@]}" --no-type-guidance --lr 2e-4 --dropout 0.2
+    ft nrc-guided-d0.2 classify "${NRC[@]}" --lr 2e-4 --dropout 0.2
+    ft nrc-unguided-d0.1-lr1e-4 classify "${NRC[@]}" --no-type-guidance --lr 1e-4 --dropout 0.1
+else
+    ft nrc-unguided classify "$D/nrc/train.fasta" --test "$D/nrc/test.fasta" --pretrained "$V2" --no-type-guidance --epochs 60 "${CLS[@]}"
+    ft nrc-guided classify "$D/nrc/train.fasta" --test "$D/nrc/test.fasta" --pretrained "$V2" --epochs 60 "${CLS[@]}"
+    ft nrc-scratch classify "$D/nrc/train.fasta" --test "$D/nrc/test.fasta" --pretrained '' --no-type-guidance --epochs 60 "${CLS[@]}"
+    ft structure-v1 structure "${STRUCT[@]}" --pretrained "$V1" --epochs 40
+    ft structure-guided-v1 structure "${STRUCT[@]}" --pretrained "$V1" --type-guided --epochs 40
+    ft structure-v2-lr1e-4 structure "${STRUCT[@]}" --pretrained "$V2" --lr 1e-4 --epochs 40
+    ft interaction interact "$D/mirtarraw" --split grouped --pretrained "$V2" --epochs 20
+    ft lncrna classify "$D/lncrna_mouse_prelnc/train.fasta.gz" --test "$D/lncrna_mouse_prelnc/test.fasta.gz" --pretrained "$V2" --no-type-guidance --epochs 20 --batch-tokens 8192 --lr 2e-4 --max-windows 4
+fi
 
-if [ "$DEVICE" = cuda ]; then
+if [ "$DEVICE" = cuda ] && [ "$PLAN" = all ]; then
     log "kernel correctness tests (beside the fine-tunings)"
     mkdir -p "$W/check"
     RNAERNIE_TRITON_AUTOTUNE=0 timeout 200 "$PY" -m pytest -p no:cacheprovider -q -W ignore::UserWarning -W ignore::FutureWarning \

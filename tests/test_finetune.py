@@ -18,6 +18,7 @@ from rnaernie.finetune import (
     predict_classifier,
     predict_pair_logits,
     read_labelled_fasta,
+    stratified_holdout,
 )
 from rnaernie.heads import RnaErnieForPreTraining
 from rnaernie.structure import read_dbn
@@ -297,3 +298,32 @@ def test_schedule_under_a_time_cap_follows_the_clock(monkeypatch):
     opt.step()
     sched.step()
     assert opt.param_groups[0]["lr"] == 0.0
+
+
+def test_stratified_holdout_takes_a_share_of_every_class():
+    y = np.array([0] * 10 + [1] * 5 + [2] * 1 + [3] * 2)
+    held = stratified_holdout(y, 0.2, seed=3)
+    counts = {c: int((y[held] == c).sum()) for c in range(4)}
+    assert counts == {0: 2, 1: 1, 2: 0, 3: 1}  # a class of one row stays in training
+    assert len(set(held.tolist())) == len(held)
+    np.testing.assert_array_equal(held, stratified_holdout(y, 0.2, seed=3))
+    with pytest.raises(ValueError, match="fraction"):
+        stratified_holdout(y, 1.0)
+
+
+def test_classify_cli_dropout_and_validation_part(pretrained, tmp_path):
+    from rnaernie.finetune import main
+
+    out = tmp_path / "ft"
+    rc = main(
+        ["classify", str(FIX / "nrc_small.fasta"), "--test", str(FIX / "nrc_small.fasta"),
+         "--pretrained", str(pretrained), "--no-type-guidance", "--epochs", "1",
+         "--dropout", "0.2", "--valid-fraction", "0.25", "--out", str(out)]
+    )  # fmt: skip
+    assert rc == 0
+    m = json.loads((out / "metrics.json").read_text())
+    _, y, _ = read_labelled_fasta(FIX / "nrc_small.fasta")
+    assert m["valid"]["n"] == len(stratified_holdout(y, 0.25)) > 0
+    assert 0 <= m["valid"]["accuracy"] <= 1 and 0 <= m["accuracy"] <= 1
+    cfg = json.loads((out / "config.json").read_text())
+    assert cfg["hidden_dropout"] == cfg["attention_dropout"] == cfg["classifier_dropout"] == 0.2
