@@ -485,7 +485,8 @@ def finetune_structure(
     ``pos_weight`` up-weights the rare paired entries in the BCE loss. With ``type_guided``, the
     pair head reads the weighted mean of the encodings with the indicator's top types in the slot
     (``train_top_k`` of them in training, ``top_k`` at prediction). Returns the model and the
-    indicator (``None`` when unguided).
+    indicator (``None`` when unguided). ``max_minutes`` caps the wall time; the LR schedule then
+    decays to zero by the cap.
     """
     from .config import RnaErnieConfig
 

@@ -186,7 +186,8 @@ def finetune_interaction(
     """Fine-tune the two-tower interaction model (2 classes) from ``pretrained`` (``None``: scratch).
 
     ``split`` (e.g. ``"grouped"``) is recorded in the saved config, so an evaluation knows which
-    test rows the head has not seen.
+    test rows the head has not seen. ``max_minutes`` caps the wall time; the LR schedule then decays
+    to zero by the cap.
     """
     from tqdm.auto import tqdm
 

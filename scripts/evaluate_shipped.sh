@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Re-creates benchmarks/results/accuracy.json: `rnaernie evaluate` on the shipped model (baselines in
+# the same run) plus, as `ablations`, the test metrics of every fine-tuning run the README cites
+# (those found under runs/; a missing one is left out).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+A=()
+add() { if [ -f "$2" ]; then A+=(--ablation "$1=$2"); fi; }
+add nrc_v1_2ep_pretrained_unguided runs/old-tiny-v1/ft-nrc-unguided/metrics.json
+add nrc_v1_2ep_pretrained_type_guided runs/old-tiny-v1/ft-nrc/metrics.json
+add nrc_v1_baseonly_masking_2ep_unguided runs/old-tiny-v1/ft-nrc-baseonly/metrics.json
+add nrc_scratch_2ep_unguided runs/old-tiny-v1/ft-nrc-scratch/metrics.json
+add nrc_v1_4ep_type_guided runs/old-tiny-v1/ft-nrc4/metrics.json
+add nrc_v1_4ep_unguided runs/old-tiny-v1/ft-nrc4-unguided/metrics.json
+add nrc_v2_6ep_unguided_cpu runs/ft-nrc-unguided/metrics.json
+add structure_v1_1ep_unguided_cpu runs/old-tiny-v1/ft-structure/metrics.json
+add structure_scratch runs/old-tiny-v1/ft-structure-scratch/metrics.json
+add structure_v2_seed0_lr3e-4_collapsed runs/ft-structure-seed0-collapsed/metrics.json
+add structure_v2_seed1_lr2e-4_collapsed runs/ft-structure-c2-seed1-collapsed/metrics.json
+add lncrna_v2_2ep_unguided_not_shipped runs/ft-lncrna/metrics.json
+add mirtarraw_grouped_v2_3ep_cpu runs/ft-interaction/metrics.json
+add mirtarraw_official_v2_3ep runs/ft-interaction-official/metrics.json
+add mirtarraw_grouped_scratch_3ep runs/ft-interaction-scratch/metrics.json
+G=runs/gpu1
+add nrc_v2_gpu5min_type_guided_shipped $G/ft-nrc-guided/metrics.json
+add nrc_v2_gpu5min_unguided $G/ft-nrc-unguided/metrics.json
+add nrc_scratch_gpu5min_unguided $G/ft-nrc-scratch/metrics.json
+add structure_v1_gpu5min_unguided_shipped $G/ft-structure-v1/metrics.json
+add structure_v1_gpu5min_type_guided $G/ft-structure-guided-v1/metrics.json
+add structure_v2_gpu5min_lr1e-4_unguided $G/ft-structure-v2-lr1e-4/metrics.json
+add lncrna_v2_gpu5min_unguided_not_shipped $G/ft-lncrna/metrics.json
+add mirtarraw_grouped_v2_gpu5min_shipped $G/ft-interaction/metrics.json
+S=runs/gpu2
+for v in unguided-d0 guided-d0 unguided-d0.1 guided-d0.1 unguided-d0.2 guided-d0.2 unguided-d0.1-lr1e-4; do
+  add nrc_v2_gpu2.7min_90pct_${v} $S/ft-nrc-$v/metrics.json
+done
+add structure_v1_cpu_3ep_unguided runs/ft-structure-3ep-v1/metrics.json
+add structure_scratch_cpu_3ep runs/ft-structure-3ep-scratch/metrics.json
+python -m rnaernie.evaluate --data ../shared/data --cache runs/eval-cache --out benchmarks/results/accuracy.json "${A[@]}"
