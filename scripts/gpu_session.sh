@@ -6,8 +6,8 @@
 # 1. installs rnaernie (editable; builds the C++ core)                       -> install.log
 # 2. GPU benchmarks, alone on the GPU: Triton attention vs SDPA flash, and whole-model embedding
 #    throughput, Triton vs SDPA                                              -> check/, model_gpu.json
-# 3. in parallel: the kernel correctness tests on CUDA (scripts/gpu_check.sh --tests-only) and the
-#    fine-tunings of scripts/finetune_all.sh's recipes on the GPU, each under a wall-time cap that
+# 3. in parallel: the kernel correctness tests on CUDA (small shapes with fixed configs, real sizes
+#    autotuned) and the fine-tunings of scripts/finetune_all.sh's recipes, each under a wall-time cap that
 #    ends the LR schedule in time (attention forced to SDPA there: the Triton backward is checked
 #    by the tests running beside them, not relied on)                   -> ft-*/ (metrics.json, log)
 # 4. packs the results: $OUT/results.tar.gz (logs, JSON, test XML, metrics) and the fine-tuned
@@ -16,9 +16,11 @@
 # Data: $RNAERNIE_DATA (default ./.gpudata: nrc, bprna_ts0_vl0_tr0, mirtarraw, lncrna_mouse_prelnc
 # copied from ../shared/data). Pretrained: V2 (default: the shipped base) and V1 (default
 # ./.gpuruns/v1, the 3,000-step checkpoint). DEVICE=cpu and a small CAP_MIN make a dry run.
-# PLAN=all (default) runs everything above; PLAN=nrc-sweep only the nRC fine-tuning variants
-# (dropout, type guidance, LR), each scored on a 10 % validation part of the training set too.
+# PLAN=all (default) runs everything above; PLAN=checks only the benchmarks and the kernel tests;
+# PLAN=nrc-sweep only the nRC fine-tuning variants (dropout, type guidance, LR), each scored on a
+# 10 % validation part of the training set too.
 set -uo pipefail
+shopt -s nullglob
 cd "$(dirname "$0")/.."
 T0=$(date +%s)
 DEADLINE_S=${DEADLINE_S:-520}
@@ -43,7 +45,7 @@ fi
 "$PY" -c "import rnaernie, rnaernie._core" >>"$W/install.log" 2>&1 || log "rnaernie not importable"
 { nvidia-smi || true; "$PY" -c "import torch, triton; print(torch.__version__, torch.version.cuda, triton.__version__)"; } >"$W/machine.txt" 2>&1
 
-if [ "$DEVICE" = cuda ] && [ "$PLAN" = all ]; then
+if [ "$DEVICE" = cuda ] && [ "$PLAN" != nrc-sweep ]; then
     log "benchmarks: attention"
     mkdir -p "$W/check"
     RNAERNIE_BENCH_DIR="$W/check" timeout 120 "$PY" -m pytest -p no:cacheprovider -q \
@@ -79,7 +81,7 @@ if [ "$PLAN" = nrc-sweep ]; then
     ft nrc-unguided-d0.2 classify "${NRC[@]}" --no-type-guidance --lr 2e-4 --dropout 0.2
     ft nrc-guided-d0.2 classify "${NRC[@]}" --lr 2e-4 --dropout 0.2
     ft nrc-unguided-d0.1-lr1e-4 classify "${NRC[@]}" --no-type-guidance --lr 1e-4 --dropout 0.1
-else
+elif [ "$PLAN" = all ]; then
     ft nrc-unguided classify "$D/nrc/train.fasta" --test "$D/nrc/test.fasta" --pretrained "$V2" --no-type-guidance --epochs 60 "${CLS[@]}"
     ft nrc-guided classify "$D/nrc/train.fasta" --test "$D/nrc/test.fasta" --pretrained "$V2" --epochs 60 "${CLS[@]}"
     ft nrc-scratch classify "$D/nrc/train.fasta" --test "$D/nrc/test.fasta" --pretrained '' --no-type-guidance --epochs 60 "${CLS[@]}"
@@ -90,7 +92,7 @@ else
     ft lncrna classify "$D/lncrna_mouse_prelnc/train.fasta.gz" --test "$D/lncrna_mouse_prelnc/test.fasta.gz" --pretrained "$V2" --no-type-guidance --epochs 20 --batch-tokens 8192 --lr 2e-4 --max-windows 4
 fi
 
-if [ "$DEVICE" = cuda ] && [ "$PLAN" = all ]; then
+if [ "$DEVICE" = cuda ] && [ "$PLAN" != nrc-sweep ]; then
     log "kernel correctness tests (beside the fine-tunings)"
     mkdir -p "$W/check"
     RNAERNIE_TRITON_AUTOTUNE=0 timeout 200 "$PY" -m pytest -p no:cacheprovider -q -W ignore::UserWarning -W ignore::FutureWarning \
