@@ -50,7 +50,9 @@ RESULTS: dict[tuple[str, str, str], dict] = {}
 _MODELS: dict[str, RnaErnieModel] = {}
 
 
-def _seqs() -> list[str]:
+@pytest.fixture(scope="module")
+def seqs() -> list[str]:
+    """The nRC test sequences, read once for every case."""
     fasta = DATA / "nrc" / "test.fasta"
     if not fasta.exists():
         pytest.skip(f"{fasta} not found (set RNAERNIE_DATA)")
@@ -74,8 +76,7 @@ def _model(preset: str) -> RnaErnieModel:
 
 @pytest.mark.parametrize("preset", ["tiny", "base"])
 @pytest.mark.parametrize(("impl", "dtype"), CASES, ids=[f"{i}-{str(d)[6:]}" for i, d in CASES])
-def test_embed(benchmark, preset, impl, dtype):
-    seqs = _seqs()
+def test_embed(benchmark, seqs, preset, impl, dtype):
     model = _model(preset).to("cuda", dtype)
     model.set_attn_implementation(impl)
     n_tokens = sum(min(len(s), 510) + 2 for s in seqs)
