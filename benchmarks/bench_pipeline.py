@@ -7,6 +7,10 @@ Sizes (environment variables, so a quick run stays quick):
   RNAERNIE_BENCH_NRC        number of nRC test records for embed (default 600; all = 2600)
   RNAERNIE_BENCH_PRESET     model size (default "tiny", the shipped size)
 
+Our CLI runs at ``--dtype float32`` and at its default ``--dtype auto`` (bfloat16 on a CPU with
+AMX); multimolecule runs in float32 (its default) and cast to bfloat16, so every ratio has a
+same-precision baseline.
+
 Run:
   pytest benchmarks/bench_pipeline.py --benchmark-only --benchmark-json benchmarks/results/pipeline.json
 Each case records sequences/s, windows/s and tokens/s in ``extra_info``.
@@ -56,6 +60,16 @@ def mm():
     return mmol.RnaTokenizer(), mmol.RnaErnieModel(cfg).eval()
 
 
+DTYPES = ("float32", "auto")
+MM_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
+
+
+@pytest.fixture(scope="module", params=list(MM_DTYPES))
+def mm_dtype(request, mm):
+    tok, model = mm
+    return tok, model.to(MM_DTYPES[request.param])
+
+
 @pytest.fixture(scope="module")
 def nrc_fasta(tmp_path_factory):
     from rnaernie.io import read_fasta
@@ -103,60 +117,67 @@ def _mm_embed(mm, seqs: list[str], batch_size: int = 32) -> np.ndarray:
                 input_ids=enc["input_ids"], attention_mask=enc["attention_mask"]
             ).last_hidden_state
             m = enc["attention_mask"].unsqueeze(-1).to(h.dtype)
-            out.append(((h * m).sum(1) / m.sum(1)).numpy())
+            out.append(((h * m).sum(1) / m.sum(1)).float().numpy())
     return np.concatenate(out)
 
 
-def _record(benchmark, n_seq: int, n_tokens: int, unit: str) -> None:
+def _record(benchmark, n_seq: int, n_tokens: int, unit: str, dtype: torch.dtype) -> None:
     t = benchmark.stats.stats.mean
     benchmark.extra_info.update({f"{unit}_per_s": n_seq / t, "tokens_per_s": n_tokens / t,
-                                 unit: n_seq, "tokens": n_tokens, "threads": torch.get_num_threads()})  # fmt: skip
+                                 unit: n_seq, "tokens": n_tokens, "threads": torch.get_num_threads(),
+                                 "dtype": str(dtype).removeprefix("torch.")})  # fmt: skip
+
+
+def _ours_dtype(dtype: str) -> torch.dtype:
+    from rnaernie.api import resolve_dtype
+
+    return resolve_dtype(dtype, "cpu")
 
 
 # ----------------------------------------------------------------------------- embed, nRC
 
 
-def test_embed_nrc_rnaernie_cli(benchmark, model_dir, nrc_fasta, tmp_path):
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_embed_nrc_rnaernie_cli(benchmark, model_dir, nrc_fasta, tmp_path, dtype):
     from rnaernie.cli import main
 
     path, seqs = nrc_fasta
     out = tmp_path / "e.npy"
-    benchmark.pedantic(
-        lambda: main(["embed", str(path), "-o", str(out), "--model", str(model_dir), "-q"]),
-        rounds=2, warmup_rounds=1,
-    )  # fmt: skip
-    _record(benchmark, len(seqs), sum(len(s) + 2 for s in seqs), "sequences")
+    argv = ["embed", str(path), "-o", str(out), "--model", str(model_dir), "-q", "--dtype", dtype]
+    benchmark.pedantic(lambda: main(argv), rounds=2, warmup_rounds=1)
+    _record(benchmark, len(seqs), sum(len(s) + 2 for s in seqs), "sequences", _ours_dtype(dtype))
 
 
-def test_embed_nrc_multimolecule(benchmark, mm, nrc_fasta):
+def test_embed_nrc_multimolecule(benchmark, mm_dtype, nrc_fasta):
     from rnaernie.io import read_fasta
 
     path, seqs = nrc_fasta
     benchmark.pedantic(
-        lambda: _mm_embed(mm, [r.seq for r in read_fasta(path)]), rounds=2, warmup_rounds=1
+        lambda: _mm_embed(mm_dtype, [r.seq for r in read_fasta(path)]), rounds=2, warmup_rounds=1
     )
-    _record(benchmark, len(seqs), sum(len(s) + 2 for s in seqs), "sequences")
+    _record(benchmark, len(seqs), sum(len(s) + 2 for s in seqs), "sequences", mm_dtype[1].dtype)
 
 
 # ----------------------------------------------------------------------------- screen, genome
 
 
-def test_screen_genome_rnaernie_cli(benchmark, model_dir, genome, tmp_path):
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_screen_genome_rnaernie_cli(benchmark, model_dir, genome, tmp_path, dtype):
     from rnaernie.cli import main
 
     n = len(_windows(genome))
     out = tmp_path / "s.tsv"
     argv = ["screen", str(genome), "-o", str(out), "--model", str(model_dir), "-q", "--tasks", "type",
-            "--window", str(WINDOW), "--stride", str(STRIDE)]  # fmt: skip
+            "--window", str(WINDOW), "--stride", str(STRIDE), "--dtype", dtype]  # fmt: skip
     benchmark.pedantic(lambda: main(argv), rounds=1, warmup_rounds=0)
-    _record(benchmark, n, n * (WINDOW + 2), "windows")
+    _record(benchmark, n, n * (WINDOW + 2), "windows", _ours_dtype(dtype))
     benchmark.extra_info["genome_kb"] = GENOME_KB
 
 
-def test_screen_genome_multimolecule(benchmark, mm, genome):
+def test_screen_genome_multimolecule(benchmark, mm_dtype, genome):
     n = len(_windows(genome))
-    benchmark.pedantic(lambda: _mm_embed(mm, _windows(genome)), rounds=1, warmup_rounds=0)
-    _record(benchmark, n, n * (WINDOW + 2), "windows")
+    benchmark.pedantic(lambda: _mm_embed(mm_dtype, _windows(genome)), rounds=1, warmup_rounds=0)
+    _record(benchmark, n, n * (WINDOW + 2), "windows", mm_dtype[1].dtype)
     benchmark.extra_info["genome_kb"] = GENOME_KB
 
 

@@ -21,7 +21,8 @@ instance may be shared by several threads.
 Sequences longer than the model's 510 nucleotides: ``embed``, ``predict_type`` and ``classify`` cut
 them into windows of 510 nt with a stride of 255 (the last window aligned to the sequence end) and
 average the window outputs (pooled embeddings, probabilities); per-nucleotide embeddings
-(``pooling="none"``) average the windows covering each nucleotide. ``fold`` refuses them.
+(``pooling="none"``) average the windows covering each nucleotide; ``fold`` averages the pair logits
+of the windows holding both bases of a pair (up to ``max_length``, default 4000 nt).
 
 Example:
     >>> import rnaernie
@@ -48,7 +49,7 @@ import numpy as np
 import torch
 
 from .finetune import top_types
-from .inference import embed_batches, length_buckets
+from .inference import embed_batches, length_buckets, stitch_pair_windows
 from .tokenizer import Encoding, Tokenizer
 from .vocab import NUM_TYPES, RNA_TYPES, TYPE_OFFSET
 
@@ -60,6 +61,7 @@ __all__ = [
     "RnaErnie",
     "TypePrediction",
     "load",
+    "resolve_dtype",
     "resolve_model_dir",
 ]
 
@@ -67,6 +69,7 @@ logger = logging.getLogger(__name__)
 
 MODEL_NAMES = ("rnaernie-tiny",)
 MAX_NT = 510  # 512 positions minus [CLS] and [SEP]
+FOLD_MAX_NT = 4000  # fold's default length limit: the cubic decoder takes about a second there
 WINDOW, WINDOW_STRIDE = 510, 255
 HEADS = ("nrc", "lncrna", "structure", "interaction")
 CLASSIFIER_HEADS = ("nrc", "lncrna")  # sequence classifiers that classify(head=...) can use
@@ -98,6 +101,7 @@ def load(
     device: str | torch.device = "cpu",
     threads: int | None = None,
     int8: bool = False,
+    dtype: str | torch.dtype = "float32",
 ) -> RnaErnie:
     """Load a model directory (or a shipped name) for inference.
 
@@ -106,8 +110,49 @@ def load(
         device: ``"cpu"``, ``"cuda"``, ``"cuda:1"``, … (``"auto"``: CUDA when available).
         threads: CPU threads for torch (a process-wide setting, applied once here) and the tokenizer.
         int8: dynamic int8 quantisation of the Linear layers (CPU only).
+        dtype: weights and activations: ``"float32"`` (default), ``"bfloat16"``, ``"float16"`` or
+            ``"auto"`` (see :func:`resolve_dtype`). Outputs are float32 whatever the dtype.
     """
-    return RnaErnie(name_or_path, device=device, threads=threads, int8=int8)
+    return RnaErnie(name_or_path, device=device, threads=threads, int8=int8, dtype=dtype)
+
+
+DTYPES = {
+    "float32": torch.float32,
+    "fp32": torch.float32,
+    "bfloat16": torch.bfloat16,
+    "bf16": torch.bfloat16,
+    "float16": torch.float16,
+    "fp16": torch.float16,
+}
+
+
+def _cpu_has_amx_bf16() -> bool:
+    probe = getattr(torch.cpu, "_is_amx_tile_supported", None)  # private; absent in some builds
+    try:
+        return bool(probe()) if probe is not None else False
+    except RuntimeError:
+        return False
+
+
+def resolve_dtype(dtype: str | torch.dtype, device: str | torch.device = "cpu") -> torch.dtype:
+    """The inference dtype for a name (``float32``/``fp32``, ``bfloat16``/``bf16``,
+    ``float16``/``fp16``, ``auto``) or a torch dtype.
+
+    ``"auto"`` picks bfloat16 where the hardware multiplies it natively (a CPU with AMX tiles, a
+    CUDA GPU that supports bf16), float16 on other CUDA GPUs, and float32 otherwise.
+    """
+    if isinstance(dtype, torch.dtype):
+        if dtype not in DTYPES.values():
+            raise ValueError(f"dtype must be float32, bfloat16 or float16, got {dtype}")
+        return dtype
+    if dtype == "auto":
+        dev = torch.device(device)
+        if dev.type == "cuda":
+            return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        return torch.bfloat16 if dev.type == "cpu" and _cpu_has_amx_bf16() else torch.float32
+    if dtype not in DTYPES:
+        raise ValueError(f"dtype must be one of {', '.join(DTYPES)} or 'auto', got {dtype!r}")
+    return DTYPES[dtype]
 
 
 # ----------------------------------------------------------------------------- results
@@ -232,6 +277,7 @@ class RnaErnie:
         device: str | torch.device = "cpu",
         threads: int | None = None,
         int8: bool = False,
+        dtype: str | torch.dtype = "float32",
     ) -> None:
         from .heads import RnaErnieForPreTraining
 
@@ -241,6 +287,9 @@ class RnaErnie:
         self.device = torch.device(device)
         if int8 and self.device.type != "cpu":
             raise ValueError("int8 quantisation is for CPU inference only")
+        self.dtype = resolve_dtype(dtype, self.device)
+        if int8 and self.dtype != torch.float32:
+            raise ValueError(f"int8 quantisation needs dtype float32, got {self.dtype}")
         if threads:
             torch.set_num_threads(int(threads))
         self.int8 = bool(int8)
@@ -254,7 +303,8 @@ class RnaErnie:
         c = self.config
         return (
             f"RnaErnie({str(self.path)!r}, {c.num_hidden_layers}x{c.hidden_size}, "
-            f"device={self.device}, heads={self.available_heads()})"
+            f"device={self.device}, dtype={str(self.dtype).removeprefix('torch.')}, "
+            f"heads={self.available_heads()})"
         )
 
     @property
@@ -266,7 +316,7 @@ class RnaErnie:
 
     def _load_model(self, cls: type, path: Path) -> Any:
         model = cls.from_pretrained(path, int8=self.int8, hidden_dropout=0.0, attention_dropout=0.0)
-        return model.to(self.device).eval()
+        return model.to(self.device, self.dtype).eval()
 
     def _head(self, name: str, cls_name: str) -> tuple[Any, list[str] | None]:
         with self._lock:
@@ -507,6 +557,72 @@ class RnaErnie:
 
     # -- structure head
 
+    def pair_logits(
+        self,
+        seqs: Any,
+        batch_tokens: int = 4096,
+        *,
+        ids: Sequence[str] | None = None,
+        max_length: int = FOLD_MAX_NT,
+    ) -> list[np.ndarray]:
+        """The structure head's (L, L) float32 pair logits per sequence, as :meth:`fold` decodes
+        them (windows over 510 nt, see there), for other decoders or for ensembling."""
+        names, seqs = as_records(seqs, ids)
+        model, _ = self._head("structure", "RnaErnieForContactPrediction")
+        self._check_fold_lengths(names, seqs, max_length)
+        return self._pair_logits(model, names, seqs, batch_tokens) if seqs else []
+
+    @staticmethod
+    def _check_fold_lengths(names: list[str], seqs: list[str], max_length: int) -> None:
+        for i, s in enumerate(seqs):
+            if len(normalise(s)) > max_length:
+                raise ValueError(
+                    f"sequence {i} ({names[i]!r}) has {len(normalise(s))} nt; fold handles at most "
+                    f"{max_length} (decoding is cubic in length: raise max_length, or cut the "
+                    "sequence into windows, e.g. with `rnaernie screen --tasks structure`)"
+                )
+
+    def _pair_logits(self, model, names, seqs, batch_tokens: int) -> list[np.ndarray]:
+        """(L, L) float32 pair logits per sequence; over 510 nt (508 type-guided), stitched from
+        half-overlapping windows (:func:`~rnaernie.inference.stitch_pair_windows`)."""
+        guided = bool(model.config.extra.get("type_guided", False))
+        if guided:  # the top-k open-slot types, renormalised (as at fine-tuning time)
+            k = int(model.config.extra.get("top_k", 3))
+            tprobs = self._type_probs(names, seqs, batch_tokens, method="mlm")
+            types, w = top_types(tprobs, k)
+            w = w.astype(np.float32)
+            encs = [
+                self._encode(names, seqs, window=True, types=types[:, j].tolist()) for j in range(k)
+            ]
+        else:
+            encs = [self._encode(names, seqs, window=True)]
+        e0 = encs[0]
+        rows: list[np.ndarray] = [np.zeros((0, 0), np.float32)] * len(e0)
+        ids_all = torch.from_numpy(np.stack([np.asarray(e.input_ids, np.int64) for e in encs]))
+        lengths = np.asarray(e0.lengths, dtype=np.int64)
+        max_rows = max(1, (batch_tokens * 64) // (max(int(lengths.max()), 1) ** 2 * len(encs)))
+        with torch.inference_mode():
+            for idx in length_buckets(lengths, batch_tokens, max_rows):
+                lens = torch.from_numpy(lengths[idx])
+                L = int(lens.max())
+                ids_ = ids_all[:, torch.from_numpy(idx), :L].to(self.device)  # (K, b, L)
+                mask = (torch.arange(L)[None, :] < lens[:, None]).to(self.device)
+                if guided:
+                    mask = mask.expand(len(encs), -1, -1)
+                    tw = torch.from_numpy(w[e0.seq_index[idx]]).to(self.device, self.dtype)
+                    logits = model(ids_, mask, type_weights=tw).logits
+                else:
+                    logits = model(ids_[0], mask).logits
+                logits = logits.float().cpu().numpy()  # (b, L-2, L-2)
+                for j, r in enumerate(idx.tolist()):
+                    n = int(e0.end[r] - e0.start[r])
+                    rows[r] = np.ascontiguousarray(logits[j, :n, :n])
+        bounds = np.searchsorted(e0.seq_index, np.arange(len(seqs) + 1))  # rows are grouped
+        return [
+            stitch_pair_windows(len(normalise(s)), e0.start[a:b].tolist(), rows[a:b])
+            for s, a, b in zip(seqs, bounds[:-1], bounds[1:])
+        ]
+
     def fold(
         self,
         seqs: Any,
@@ -517,6 +633,8 @@ class RnaErnie:
         canonical_only: bool = True,
         min_loop: int = 3,
         return_probs: bool = False,
+        no_lonely_pairs: bool | None = None,
+        max_length: int = FOLD_MAX_NT,
         ids: Sequence[str] | None = None,
     ) -> list[Folded]:
         """Secondary structures from the ``heads/structure`` pair logits.
@@ -529,70 +647,40 @@ class RnaErnie:
             batch_tokens: budget of rows × padded length (the pair tensors grow as L², so rows
                 per batch are further capped at ``batch_tokens * 64 / L²``).
             return_probs: also return the (L, L) sigmoid pair probabilities.
+            no_lonely_pairs: forbid isolated pairs (no stacked neighbour), as RNAfold's ``--noLP``
+                (default: the head's ``decode_no_lonely_pairs``, chosen on the validation set with
+                the threshold; else False). Nested decoder only.
+            max_length: longest sequence accepted (``ValueError`` naming the sequence beyond it):
+                decoding takes O(L³) time and the pair matrix O(L²) memory.
 
-        Sequences over 510 nt raise ``ValueError`` naming the sequence.
+        Sequences over 510 nt are read in windows of 510 nt every 255 nt (508/254 for a
+        type-guided head); a pair gets the mean logit of the windows holding both bases, so pairs
+        that no window holds (over about 255 to 510 nt apart) are never predicted.
         """
         if decoder not in ("nussinov", "greedy"):
             raise ValueError(f"decoder must be 'nussinov' or 'greedy', got {decoder!r}")
+        if no_lonely_pairs and decoder == "greedy":
+            raise ValueError("no_lonely_pairs needs the nussinov decoder")
         from .structure import decode_batch
 
         names, seqs = as_records(seqs, ids)
         model, _ = self._head("structure", "RnaErnieForContactPrediction")
         if not seqs:
             return []
+        self._check_fold_lengths(names, seqs, max_length)
         norm = [normalise(s) for s in seqs]
-        for i, s in enumerate(norm):
-            if len(s) > MAX_NT:
-                raise ValueError(
-                    f"sequence {i} ({names[i]!r}) has {len(s)} nt; fold handles at most {MAX_NT} "
-                    "(cut it into windows, e.g. with `rnaernie screen --tasks structure`)"
-                )
-        guided = bool(model.config.extra.get("type_guided", False))
-        if guided:  # the top-k open-slot types, renormalised (as at fine-tuning time)
-            if any(len(s) > MAX_NT - 2 for s in norm):
-                i = next(i for i, s in enumerate(norm) if len(s) > MAX_NT - 2)
-                raise ValueError(
-                    f"sequence {i} ({names[i]!r}) has {len(norm[i])} nt; this type-guided "
-                    f"structure head reads at most {MAX_NT - 2}"
-                )
-            k = int(model.config.extra.get("top_k", 3))
-            tprobs = self._type_probs(names, seqs, batch_tokens, method="mlm")
-            types, w = top_types(tprobs, k)
-            w = w.astype(np.float32)
-            encs = [
-                self._encode(names, seqs, window=False, types=types[:, j].tolist())
-                for j in range(k)
-            ]
-        else:
-            encs = [self._encode(names, seqs, window=False)]
-        mats: list[np.ndarray | None] = [None] * len(seqs)
-        ids_all = torch.from_numpy(np.stack([np.asarray(e.input_ids, np.int64) for e in encs]))
-        lengths = np.asarray(encs[0].lengths, dtype=np.int64)
-        max_rows = max(1, (batch_tokens * 64) // (max(int(lengths.max()), 1) ** 2 * len(encs)))
-        with torch.inference_mode():
-            for idx in length_buckets(lengths, batch_tokens, max_rows):
-                lens = torch.from_numpy(lengths[idx])
-                L = int(lens.max())
-                ids_ = ids_all[:, torch.from_numpy(idx), :L].to(self.device)  # (K, b, L)
-                mask = (torch.arange(L)[None, :] < lens[:, None]).to(self.device)
-                if guided:
-                    mask = mask.expand(len(encs), -1, -1)
-                    tw = torch.from_numpy(w[idx]).to(self.device)
-                    logits = model(ids_, mask, type_weights=tw).logits
-                else:
-                    logits = model(ids_[0], mask).logits
-                logits = logits.float().cpu().numpy()  # (b, L-2, L-2)
-                for j, i in enumerate(idx.tolist()):
-                    n = int(lens[j]) - (4 if guided else 2)  # [CLS] ([IND] TYPE) [SEP]
-                    mats[i] = np.ascontiguousarray(logits[j, :n, :n])
+        mats = self._pair_logits(model, names, seqs, batch_tokens)
         if threshold is None:  # the threshold chosen on the validation set at fine-tuning time
             threshold = model.config.extra.get("decode_threshold")
+        if no_lonely_pairs is None:  # chosen with it
+            no_lonely_pairs = bool(model.config.extra.get("decode_no_lonely_pairs", False))
         res = decode_batch(
             norm,
             mats,
             threshold=threshold,
             canonical_only=canonical_only,
             min_loop=min_loop,
+            no_lonely_pairs=no_lonely_pairs and decoder == "nussinov",
             method="nested" if decoder == "nussinov" else "greedy",
             num_threads=max(1, torch.get_num_threads()),
         )
@@ -603,7 +691,7 @@ class RnaErnie:
                 r.pairs,
                 r.dot_bracket,
                 r.score,
-                (1.0 / (1.0 + np.exp(-mats[i]))).astype(np.float32) if return_probs else None,
+                torch.sigmoid(torch.from_numpy(mats[i])).numpy() if return_probs else None,
             )
             for i, r in enumerate(res)
         ]

@@ -14,6 +14,8 @@ from typing import Any
 
 import numpy as np
 
+from .api import FOLD_MAX_NT
+
 __all__ = ["main"]
 
 log = logging.getLogger("rnaernie")
@@ -110,7 +112,10 @@ def _model(args: argparse.Namespace):
         device = args.device
         if device.startswith("cuda") and ":" not in device and "LOCAL_RANK" in os.environ:
             device = f"cuda:{int(os.environ['LOCAL_RANK'])}"  # one GPU per torchrun rank
-        args._model = load(args.model, device=device, threads=args.threads or None, int8=args.int8)
+        dtype = "float32" if args.int8 and args.dtype == "auto" else args.dtype
+        args._model = load(
+            args.model, device=device, threads=args.threads or None, int8=args.int8, dtype=dtype
+        )
         log.info("loaded %r", args._model)
     return args._model
 
@@ -363,7 +368,8 @@ def cmd_fold(args: argparse.Namespace) -> int:
     def process(recs):
         res = _model(args).fold(
             recs, threshold=args.threshold, decoder=args.decoder, batch_tokens=args.batch_tokens,
-            return_probs=plot_dir is not None,
+            return_probs=plot_dir is not None, no_lonely_pairs=args.no_lonely_pairs,
+            max_length=args.max_length or FOLD_MAX_NT,
         )  # fmt: skip
         if plot_dir is not None:
             for r in res:
@@ -536,6 +542,13 @@ def _model_args(p: argparse.ArgumentParser, batch_tokens: int = 8192) -> None:
     )
     g.add_argument("--threads", type=int, default=0, help="CPU threads (0 = torch default)")
     g.add_argument("--int8", action="store_true", help="dynamic int8 quantisation (CPU)")
+    g.add_argument(
+        "--dtype",
+        default="auto",
+        choices=("auto", "float32", "bfloat16", "float16"),
+        help="weights and activations; auto = bfloat16 on a CPU with AMX or a bf16 GPU, "
+        "float16 on other GPUs, else float32 (use float32 for bit-stable outputs)",
+    )
 
 
 def _stream_args(p: argparse.ArgumentParser, out_help: str, max_length: int | None) -> None:
@@ -618,14 +631,36 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "fold", help="secondary structure (structure head + Nussinov/greedy decoder)",
         description="Pair logits from the model's heads/structure, decoded to a structure. "
-        "Records over 510 nt are rejected (use `screen --tasks structure` for long sequences).",
+        "Records over 510 nt are read in half-overlapping 510-nt windows whose pair logits are "
+        "averaged (pairs no window holds stay unpaired); decoding is cubic in length, so records "
+        "over --max-length are rejected (use `screen --tasks structure` for genomes).",
     )  # fmt: skip
     _stream_args(
-        p, "output: dot-bracket FASTA (.dbn/.fa, default stdout), .bpseq, .tsv, .csv, .parquet", 510
+        p,
+        "output: dot-bracket FASTA (.dbn/.fa, default stdout), .bpseq, .tsv, .csv, .parquet",
+        FOLD_MAX_NT,
     )
     p.add_argument("--decoder", default="nussinov", choices=["nussinov", "greedy"])
     p.add_argument(
-        "--threshold", type=float, default=None, help="pair logit threshold (default 0 = p 0.5)"
+        "--threshold",
+        type=float,
+        default=None,
+        help="pair logit threshold (default: the head's, chosen on the validation set)",
+    )
+    lp = p.add_mutually_exclusive_group()
+    lp.add_argument(
+        "--no-lonely-pairs",
+        dest="no_lonely_pairs",
+        action="store_const",
+        const=True,
+        help="forbid isolated pairs, as RNAfold --noLP (default: the head's setting)",
+    )
+    lp.add_argument(
+        "--lonely-pairs",
+        dest="no_lonely_pairs",
+        action="store_const",
+        const=False,
+        help="allow isolated pairs",
     )
     p.add_argument(
         "--plot", metavar="DIR", help="write a PNG per structure (arc diagram + contact map)"

@@ -138,53 +138,54 @@ def _structure_sets(data: Path):
     return {"bprna_ts0": ts0, "archiveII_600": arch}
 
 
-def _max_nt(indicator) -> int:
-    """Longest sequence the structure head reads: 510 nt, 508 with [IND] TYPE (type-guided)."""
-    return 508 if indicator is not None else 510
-
-
 def _structure_logits(model, records, device: str, indicator=None) -> list[np.ndarray]:
-    """Pair logits of the records the model can read (≤ 510 nt, 508 type-guided), in order."""
+    """Pair logits of the records, in order (over 510 nt, 508 type-guided: stitched windows)."""
     from .finetune import predict_pair_logits
 
-    limit = _max_nt(indicator)
-    ok = [r.sequence.upper() for r in records if len(r.sequence) <= limit]
+    seqs = [r.sequence.upper() for r in records]
     top_k = model.config.extra.get("top_k", 3)
-    return predict_pair_logits(model, ok, indicator=indicator, top_k=top_k, device=device)
+    return predict_pair_logits(model, seqs, indicator=indicator, top_k=top_k, device=device)
 
 
 def _score_structures(
-    logits: list[np.ndarray], records, threshold: float, limit: int = 510
+    logits: list[np.ndarray], records, threshold: float, no_lonely_pairs: bool = False
 ) -> dict:
-    """Mean per-sequence F1; sequences longer than the model reads count as empty predictions."""
+    """Mean per-sequence F1 (exact and ±1 shift) of the decoded structures."""
     from .structure import decode_batch, f1
 
-    ok = [r for r in records if len(r.sequence) <= limit]
-    res = decode_batch([r.sequence for r in ok], logits, threshold=threshold)
-    missing = [0.0] * (len(records) - len(ok))
-    fe = [f1(p.pairs, r.pairs) for p, r in zip(res, ok)] + missing
-    fs = [f1(p.pairs, r.pairs, shift=1) for p, r in zip(res, ok)] + missing
+    seqs = [r.sequence for r in records]
+    res = decode_batch(seqs, logits, threshold=threshold, no_lonely_pairs=no_lonely_pairs)
+    fe = [f1(p.pairs, r.pairs) for p, r in zip(res, records)]
+    fs = [f1(p.pairs, r.pairs, shift=1) for p, r in zip(res, records)]
     return {"f1": float(np.mean(fe)), "f1_shift1": float(np.mean(fs)), "n": len(records),
-            "too_long_scored_zero": len(missing), "threshold": threshold}  # fmt: skip
+            "threshold": threshold, "no_lonely_pairs": no_lonely_pairs}  # fmt: skip
 
 
-def _model_structure(model, records, threshold: float, device: str, indicator=None) -> dict:
-    limit = _max_nt(indicator)
+def decoding_options(model) -> tuple[float, bool]:
+    """The head's decoder settings: ``(decode_threshold, decode_no_lonely_pairs)``."""
+    extra = model.config.extra
+    return float(extra.get("decode_threshold", 0.0)), bool(extra.get("decode_no_lonely_pairs"))
+
+
+def _model_structure(model, records, device: str, indicator=None) -> dict:
     logits = _structure_logits(model, records, device, indicator)
-    return _score_structures(logits, records, threshold, limit)
+    return _score_structures(logits, records, *decoding_options(model))
 
 
-def choose_threshold(
-    model,
-    records,
-    device: str = "cpu",
-    grid=(-2.0, -1.0, 0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0),
-    indicator=None,
-) -> float:
-    """The decoder threshold with the best mean F1 on a validation set (VL0)."""
-    limit = _max_nt(indicator)
+THRESHOLDS = (-2.0, -1.5, -1.0, -0.5, 0.0, 0.5, 1.0, 2.0, 3.0)
+
+
+def choose_decoding(
+    model, records, device: str = "cpu", grid=THRESHOLDS, indicator=None
+) -> tuple[float, bool]:
+    """The decoder threshold and no-lonely-pairs switch with the best mean F1 on a validation set
+    (VL0); ties go to the first in grid order, lonely pairs allowed before forbidden."""
     logits = _structure_logits(model, records, device, indicator)
-    scores = {t: _score_structures(logits, records, t, limit)["f1"] for t in grid}
+    scores = {
+        (t, nlp): _score_structures(logits, records, t, nlp)["f1"]
+        for nlp in (False, True)
+        for t in grid
+    }
     return max(scores, key=scores.get)
 
 
@@ -324,16 +325,16 @@ def run(
 
             model = RnaErnieForContactPrediction.from_pretrained(head).to(device)
             ind = _indicator(model, model_dir, device)
-            thr = model.config.extra.get("decode_threshold")
-            if thr is None:
+            if "decode_threshold" not in model.config.extra:
                 vl0 = read_dbn(data / "bprna_ts0_vl0_tr0" / "VL0.dbn")
-                thr = choose_threshold(model, vl0, device, indicator=ind)
+                thr, nlp = choose_decoding(model, vl0, device, indicator=ind)
+                model.config.extra.update(decode_threshold=thr, decode_no_lonely_pairs=nlp)
             for name, recs in sets.items():
                 res[f"{name}_rnaernie"] = _cached(
                     mcache,
                     f"{name}_rnaernie",
                     lambda recs=recs: {
-                        **_model_structure(model, recs, thr, device, indicator=ind),
+                        **_model_structure(model, recs, device, indicator=ind),
                         "type_guided": ind is not None,
                     },
                 )

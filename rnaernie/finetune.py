@@ -35,7 +35,7 @@ from .heads import (
     RnaErnieForPreTraining,
     RnaErnieForSequenceClassification,
 )
-from .inference import length_buckets
+from .inference import length_buckets, stitch_pair_windows
 from .io import read_fasta
 from .tokenizer import Tokenizer
 from .vocab import MASK_ID, NUM_TYPES, TYPE_OFFSET
@@ -177,7 +177,7 @@ def _typed_mix(fn, tok: Tokenizer, seqs: list[str], typed: _Typed, device) -> Te
         ids = torch.from_numpy(enc.input_ids).to(device)
         mask = torch.from_numpy(enc.attention_mask).to(device)
         out = fn(ids, mask)
-        w = torch.from_numpy(typed.weights[:, k]).to(device)
+        w = torch.from_numpy(typed.weights[:, k]).to(device, out.dtype)
         w = w.reshape(-1, *([1] * (out.dim() - 1)))
         total = out * w if total is None else total + out * w
     return total
@@ -548,21 +548,33 @@ def predict_pair_logits(
 ) -> list[np.ndarray]:
     """Pair logits (L_i, L_i) float32 per sequence (type-guided when given an indicator).
 
-    Sequences longer than 510 nt (508 when type-guided) raise ``ValueError``.
+    Sequences longer than 510 nt (508 when type-guided) are read in windows of that length every
+    half window, stitched by :func:`~rnaernie.inference.stitch_pair_windows` (pairs that no
+    window holds get a logit of -1e4).
     """
     model.eval()
     seqs = list(seqs)
     typed = _typing(seqs, indicator, top_k)
     tok = Tokenizer()
-    lengths = [len(s) + 4 for s in seqs]
-    out: list[np.ndarray] = [np.zeros((0, 0), np.float32)] * len(seqs)
+    width = MAX_NUC if typed.tokens is not None else MAX_NUC + 2
+    plan = tok.encode_batch(seqs, window=width, stride=width // 2, replace_invalid=True)
+    pieces = [seqs[i][a:b] for i, a, b in zip(plan.seq_index, plan.start, plan.end)]
+    typed_rows = _subset(typed, plan.seq_index)
+    lengths = [len(s) + 4 for s in pieces]
+    rows: list[np.ndarray] = [np.zeros((0, 0), np.float32)] * len(pieces)
     for idx in _batches_by_tokens(lengths, batch_tokens, shuffle=False):
-        o = model(**_contact_inputs(tok, [seqs[i] for i in idx], _subset(typed, idx), device))
+        o = model(
+            **_contact_inputs(tok, [pieces[i] for i in idx], _subset(typed_rows, idx), device)
+        )
         z = o.logits.float().cpu().numpy()
         for b, i in enumerate(idx):
-            n = len(seqs[i])
-            out[i] = np.ascontiguousarray(z[b, :n, :n])
-    return out
+            n = len(pieces[i])
+            rows[i] = np.ascontiguousarray(z[b, :n, :n])
+    bounds = np.searchsorted(plan.seq_index, np.arange(len(seqs) + 1))  # rows are grouped
+    return [
+        stitch_pair_windows(len(s), plan.start[a:b].tolist(), rows[a:b])
+        for s, a, b in zip(seqs, bounds[:-1], bounds[1:])
+    ]
 
 
 def evaluate_structure(
@@ -718,7 +730,7 @@ def main(argv: list[str] | None = None) -> int:
         (out / "metrics.json").write_text(json.dumps(m, indent=1) + "\n")
         print(json.dumps(m))
         return 0
-    from .evaluate import _model_structure, choose_threshold
+    from .evaluate import _model_structure, choose_decoding
     from .structure import read_dbn
 
     model, ind = finetune_structure(
@@ -726,11 +738,19 @@ def main(argv: list[str] | None = None) -> int:
         max_length=a.max_length, type_guided=a.type_guided, top_k=a.top_k, seed=a.seed,
         device=a.device, max_minutes=a.max_minutes,
     )  # fmt: skip
-    thr = choose_threshold(model, read_dbn(a.valid), a.device, indicator=ind) if a.valid else 0.0
-    model.config.extra = {**model.config.extra, "decode_threshold": thr}
+    thr, nlp = (
+        choose_decoding(model, read_dbn(a.valid), a.device, indicator=ind)
+        if a.valid
+        else (0.0, False)
+    )
+    model.config.extra = {
+        **model.config.extra,
+        "decode_threshold": thr,
+        "decode_no_lonely_pairs": nlp,
+    }
     model.save_pretrained(out)
     if a.test:
-        m = _model_structure(model, read_dbn(a.test), thr, a.device, indicator=ind)
+        m = _model_structure(model, read_dbn(a.test), a.device, indicator=ind)
         (out / "metrics.json").write_text(json.dumps(m, indent=1) + "\n")
         print(json.dumps(m))
     return 0

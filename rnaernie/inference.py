@@ -141,3 +141,37 @@ def embed(
 ) -> Tensor | list[Tensor]:
     """Shorthand for :func:`embed_batches` on a list of sequence strings."""
     return embed_batches(model, list(seqs), pooling=pooling, **kwargs)
+
+
+PAIR_FILL = -1.0e4  # the logit of a pair no window holds: below any sensible threshold
+
+
+def stitch_pair_windows(
+    length: int, starts: Sequence[int], windows: Sequence[np.ndarray], fill: float = PAIR_FILL
+) -> np.ndarray:
+    """Pair logits of overlapping windows of one sequence → its (length, length) float32 matrix.
+
+    Window ``k`` holds nucleotides ``[starts[k], starts[k] + w_k)`` and its ``(w_k, w_k)`` logits.
+    Each pair gets the mean over the windows that hold both its bases; a pair that no window holds
+    gets ``fill``. One window covering the whole sequence is returned as is.
+
+    Example:
+        >>> m = stitch_pair_windows(3, [0, 1], [np.zeros((2, 2)), np.ones((2, 2))])
+        >>> m.tolist()
+        [[0.0, 0.0, -10000.0], [0.0, 0.5, 1.0], [-10000.0, 1.0, 1.0]]
+    """
+    if len(starts) != len(windows) or not windows:
+        raise ValueError(f"got {len(starts)} window starts and {len(windows)} windows")
+    if len(windows) == 1 and starts[0] == 0 and windows[0].shape == (length, length):
+        return np.ascontiguousarray(windows[0], dtype=np.float32)
+    acc = np.zeros((length, length), np.float32)
+    cnt = np.zeros((length, length), np.float32)
+    for a, z in zip(starts, windows):
+        w = z.shape[0]
+        if z.shape != (w, w) or a < 0 or a + w > length:
+            raise ValueError(f"window at {a} of shape {z.shape} does not fit length {length}")
+        acc[a : a + w, a : a + w] += z
+        cnt[a : a + w, a : a + w] += 1.0
+    out = np.full((length, length), fill, np.float32)
+    np.divide(acc, cnt, out=out, where=cnt > 0)
+    return out

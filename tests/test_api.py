@@ -47,8 +47,28 @@ def test_long_sequences_use_windows(m):
     assert per_nt.shape == (700, 32)
     t = m.predict_type([long], top_k=2)[0]
     assert len(t.types) == 2
-    with pytest.raises(ValueError, match="at most 510"):
-        m.fold([long], ids=["chr"])
+    with pytest.raises(
+        ValueError, match=r"sequence 0 \('chr'\) has 700 nt; fold handles at most 600"
+    ):
+        m.fold([long], ids=["chr"], max_length=600)
+
+
+def test_fold_long_sequences_stitch_windows(m):
+    """Over 510 nt, the pair logits are the mean of the 510-nt windows holding both bases."""
+    from rnaernie.inference import PAIR_FILL
+
+    long = ("GGGAAACCCUUAGCUAGGCUAAGC" * 40)[:700]  # windows [0,510) and [190,700)
+    got = m.pair_logits([long])[0]
+    a, b = m.pair_logits([long[:510], long[190:]])
+    want = np.full((700, 700), PAIR_FILL, np.float32)
+    want[:510, :510] = a
+    want[190:, 190:] = b
+    want[190:510, 190:510] = (a[190:, 190:] + b[:320, :320]) / 2
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+    full = m.fold([long], threshold=-50.0)[0]  # every allowed pair scores above the threshold
+    assert len(full.dot_bracket) == 700 and len(full.pairs) > 0
+    assert not any(j - i > 509 for i, j in full.pairs)  # no window holds such a pair
+    assert m.pair_logits([]) == []
 
 
 def test_predict_type_and_classify(m):
@@ -129,3 +149,25 @@ def test_deterministic_and_thread_safe(model_dir):
 
 def test_reverse_complement():
     assert reverse_complement("AACGTn") == "NACGUU"
+
+
+def test_dtype_resolution_and_errors(model_dir):
+    import torch
+
+    from rnaernie.api import resolve_dtype
+
+    assert resolve_dtype("bf16") is torch.bfloat16 and resolve_dtype("float32") is torch.float32
+    assert resolve_dtype(torch.float16) is torch.float16
+    assert resolve_dtype("auto", "cpu") in (torch.float32, torch.bfloat16)
+    with pytest.raises(ValueError, match="dtype must be one of"):
+        resolve_dtype("double")
+    with pytest.raises(ValueError, match="dtype must be float32, bfloat16 or float16"):
+        resolve_dtype(torch.int8)
+    with pytest.raises(ValueError, match="int8 quantisation needs dtype float32"):
+        load(model_dir, int8=True, dtype="bfloat16")
+    half = load(model_dir, dtype="bfloat16")
+    assert "dtype=bfloat16" in repr(half)
+    e = half.embed(SEQS)
+    assert e.dtype == np.float32 and e.shape == (4, 32) and np.isfinite(e).all()
+    assert all(len(f.dot_bracket) == len(s) for f, s in zip(half.fold(SEQS), SEQS))
+    assert len(half.interact([(SEQS[0], SEQS[1])])) == 1

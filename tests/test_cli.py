@@ -73,7 +73,7 @@ def test_classify_tsv_csv_parquet(model, fa, tmp_path, capsys):
 def test_embed_formats_round_trip(model, fa, tmp_path):
     import rnaernie.api as api
 
-    ref = api.load(model).embed(fa)
+    ref = api.load(model, dtype="auto").embed(fa)
     assert run(model, "embed", str(fa), "-o", str(tmp_path / "e.npy")) == 0
     np.testing.assert_allclose(np.load(tmp_path / "e.npy"), ref, rtol=1e-5, atol=1e-6)
     assert (tmp_path / "e.ids.txt").read_text().split() == ["a", "b", "c", "d"]
@@ -99,7 +99,7 @@ def test_embed_formats_round_trip(model, fa, tmp_path):
 def test_fold_formats_and_plots(model, fa, tmp_path):
     import rnaernie.api as api
 
-    ref = api.load(model).fold(fa)
+    ref = api.load(model, dtype="auto").fold(fa)
     assert (
         run(model, "fold", str(fa), "-o", str(tmp_path / "s.dbn"), "--plot", str(tmp_path / "png"))
         == 0
@@ -125,6 +125,23 @@ def test_fold_formats_and_plots(model, fa, tmp_path):
     assert run(model, "fold", str(fa), "-o", str(tmp_path / "s.tsv"), "--decoder", "greedy") == 0
 
 
+def test_fold_long_records_dtype_and_lonely_pairs(model, tmp_path):
+    import rnaernie.api as api
+
+    long = ("GGGAAACCCUUAGCUAGGCUAAGC" * 40)[:700]
+    src = tmp_path / "long.fa"
+    src.write_text(f">long\n{long}\n>short\nGGGGAAAACCCC\n")
+    m = api.load(model, dtype="float32")
+    for flag, nlp in (("--lonely-pairs", False), ("--no-lonely-pairs", True)):
+        out = tmp_path / f"{flag}.dbn"
+        argv = ["fold", str(src), "-o", str(out), "--dtype", "float32", "--threshold", "-1", flag]
+        assert run(model, *argv) == 0
+        want = [r.dot_bracket for r in m.fold(src, threshold=-1.0, no_lonely_pairs=nlp)]
+        assert out.read_text().splitlines()[2::3] == want and len(want[0]) == 700
+    with pytest.raises(ValueError, match="no_lonely_pairs needs the nussinov decoder"):
+        m.fold(src, decoder="greedy", no_lonely_pairs=True)
+
+
 def test_interact(model, tmp_path):
     p = tmp_path / "pairs.tsv"
     p.write_text("id\tseq_a\tseq_b\np1\tUGAGGUAGUAGG\tAACUAUACAACC\np2\tACGU\tGGCC\n")
@@ -142,9 +159,9 @@ BAD = {
     "invalid_char": (">a\nACGU\n>b\nACGU\nACXU\n", "line 5: record 'b'", "invalid character 'X'"),
     "duplicate": (">a\nACGU\n>b\nGG\n>a\nCC\n", "line 5: record 'a'", "duplicate"),
     "too_long": (
-        ">a\nACGU\n>b\n" + "A" * 600 + "\n",
+        ">a\nACGU\n>b\n" + "A" * 4001 + "\n",
         "line 3: record 'b'",
-        "exceeds the limit of 510",
+        "exceeds the limit of 4000",
     ),
 }
 

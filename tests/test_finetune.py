@@ -230,8 +230,10 @@ def test_api_fold_uses_a_type_guided_structure_head(tmp_path):
     got = rnaernie.load(d).fold(seqs, return_probs=True)
     for g, w in zip(got, want):
         np.testing.assert_allclose(g.probs, 1 / (1 + np.exp(-w)), atol=1e-5)
-    with pytest.raises(ValueError, match="at most 508"):
-        rnaernie.load(d).fold(["A" * 509])
+    # over 508 nt: both paths stitch 508-nt windows every 254 nt
+    long = [("GGGAAACCCUUAGCUAGGCUAAGC" * 30)[:600]]
+    want = predict_pair_logits(head, long, indicator=ind, top_k=2)[0]
+    np.testing.assert_allclose(rnaernie.load(d).pair_logits(long)[0], want, atol=1e-4)
 
 
 def test_max_windows_from_the_head_config_is_used_by_the_api(tmp_path):

@@ -6,6 +6,7 @@ import json
 import logging
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -382,3 +383,26 @@ def test_cuda_auto_matches_sdpa_forward_backward():
     real = mask.bool()
     assert (outs["auto"][0] - outs["sdpa"][0])[real].abs().max() < 1e-3
     torch.testing.assert_close(outs["auto"][1], outs["sdpa"][1], atol=1e-3, rtol=1e-2)
+
+
+def test_stitch_pair_windows_against_a_loop():
+    """Stitched pair logits: the mean over the windows holding both bases, else the fill value."""
+    from rnaernie.inference import PAIR_FILL, stitch_pair_windows
+
+    rng = np.random.default_rng(0)
+    L, starts, w = 23, [0, 5, 10, 13], 10
+    wins = [rng.normal(size=(w, w)).astype(np.float32) for _ in starts]
+    got = stitch_pair_windows(L, starts, wins)
+    for i in range(L):
+        for j in range(L):
+            vals = [
+                z[i - a, j - a] for a, z in zip(starts, wins) if a <= i < a + w and a <= j < a + w
+            ]
+            want = np.mean(vals) if vals else PAIR_FILL
+            assert abs(got[i, j] - want) < 1e-5, (i, j)
+    one = rng.normal(size=(7, 7)).astype(np.float32)
+    np.testing.assert_array_equal(stitch_pair_windows(7, [0], [one]), one)
+    with pytest.raises(ValueError, match="does not fit length"):
+        stitch_pair_windows(11, [5], [one])
+    with pytest.raises(ValueError, match="2 window starts and 1 windows"):
+        stitch_pair_windows(7, [0, 1], [one])

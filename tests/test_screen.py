@@ -77,7 +77,7 @@ def test_screen_cli_rows_and_embeddings(model, tmp_path):
     # the minus-strand row is the embedding of the reverse complement
     import rnaernie.api as api
 
-    ref = api.load(model).embed(["AACC", "GGUU"])
+    ref = api.load(model, dtype="auto").embed(["AACC", "GGUU"])  # the CLI default
     np.testing.assert_allclose(emb[:2], ref, rtol=1e-4, atol=1e-5)
     # --min-score keeps only windows whose type probability reaches it
     probs = np.array([float(r[5]) for r in rows[1:]])

@@ -64,3 +64,22 @@ def test_interaction_head_scores_pairs(model):
     assert all(
         o.label in ("no_interaction", "interaction") and 0.5 <= o.probability <= 1 for o in out
     )
+
+
+@pytest.mark.parametrize("dtype", ["bfloat16", "float16"])
+def test_half_precision_matches_float32(model, dtype):
+    """bf16/fp16 inference (the CLI's --dtype; auto picks bf16 on AMX CPUs) against fp32."""
+    recs = list(read_fasta(example_fasta()))
+    seqs = [r.seq for r in recs]
+    half = rnaernie.load("rnaernie-tiny", dtype=dtype)
+    e32, e16 = model.embed(seqs), half.embed(seqs)
+    assert e16.dtype == np.float32
+    cos = (e32 * e16).sum(1) / np.linalg.norm(e32, axis=1) / np.linalg.norm(e16, axis=1)
+    assert cos.min() > 0.999, cos.min()
+    c32, c16 = model.classify(seqs), half.classify(seqs)
+    p32 = np.array([c.probabilities[0] for c in c32])
+    p16 = np.array([dict(zip(b.labels, b.probabilities))[a.label] for a, b in zip(c32, c16)])
+    assert np.abs(p32 - p16).max() < 0.05
+    # labels may only swap where fp32's top two were nearly tied
+    for a, b in zip(c32, c16):
+        assert a.label == b.label or a.probabilities[0] - a.probabilities[1] < 0.05

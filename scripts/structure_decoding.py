@@ -1,0 +1,150 @@
+"""Decoder settings of the structure head, measured on VL0 (selection) and TS0 / ArchiveII ≤ 600 nt.
+
+For each head (and the mean of all heads' logits, an ensemble) and each decoder setting — logit
+threshold × lonely pairs allowed or forbidden — the mean per-sequence F1 on every set. Also the
+previous evaluation's setting (threshold 0, lonely pairs allowed, sequences over 510 nt scored as
+empty predictions instead of read in windows), so the change can be traced.
+
+    python scripts/structure_decoding.py HEAD_DIR [HEAD_DIR ...] \\
+        --data ../shared/data --cache runs/struct-exp --out benchmarks/results/structure_decoding.json
+
+Pair logits are cached per head and set in ``--cache`` (``NAME.SET.npz``; delete to recompute).
+With ``--rnafold``, ViennaRNA's per-sequence F1 on TS0 and ArchiveII (cached as ``rnafold.SET.npy``)
+and a paired bootstrap (10,000 resamples) of the mean F1 difference between each head's VL0-chosen
+setting and RNAfold: its 95 % interval says whether a lead is more than noise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from rnaernie.evaluate import THRESHOLDS, _score_structures, _structure_logits
+from rnaernie.heads import RnaErnieForContactPrediction
+from rnaernie.structure import decode_batch, dot_bracket_to_pairs, f1, read_dbn
+
+
+def _rnafold_one(rec) -> float:
+    import RNA
+
+    ss, _ = RNA.fold(rec.sequence.upper().replace("T", "U"))
+    return f1(dot_bracket_to_pairs(ss), rec.pairs)
+
+
+def _rnafold(name: str, recs, cache: Path) -> np.ndarray:
+    f = cache / f"rnafold.{name}.npy"
+    if not f.exists():
+        from multiprocessing import Pool
+
+        with Pool() as pool:
+            np.save(f, np.asarray(pool.map(_rnafold_one, recs, chunksize=16)))
+    return np.load(f)
+
+
+def _per_seq_f1(logits, recs, setting: str) -> np.ndarray:
+    thr, nlp = float(setting[3:7]), setting.endswith("_nolp")
+    res = decode_batch([r.sequence for r in recs], logits, threshold=thr, no_lonely_pairs=nlp)
+    return np.asarray([f1(p.pairs, r.pairs) for p, r in zip(res, recs)])
+
+
+def _paired_bootstrap(a: np.ndarray, b: np.ndarray, n: int = 10_000) -> dict:
+    rng = np.random.default_rng(0)
+    d = a - b
+    means = d[rng.integers(0, len(d), size=(n, len(d)))].mean(1)
+    lo, hi = np.percentile(means, [2.5, 97.5])
+    return {
+        "mean_diff": round(float(d.mean()), 4),
+        "ci95": [round(float(lo), 4), round(float(hi), 4)],
+    }
+
+
+def _sets(data: Path) -> dict:
+    bp = data / "bprna_ts0_vl0_tr0"
+    arch = read_dbn(data / "archiveII" / "archiveII.dbn.gz")
+    return {
+        "vl0": read_dbn(bp / "VL0.dbn"),
+        "ts0": read_dbn(bp / "TS0.dbn"),
+        "arch": [r for r in arch if len(r.sequence) <= 600],
+    }
+
+
+def _logits(head: Path, name: str, recs, cache: Path) -> list[np.ndarray]:
+    f = cache / f"{head.name}.{name}.npz"
+    if f.exists():
+        z = np.load(f)
+        return [z[f"arr_{i}"] for i in range(len(z.files))]
+    t = time.perf_counter()
+    model = RnaErnieForContactPrediction.from_pretrained(head)
+    if model.config.extra.get("type_guided"):
+        raise SystemExit(f"{head}: type-guided heads are not supported here")
+    out = _structure_logits(model, recs, "cpu")
+    cache.mkdir(parents=True, exist_ok=True)
+    np.savez(f, *out)
+    print(f"{head.name} {name}: logits in {time.perf_counter() - t:.0f} s", flush=True)
+    return out
+
+
+def _grid(logits, recs) -> dict:
+    return {
+        f"thr{t:+.1f}{'_nolp' if nlp else ''}": round(
+            _score_structures(logits, recs, t, nlp)["f1"], 4
+        )
+        for nlp in (False, True)
+        for t in THRESHOLDS
+    }
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("heads", nargs="+", type=Path)
+    p.add_argument("--data", type=Path, default=Path("../shared/data"))
+    p.add_argument("--cache", type=Path, default=Path("runs/struct-exp"))
+    p.add_argument("--out", type=Path, default=Path("benchmarks/results/structure_decoding.json"))
+    p.add_argument("--rnafold", action="store_true", help="paired bootstrap against RNA.fold")
+    a = p.parse_args()
+    sets = _sets(a.data)
+    res: dict = {"sets": {k: len(v) for k, v in sets.items()}, "heads": [str(h) for h in a.heads]}
+    logits: dict = {}
+    for k, recs in sets.items():
+        per_head = logits[k] = {h.name: _logits(h, k, recs, a.cache) for h in a.heads}
+        for name, z in per_head.items():
+            res.setdefault(name, {})[k] = _grid(z, recs)
+            if k == "arch":  # the previous evaluation: ≤ 510 nt decoded, longer ones scored 0
+                short = [i for i, r in enumerate(recs) if len(r.sequence) <= 510]
+                f = _score_structures([z[i] for i in short], [recs[i] for i in short], 0.0)["f1"]
+                res[name]["arch_previous_thr+0.0_510nt_only"] = round(f * len(short) / len(recs), 4)
+        if len(per_head) > 1:
+            mean = [np.mean(m, axis=0) for m in zip(*per_head.values())]
+            res.setdefault("ensemble_mean_logits", {})[k] = _grid(mean, recs)
+        print(k, "done", flush=True)
+    for r in res.values():
+        if isinstance(r, dict) and "vl0" in r:
+            best = max(r["vl0"], key=r["vl0"].get)
+            r["chosen_on_vl0"] = {"setting": best, **{k: r[k][best] for k in sets}}
+    if a.rnafold:
+        for k in ("ts0", "arch"):
+            ref = _rnafold(k, sets[k], a.cache)
+            res.setdefault("rnafold", {})[k] = round(float(ref.mean()), 4)
+            for h in a.heads:
+                r = res[h.name]
+                ours = _per_seq_f1(logits[k][h.name], sets[k], r["chosen_on_vl0"]["setting"])
+                r.setdefault("vs_rnafold", {})[k] = _paired_bootstrap(ours, ref)
+    a.out.write_text(json.dumps(res, indent=1) + "\n")
+    print(
+        json.dumps(
+            {
+                n: r["chosen_on_vl0"]
+                for n, r in res.items()
+                if isinstance(r, dict) and "chosen_on_vl0" in r
+            },
+            indent=1,
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
