@@ -91,7 +91,7 @@ def _logits(head: Path, name: str, recs, cache: Path) -> list[np.ndarray]:
 def _grid(logits, recs) -> dict:
     return {
         f"thr{t:+.1f}{'_nolp' if nlp else ''}": round(
-            _score_structures(logits, recs, t, nlp)["f1"], 4
+            _score_structures(logits, recs, t, nlp)["f1"], 6
         )
         for nlp in (False, True)
         for t in THRESHOLDS
@@ -121,8 +121,8 @@ def main() -> None:
             mean = [np.mean(m, axis=0) for m in zip(*per_head.values())]
             res.setdefault("ensemble_mean_logits", {})[k] = _grid(mean, recs)
         print(k, "done", flush=True)
-    for r in res.values():
-        if isinstance(r, dict) and "vl0" in r:
+    for name, r in res.items():
+        if name not in ("sets", "heads"):
             best = max(r["vl0"], key=r["vl0"].get)
             r["chosen_on_vl0"] = {"setting": best, **{k: r[k][best] for k in sets}}
     if a.rnafold:
