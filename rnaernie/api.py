@@ -635,6 +635,8 @@ class RnaErnie:
         return_probs: bool = False,
         no_lonely_pairs: bool | None = None,
         max_length: int = FOLD_MAX_NT,
+        prior: str | None = None,
+        prior_weight: float | None = None,
         ids: Sequence[str] | None = None,
     ) -> list[Folded]:
         """Secondary structures from the ``heads/structure`` pair logits.
@@ -652,6 +654,11 @@ class RnaErnie:
                 the threshold; else False). Nested decoder only.
             max_length: longest sequence accepted (``ValueError`` naming the sequence beyond it):
                 decoding takes O(L³) time and the pair matrix O(L²) memory.
+            prior: ``"rnafold"`` adds ``prior_weight`` to the logits of the pairs of ViennaRNA's
+                MFE structure before decoding (:mod:`rnaernie.structure.prior`; needs
+                ``viennarna``). Weight, threshold and lonely-pair rule default to the head's
+                ``prior_rnafold`` entry (chosen on the validation set), else 2.0 and the head's
+                decoder settings. ``probs`` are then those of the combined scores.
 
         Sequences over 510 nt are read in windows of 510 nt every 255 nt (508/254 for a
         type-guided head); a pair gets the mean logit of the windows holding both bases, so pairs
@@ -662,6 +669,12 @@ class RnaErnie:
         if no_lonely_pairs and decoder == "greedy":
             raise ValueError("no_lonely_pairs needs the nussinov decoder")
         from .structure import decode_batch
+        from .structure.prior import PRIORS, add_pair_bonus, rnafold_pairs
+
+        if prior is not None and prior not in PRIORS:
+            raise ValueError(f"prior must be None or one of {PRIORS}, got {prior!r}")
+        if prior is not None:
+            rnafold_pairs([])  # a missing ViennaRNA fails here, before any model work
 
         names, seqs = as_records(seqs, ids)
         model, _ = self._head("structure", "RnaErnieForContactPrediction")
@@ -670,10 +683,17 @@ class RnaErnie:
         self._check_fold_lengths(names, seqs, max_length)
         norm = [normalise(s) for s in seqs]
         mats = self._pair_logits(model, names, seqs, batch_tokens)
+        extra = model.config.extra
+        if prior is not None:  # settings chosen with the prior on the validation set
+            extra = {**extra, **_prior_settings(extra)}
+            if prior_weight is None:
+                prior_weight = float(extra.get("prior_weight", 2.0))
+            mfe = rnafold_pairs(norm)
+            mats = [add_pair_bonus(m, p, prior_weight) for m, p in zip(mats, mfe)]
         if threshold is None:  # the threshold chosen on the validation set at fine-tuning time
-            threshold = model.config.extra.get("decode_threshold")
+            threshold = extra.get("decode_threshold")
         if no_lonely_pairs is None:  # chosen with it
-            no_lonely_pairs = bool(model.config.extra.get("decode_no_lonely_pairs", False))
+            no_lonely_pairs = bool(extra.get("decode_no_lonely_pairs", False))
         res = decode_batch(
             norm,
             mats,
@@ -749,6 +769,14 @@ class RnaErnie:
             k = int(np.argmax(row))
             out.append(Interaction(name, lab[k], float(row[k]), tuple(map(float, row))))
         return out
+
+
+def _prior_settings(extra: dict) -> dict:
+    """A head config's ``prior_rnafold`` entry as ``decode_*`` / ``prior_weight`` keys."""
+    p = extra.get("prior_rnafold") or {}
+    keys = {"threshold": "decode_threshold", "no_lonely_pairs": "decode_no_lonely_pairs",
+            "weight": "prior_weight"}  # fmt: skip
+    return {keys[k]: v for k, v in p.items() if k in keys}
 
 
 def _top_types(name: str, probs: np.ndarray, top_k: int) -> TypePrediction:

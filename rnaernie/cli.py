@@ -369,7 +369,8 @@ def cmd_fold(args: argparse.Namespace) -> int:
         res = _model(args).fold(
             recs, threshold=args.threshold, decoder=args.decoder, batch_tokens=args.batch_tokens,
             return_probs=plot_dir is not None, no_lonely_pairs=args.no_lonely_pairs,
-            max_length=args.max_length or FOLD_MAX_NT,
+            max_length=args.max_length or FOLD_MAX_NT, prior=args.prior,
+            prior_weight=args.prior_weight,
         )  # fmt: skip
         if plot_dir is not None:
             for r in res:
@@ -646,6 +647,16 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         default=None,
         help="pair logit threshold (default: the head's, chosen on the validation set)",
+    )
+    p.add_argument(
+        "--prior",
+        choices=["rnafold"],
+        default=None,
+        help="add a bonus to the pair logits of ViennaRNA's MFE structure before decoding "
+        "(needs viennarna; weight and decoder settings chosen on bpRNA VL0, see the README)",
+    )
+    p.add_argument(
+        "--prior-weight", type=float, default=None, help="the MFE-pair bonus (default: the head's)"
     )
     lp = p.add_mutually_exclusive_group()
     lp.add_argument(

@@ -25,6 +25,7 @@ import argparse
 import hashlib
 import json
 import logging
+import os
 import platform
 import time
 from collections.abc import Callable, Sequence
@@ -84,22 +85,34 @@ def kmer_logreg(train_seqs, y_train, test_seqs) -> np.ndarray:
     return logreg_cv(kmer_spectra(train_seqs), y_train, kmer_spectra(test_seqs))
 
 
-def rnafold_f1(records) -> dict:
-    """ViennaRNA MFE structures (default parameters), mean per-sequence F1."""
-    import RNA
-
-    from .structure import dot_bracket_to_pairs, f1
+def rnafold_f1(records, pairs: Sequence[np.ndarray] | None = None) -> dict:
+    """ViennaRNA MFE structures (default parameters), mean per-sequence F1 (``pairs``: the MFE
+    pairs when already folded)."""
+    from .structure import f1
+    from .structure.prior import rnafold_pairs
 
     t0 = time.perf_counter()
-    fe, fs = [], []
-    for r in records:
-        s = r.sequence.upper().replace("T", "U")
-        ss, _ = RNA.fold(s)
-        p = dot_bracket_to_pairs(ss)
-        fe.append(f1(p, r.pairs))
-        fs.append(f1(p, r.pairs, shift=1))
+    if pairs is None:
+        pairs = rnafold_pairs([r.sequence for r in records])
+    fe = [f1(p, r.pairs) for p, r in zip(pairs, records)]
+    fs = [f1(p, r.pairs, shift=1) for p, r in zip(pairs, records)]
     return {"f1": float(np.mean(fe)), "f1_shift1": float(np.mean(fs)), "n": len(records),
             "seconds": round(time.perf_counter() - t0, 1)}  # fmt: skip
+
+
+def _rnafold_structures(cache: Path | None, name: str, records) -> list[np.ndarray]:
+    """RNAfold MFE pairs of the records on all cores, cached as ``NAME_rnafold_pairs.npz``."""
+    from .structure.prior import rnafold_pairs
+
+    f = cache / f"{name}_rnafold_pairs.npz" if cache is not None else None
+    if f is not None and f.exists():
+        z = np.load(f)
+        return [z[f"arr_{i}"] for i in range(len(z.files))]
+    pairs = rnafold_pairs([r.sequence for r in records], processes=os.cpu_count() or 1)
+    if f is not None:
+        f.parent.mkdir(parents=True, exist_ok=True)
+        np.savez(f, *pairs)
+    return pairs
 
 
 def _model_cache(cache: Path | None, model_dir: Path) -> Path | None:
@@ -187,6 +200,26 @@ def choose_decoding(
         for t in grid
     }
     return max(scores, key=scores.get)
+
+
+PRIOR_WEIGHTS = (1.0, 1.5, 2.0, 2.5, 3.0, 4.0)
+
+
+def _prior_scores(logits, records, mfe, settings: dict) -> dict:
+    from .structure.prior import add_pair_bonus
+
+    mats = [add_pair_bonus(z, p, settings["weight"]) for z, p in zip(logits, mfe)]
+    return {**_score_structures(mats, records, settings["threshold"], settings["no_lonely_pairs"]),
+            "prior_weight": settings["weight"]}  # fmt: skip
+
+
+def choose_prior(logits, records, mfe, weights=PRIOR_WEIGHTS, thresholds=THRESHOLDS) -> dict:
+    """The RNAfold-prior weight, decoder threshold and lonely-pair rule with the best mean F1 on a
+    validation set (ties: first in grid order)."""
+    grid = [{"weight": w, "threshold": t, "no_lonely_pairs": nlp}
+            for w in weights for nlp in (False, True) for t in thresholds]  # fmt: skip
+    scores = [_prior_scores(logits, records, mfe, g)["f1"] for g in grid]
+    return grid[int(np.argmax(scores))]
 
 
 SECTIONS = ("nrc", "lncrna", "interaction", "structure", "clustering")
@@ -317,7 +350,11 @@ def run(
         sets = _structure_sets(data)
         for name, recs in sets.items():
             res[f"{name}_rnafold"] = _cached(
-                cache, f"{name}_rnafold", lambda recs=recs: rnafold_f1(recs)
+                cache,
+                f"{name}_rnafold",
+                lambda name=name, recs=recs: rnafold_f1(
+                    recs, _rnafold_structures(cache, name, recs)
+                ),
             )
         head = model_dir / "heads" / "structure"
         if head.exists():
@@ -325,19 +362,42 @@ def run(
 
             model = RnaErnieForContactPrediction.from_pretrained(head).to(device)
             ind = _indicator(model, model_dir, device)
-            if "decode_threshold" not in model.config.extra:
-                vl0 = read_dbn(data / "bprna_ts0_vl0_tr0" / "VL0.dbn")
-                thr, nlp = choose_decoding(model, vl0, device, indicator=ind)
-                model.config.extra.update(decode_threshold=thr, decode_no_lonely_pairs=nlp)
-            for name, recs in sets.items():
+            extra = model.config.extra
+            sets["bprna_vl0"] = read_dbn(data / "bprna_ts0_vl0_tr0" / "VL0.dbn")
+            got: dict[str, list[np.ndarray]] = {}
+
+            def logits(name: str) -> list[np.ndarray]:  # computed once per set, when needed
+                if name not in got:
+                    got[name] = _structure_logits(model, sets[name], device, ind)
+                return got[name]
+
+            if "decode_threshold" not in extra:
+                thr, nlp = choose_decoding(model, sets["bprna_vl0"], device, indicator=ind)
+                extra.update(decode_threshold=thr, decode_no_lonely_pairs=nlp)
+            if "prior_rnafold" not in extra:
+                mfe = _rnafold_structures(cache, "bprna_vl0", sets["bprna_vl0"])
+                extra["prior_rnafold"] = choose_prior(logits("bprna_vl0"), sets["bprna_vl0"], mfe)
+            for name in ("bprna_ts0", "archiveII_600"):
+                recs = sets[name]
                 res[f"{name}_rnaernie"] = _cached(
                     mcache,
                     f"{name}_rnaernie",
-                    lambda recs=recs: {
-                        **_model_structure(model, recs, device, indicator=ind),
+                    lambda name=name, recs=recs: {
+                        **_score_structures(logits(name), recs, *decoding_options(model)),
                         "type_guided": ind is not None,
                     },
                 )
+                res[f"{name}_rnaernie_rnafold_prior"] = _cached(
+                    mcache,
+                    f"{name}_rnaernie_rnafold_prior",
+                    lambda name=name, recs=recs: {
+                        **_prior_scores(
+                            logits(name), recs, _rnafold_structures(cache, name, recs),
+                            extra["prior_rnafold"],
+                        ),
+                        "type_guided": ind is not None,
+                    },
+                )  # fmt: skip
 
     if "clustering" in want:
 

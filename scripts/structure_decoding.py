@@ -11,7 +11,8 @@ empty predictions instead of read in windows), so the change can be traced.
 Pair logits are cached per head and set in ``--cache`` (``NAME.SET.npz``; delete to recompute).
 With ``--rnafold``, ViennaRNA's per-sequence F1 on TS0 and ArchiveII (cached as ``rnafold.SET.npy``)
 and a paired bootstrap (10,000 resamples) of the mean F1 difference between each head's VL0-chosen
-setting and RNAfold: its 95 % interval says whether a lead is more than noise.
+setting and RNAfold: its 95 % interval says whether a lead is more than noise; plus both F1s per
+ArchiveII family.
 """
 
 from __future__ import annotations
@@ -133,6 +134,13 @@ def main() -> None:
                 r = res[h.name]
                 ours = _per_seq_f1(logits[k][h.name], sets[k], r["chosen_on_vl0"]["setting"])
                 r.setdefault("vs_rnafold", {})[k] = _paired_bootstrap(ours, ref)
+                if k == "arch":  # ArchiveII names start with the family: 5s_, trna_, srp_, ...
+                    fam = np.array([x.name.split("_")[0].lower() for x in sets[k]])
+                    r["arch_per_family_vs_rnafold"] = {
+                        f: {"n": int((fam == f).sum()), "ours": round(float(ours[fam == f].mean()), 3),
+                            "rnafold": round(float(ref[fam == f].mean()), 3)}
+                        for f in sorted(set(fam), key=lambda f: -(fam == f).sum())
+                    }  # fmt: skip
     a.out.write_text(json.dumps(res, indent=1) + "\n")
     print(
         json.dumps(

@@ -171,3 +171,23 @@ def test_dtype_resolution_and_errors(model_dir):
     assert e.dtype == np.float32 and e.shape == (4, 32) and np.isfinite(e).all()
     assert all(len(f.dot_bracket) == len(s) for f, s in zip(half.fold(SEQS), SEQS))
     assert len(half.interact([(SEQS[0], SEQS[1])])) == 1
+
+
+def test_fold_with_rnafold_prior(m):
+    pytest.importorskip("RNA")
+    from rnaernie.structure import dot_bracket_to_pairs
+    from rnaernie.structure.prior import rnafold_pairs
+
+    seqs = ["GGGGAAAACCCCAUGGCAUUUGCCAUG", "GCGCAUAUGCGCAAAGCGCAUAUGCGC"]
+    # a bonus far above any logit: the decoder keeps exactly RNAfold's (nested, canonical) pairs
+    got = m.fold(seqs, prior="rnafold", prior_weight=1e4, threshold=0.0, no_lonely_pairs=False)
+    for f, p in zip(got, rnafold_pairs(seqs)):
+        np.testing.assert_array_equal(dot_bracket_to_pairs(f.dot_bracket), p)
+    plain, with_prior = m.pair_logits(seqs[:1])[0], m.fold(seqs[:1], prior="rnafold",
+                                                           prior_weight=2.0, return_probs=True)[0]  # fmt: skip
+    bonus = np.zeros_like(plain)
+    for i, j in rnafold_pairs(seqs[:1])[0]:
+        bonus[i, j] = bonus[j, i] = 2.0
+    np.testing.assert_allclose(with_prior.probs, 1 / (1 + np.exp(-(plain + bonus))), atol=1e-5)
+    with pytest.raises(ValueError, match="prior must be None or one of"):
+        m.fold(seqs, prior="contrafold")

@@ -140,6 +140,12 @@ def test_fold_long_records_dtype_and_lonely_pairs(model, tmp_path):
         assert out.read_text().splitlines()[2::3] == want and len(want[0]) == 700
     with pytest.raises(ValueError, match="no_lonely_pairs needs the nussinov decoder"):
         m.fold(src, decoder="greedy", no_lonely_pairs=True)
+    pytest.importorskip("RNA")
+    out = tmp_path / "prior.dbn"
+    argv = ["fold", str(src), "-o", str(out), "--dtype", "float32", "--prior", "rnafold"]
+    assert run(model, *argv, "--prior-weight", "3") == 0
+    want = [r.dot_bracket for r in m.fold(src, prior="rnafold", prior_weight=3.0)]
+    assert out.read_text().splitlines()[2::3] == want
 
 
 def test_interact(model, tmp_path):

@@ -58,3 +58,53 @@ def test_ablation_flags_are_stored(tmp_path):
     assert json.loads(out.read_text())["ablations"] == {"x": {"accuracy": 0.5}}
     with pytest.raises(SystemExit):
         main([*args, "--out", str(out), "--ablation", "no-equals-sign"])
+
+
+def test_rnafold_prior_pairs_bonus_and_errors(monkeypatch):
+    RNA = pytest.importorskip("RNA")
+    from rnaernie.structure import dot_bracket_to_pairs
+    from rnaernie.structure.prior import add_pair_bonus, rnafold_pairs
+
+    recs = read_dbn(FIX / "structure" / "ts0_sample.dbn")[:6]
+    seqs = [r.sequence for r in recs]
+    one = rnafold_pairs(seqs)
+    for s, p in zip(seqs, one):
+        np.testing.assert_array_equal(p, dot_bracket_to_pairs(RNA.fold(s.upper())[0]))
+    two = rnafold_pairs(seqs, processes=2)
+    assert all(np.array_equal(a, b) for a, b in zip(one, two))
+    z = np.random.default_rng(0).normal(size=(9, 9)).astype(np.float32)
+    z = z + z.T
+    p = np.array([[0, 8], [1, 7]])
+    got = add_pair_bonus(z, p, 2.5)
+    want = z.copy()
+    for i, j in p:
+        want[i, j] += 2.5
+        want[j, i] += 2.5
+    np.testing.assert_allclose(got, want)
+    assert not np.shares_memory(got, z)
+    with pytest.raises(ValueError, match="outside a 9-nt score matrix"):
+        add_pair_bonus(z, np.array([[0, 9]]), 1.0)
+    monkeypatch.setitem(__import__("sys").modules, "RNA", None)  # as if not installed
+    with pytest.raises(ValueError, match="pip install viennarna"):
+        rnafold_pairs(["GGGAAACCC"])
+
+
+def test_prior_dominating_a_flat_model_reproduces_rnafold():
+    """Logits that say 'no pair' everywhere plus a large MFE bonus decode to RNAfold's structure."""
+    pytest.importorskip("RNA")
+    from rnaernie.evaluate import _prior_scores, choose_prior
+    from rnaernie.structure.prior import rnafold_pairs
+
+    recs = read_dbn(FIX / "structure" / "ts0_sample.dbn")
+    mfe = rnafold_pairs([r.sequence for r in recs])
+    flat = [np.full((len(r.sequence),) * 2, -10.0, np.float32) for r in recs]
+    ref = rnafold_f1(recs, mfe)
+    got = _prior_scores(
+        flat, recs, mfe, {"weight": 20.0, "threshold": 0.0, "no_lonely_pairs": False}
+    )
+    assert got["f1"] == pytest.approx(ref["f1"]) and got["f1_shift1"] == pytest.approx(
+        ref["f1_shift1"]
+    )
+    best = choose_prior(flat, recs, mfe, weights=(1.0, 20.0), thresholds=(0.0,))
+    assert best["weight"] == 20.0 and best["threshold"] == 0.0  # weight 1 leaves every logit < 0
+    assert _prior_scores(flat, recs, mfe, best)["f1"] >= ref["f1"]

@@ -5,6 +5,7 @@
 * :func:`decode_ref`, :func:`decode_greedy_ref`: plain-Python references.
 * dot-bracket ↔ pairs ↔ contact map; ``.dbn`` / BPSEQ / CT readers and writers.
 * base-pair precision / recall / F1 / MCC (exact or ±1 shift).
+* :mod:`rnaernie.structure.prior`: RNAfold MFE pairs as a bonus on the pair logits (needs viennarna).
 
 Example:
     >>> import numpy as np
