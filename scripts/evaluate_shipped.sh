@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Re-creates benchmarks/results/accuracy.json: `rnaernie evaluate` on the shipped model (baselines in
 # the same run) plus, as `ablations`, the test metrics of every fine-tuning run the README cites
-# (those found under runs/; a missing one is left out).
+# (those found under runs/; a missing one is left out), then the structure-decoding and nRC-ensemble
+# ablations (scripts/structure_decoding.py, scripts/nrc_ensemble.py).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 A=()
@@ -37,3 +38,13 @@ done
 add structure_v1_cpu_3ep_unguided runs/ft-structure-3ep-v1/metrics.json
 add structure_scratch_cpu_3ep runs/ft-structure-3ep-scratch/metrics.json
 python -m rnaernie.evaluate --data ../shared/data --cache runs/eval-cache --out benchmarks/results/accuracy.json "${A[@]}"
+# The decoder-setting ablation (shipped structure head alone and with the GPU v2 head) and the nRC
+# head ensembles, each written to its own JSON; they need the run directories under runs/.
+if [ -d $G/models/ft-structure-v2-lr1e-4 ]; then
+  python scripts/structure_decoding.py rnaernie/data/models/rnaernie-tiny/heads/structure \
+    $G/models/ft-structure-v2-lr1e-4 --data ../shared/data --cache runs/struct-exp --rnafold
+fi
+NRC_HEADS=($G/models/ft-nrc-guided $G/models/ft-nrc-unguided $S/models/ft-nrc-*)
+if [ -d $G/models/ft-nrc-guided ]; then
+  python scripts/nrc_ensemble.py "${NRC_HEADS[@]}" --data ../shared/data --cache runs/struct-exp
+fi

@@ -100,6 +100,7 @@ if [ "$DEVICE" = cuda ] && [ "$PLAN" != nrc-sweep ]; then
         --junitxml="$W/check/tests_small.xml" >"$W/check/tests_small.log" 2>&1 || log "small tests rc=$?"
     timeout 150 "$PY" -m pytest -p no:cacheprovider -q -W ignore::UserWarning -W ignore::FutureWarning tests/test_kernels_gpu.py \
         "tests/test_model.py::test_cuda_auto_matches_sdpa_forward_backward" \
+        "tests/test_shipped_model.py::test_cuda_auto_dtype_matches_cpu_float32" \
         --junitxml="$W/check/tests_gpu.xml" >"$W/check/tests_gpu.log" 2>&1 || log "gpu tests rc=$?"
     log "tests done"
 fi

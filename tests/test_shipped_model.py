@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 import rnaernie
 from rnaernie.cli import example_fasta, main
@@ -83,3 +84,17 @@ def test_half_precision_matches_float32(model, dtype):
     # labels may only swap where fp32's top two were nearly tied
     for a, b in zip(c32, c16):
         assert a.label == b.label or a.probabilities[0] - a.probabilities[1] < 0.05
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_cuda_auto_dtype_matches_cpu_float32(model):
+    """The CLI default on a GPU (dtype auto: bf16, else fp16) against fp32 on the CPU."""
+    seqs = [r.seq for r in read_fasta(example_fasta())]
+    gpu = rnaernie.load("rnaernie-tiny", device="cuda", dtype="auto")
+    assert gpu.dtype in (torch.bfloat16, torch.float16)
+    e32, eg = model.embed(seqs), gpu.embed(seqs)
+    cos = (e32 * eg).sum(1) / np.linalg.norm(e32, axis=1) / np.linalg.norm(eg, axis=1)
+    assert cos.min() > 0.999, cos.min()
+    folded = gpu.fold(seqs[:4])
+    assert [len(f.dot_bracket) for f in folded] == [len(s) for s in seqs[:4]]
