@@ -688,7 +688,8 @@ class RnaErnie:
             extra = {**extra, **_prior_settings(extra)}
             if prior_weight is None:
                 prior_weight = float(extra.get("prior_weight", 2.0))
-            mfe = rnafold_pairs(norm)
+            # one process per torch thread (ViennaRNA holds the GIL); a pool only pays off for many
+            mfe = rnafold_pairs(norm, processes=torch.get_num_threads() if len(norm) >= 16 else 1)
             mats = [add_pair_bonus(m, p, prior_weight) for m, p in zip(mats, mfe)]
         if threshold is None:  # the threshold chosen on the validation set at fine-tuning time
             threshold = extra.get("decode_threshold")
