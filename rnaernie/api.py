@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import threading
 from collections.abc import Iterable, Sequence
@@ -574,6 +575,8 @@ class RnaErnie:
 
     @staticmethod
     def _check_fold_lengths(names: list[str], seqs: list[str], max_length: int) -> None:
+        if isinstance(max_length, bool) or not isinstance(max_length, int) or max_length < 1:
+            raise ValueError(f"max_length must be a positive int, got {max_length!r}")
         for i, s in enumerate(seqs):
             if len(normalise(s)) > max_length:
                 raise ValueError(
@@ -675,6 +678,10 @@ class RnaErnie:
             raise ValueError(f"prior must be None or one of {PRIORS}, got {prior!r}")
         if prior is not None:
             rnafold_pairs([])  # a missing ViennaRNA fails here, before any model work
+        if prior_weight is not None and not (
+            isinstance(prior_weight, (int, float)) and math.isfinite(prior_weight)
+        ):
+            raise ValueError(f"prior_weight must be a finite number, got {prior_weight!r}")
 
         names, seqs = as_records(seqs, ids)
         model, _ = self._head("structure", "RnaErnieForContactPrediction")

@@ -191,3 +191,7 @@ def test_fold_with_rnafold_prior(m):
     np.testing.assert_allclose(with_prior.probs, 1 / (1 + np.exp(-(plain + bonus))), atol=1e-5)
     with pytest.raises(ValueError, match="prior must be None or one of"):
         m.fold(seqs, prior="contrafold")
+    with pytest.raises(ValueError, match="prior_weight must be a finite number"):
+        m.fold(seqs, prior="rnafold", prior_weight=float("nan"))
+    with pytest.raises(ValueError, match="max_length must be a positive int"):
+        m.fold(seqs, max_length=0)
