@@ -71,6 +71,7 @@ logger = logging.getLogger(__name__)
 MODEL_NAMES = ("rnaernie-tiny",)
 MAX_NT = 510  # 512 positions minus [CLS] and [SEP]
 FOLD_MAX_NT = 4000  # fold's default length limit: the cubic decoder takes about a second there
+FOLD_AREA = 1 << 25  # fold works on groups of sequences with sum(L²) ≤ this (128 MB of fp32 logits)
 WINDOW, WINDOW_STRIDE = 510, 255
 HEADS = ("nrc", "lncrna", "structure", "interaction")
 CLASSIFIER_HEADS = ("nrc", "lncrna")  # sequence classifiers that classify(head=...) can use
@@ -149,7 +150,8 @@ def resolve_dtype(dtype: str | torch.dtype, device: str | torch.device = "cpu") 
     if dtype == "auto":
         dev = torch.device(device)
         if dev.type == "cuda":
-            return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+            with torch.cuda.device(dev):
+                return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
         return torch.bfloat16 if dev.type == "cpu" and _cpu_has_amx_bf16() else torch.float32
     if dtype not in DTYPES:
         raise ValueError(f"dtype must be one of {', '.join(DTYPES)} or 'auto', got {dtype!r}")
@@ -288,6 +290,8 @@ class RnaErnie:
         self.device = torch.device(device)
         if int8 and self.device.type != "cpu":
             raise ValueError("int8 quantisation is for CPU inference only")
+        if int8 and dtype == "auto":  # int8 quantisation runs in float32
+            dtype = "float32"
         self.dtype = resolve_dtype(dtype, self.device)
         if int8 and self.dtype != torch.float32:
             raise ValueError(f"int8 quantisation needs dtype float32, got {self.dtype}")
@@ -663,6 +667,10 @@ class RnaErnie:
                 ``prior_rnafold`` entry (chosen on the validation set), else 2.0 and the head's
                 decoder settings. ``probs`` are then those of the combined scores.
 
+        The head's threshold and lonely-pair defaults were chosen for the nussinov decoder; with
+        ``decoder="greedy"`` the threshold defaults to 0.0 (probability 0.5). Sequences are
+        processed in groups of bounded ``sum(L²)``, so memory does not grow with the input.
+
         Sequences over 510 nt are read in windows of 510 nt every 255 nt (508/254 for a
         type-guided head); a pair gets the mean logit of the windows holding both bases, so pairs
         that no window holds (over about 255 to 510 nt apart) are never predicted.
@@ -682,6 +690,8 @@ class RnaErnie:
             isinstance(prior_weight, (int, float)) and math.isfinite(prior_weight)
         ):
             raise ValueError(f"prior_weight must be a finite number, got {prior_weight!r}")
+        if prior_weight is not None and prior is None:
+            raise ValueError("prior_weight needs a prior (prior='rnafold')")
 
         names, seqs = as_records(seqs, ids)
         model, _ = self._head("structure", "RnaErnieForContactPrediction")
@@ -689,40 +699,37 @@ class RnaErnie:
             return []
         self._check_fold_lengths(names, seqs, max_length)
         norm = [normalise(s) for s in seqs]
-        mats = self._pair_logits(model, names, seqs, batch_tokens)
-        extra = model.config.extra
+        # the head's decoder settings were chosen for the nested decoder; greedy keeps p > 0.5
+        extra = model.config.extra if decoder == "nussinov" else {}
         if prior is not None:  # settings chosen with the prior on the validation set
             extra = {**extra, **_prior_settings(extra)}
             if prior_weight is None:
-                prior_weight = float(extra.get("prior_weight", 2.0))
-            # one process per torch thread (ViennaRNA holds the GIL); a pool only pays off for many
-            mfe = rnafold_pairs(norm, processes=torch.get_num_threads() if len(norm) >= 16 else 1)
-            mats = [add_pair_bonus(m, p, prior_weight) for m, p in zip(mats, mfe)]
+                prior_weight = float(model.config.extra.get("prior_rnafold", {}).get("weight", 2.0))
         if threshold is None:  # the threshold chosen on the validation set at fine-tuning time
             threshold = extra.get("decode_threshold")
         if no_lonely_pairs is None:  # chosen with it
             no_lonely_pairs = bool(extra.get("decode_no_lonely_pairs", False))
-        res = decode_batch(
-            norm,
-            mats,
-            threshold=threshold,
-            canonical_only=canonical_only,
-            min_loop=min_loop,
-            no_lonely_pairs=no_lonely_pairs and decoder == "nussinov",
-            method="nested" if decoder == "nussinov" else "greedy",
-            num_threads=max(1, torch.get_num_threads()),
-        )
-        return [
-            Folded(
-                names[i],
-                norm[i],
-                r.pairs,
-                r.dot_bracket,
-                r.score,
-                torch.sigmoid(torch.from_numpy(mats[i])).numpy() if return_probs else None,
+        out: list[Folded] = []
+        for grp in _groups_by_area([len(s) for s in norm], FOLD_AREA):  # bounded L x L memory
+            mats = self._pair_logits(model, [names[i] for i in grp], [seqs[i] for i in grp],
+                                     batch_tokens)  # fmt: skip
+            if prior is not None:
+                mfe = rnafold_pairs([norm[i] for i in grp], processes=torch.get_num_threads())
+                mats = [add_pair_bonus(m, p, prior_weight) for m, p in zip(mats, mfe)]
+            res = decode_batch(
+                [norm[i] for i in grp],
+                mats,
+                threshold=threshold,
+                canonical_only=canonical_only,
+                min_loop=min_loop,
+                no_lonely_pairs=no_lonely_pairs,
+                method="nested" if decoder == "nussinov" else "greedy",
+                num_threads=max(1, torch.get_num_threads()),
             )
-            for i, r in enumerate(res)
-        ]
+            for i, m, r in zip(grp, mats, res):
+                probs = torch.sigmoid(torch.from_numpy(m)).numpy() if return_probs else None
+                out.append(Folded(names[i], norm[i], r.pairs, r.dot_bracket, r.score, probs))
+        return out
 
     # -- interaction head
 
@@ -777,6 +784,23 @@ class RnaErnie:
             k = int(np.argmax(row))
             out.append(Interaction(name, lab[k], float(row[k]), tuple(map(float, row))))
         return out
+
+
+def _groups_by_area(lengths: Sequence[int], area: int) -> list[list[int]]:
+    """Consecutive indices in groups whose ``sum(L²)`` stays within ``area`` (a longer single
+    sequence forms its own group)."""
+    groups: list[list[int]] = []
+    cur: list[int] = []
+    used = 0
+    for i, n in enumerate(lengths):
+        if cur and used + n * n > area:
+            groups.append(cur)
+            cur, used = [], 0
+        cur.append(i)
+        used += n * n
+    if cur:
+        groups.append(cur)
+    return groups
 
 
 def _prior_settings(extra: dict) -> dict:

@@ -431,7 +431,7 @@ def cmd_screen(args: argparse.Namespace) -> int:
 
     tags = [main_ext] + ([".embeddings.npy"] if with_emb else [])
     if "structure" in tasks and args.window > 510:
-        raise ValueError("--tasks structure needs --window <= 510 (the model's limit)")
+        raise ValueError("--tasks structure needs --window <= 510 (one window of the model)")
     if "structure" in tasks:
         args._check = lambda m: m.fold([])  # raises if there is no structure head
     return _drive(args, tags, lambda p: _Out(Writer(p), lambda w, r: w.write(r)), process, "screen")

@@ -86,41 +86,64 @@ def kmer_logreg(train_seqs, y_train, test_seqs) -> np.ndarray:
 
 
 def rnafold_f1(records, pairs: Sequence[np.ndarray] | None = None) -> dict:
-    """ViennaRNA MFE structures (default parameters), mean per-sequence F1 (``pairs``: the MFE
-    pairs when already folded)."""
+    """ViennaRNA MFE structures (default parameters), mean per-sequence F1. ``pairs``: the MFE
+    pairs when already folded (then ``seconds`` is not reported here)."""
     from .structure import f1
     from .structure.prior import rnafold_pairs
 
     t0 = time.perf_counter()
+    folded_here = pairs is None
     if pairs is None:
         pairs = rnafold_pairs([r.sequence for r in records])
+    if len(pairs) != len(records):
+        raise ValueError(f"got {len(pairs)} structures for {len(records)} records")
     fe = [f1(p, r.pairs) for p, r in zip(pairs, records)]
     fs = [f1(p, r.pairs, shift=1) for p, r in zip(pairs, records)]
-    return {"f1": float(np.mean(fe)), "f1_shift1": float(np.mean(fs)), "n": len(records),
-            "seconds": round(time.perf_counter() - t0, 1)}  # fmt: skip
+    res = {"f1": float(np.mean(fe)), "f1_shift1": float(np.mean(fs)), "n": len(records)}
+    if folded_here:
+        res["seconds"] = round(time.perf_counter() - t0, 1)
+    return res
 
 
-def _rnafold_structures(cache: Path | None, name: str, records) -> list[np.ndarray]:
-    """RNAfold MFE pairs of the records on all cores, cached as ``NAME_rnafold_pairs.npz``."""
+def _records_key(records) -> str:
+    h = hashlib.sha1()
+    for r in records:
+        h.update(r.sequence.encode() + b"\n")
+    return h.hexdigest()[:12]
+
+
+def _rnafold_structures(cache: Path | None, name: str, records) -> tuple[list[np.ndarray], float]:
+    """RNAfold MFE pairs of the records on all cores and the seconds that took, cached as
+    ``NAME_rnafold_pairs-<hash of the sequences>.npz``."""
     from .structure.prior import rnafold_pairs
 
-    f = cache / f"{name}_rnafold_pairs.npz" if cache is not None else None
+    f = cache / f"{name}_rnafold_pairs-{_records_key(records)}.npz" if cache is not None else None
     if f is not None and f.exists():
         z = np.load(f)
-        return [z[f"arr_{i}"] for i in range(len(z.files))]
+        n = len(z.files) - 1
+        return [z[f"arr_{i}"] for i in range(n)], float(z["seconds"])
+    t0 = time.perf_counter()
     pairs = rnafold_pairs([r.sequence for r in records], processes=os.cpu_count() or 1)
+    seconds = round(time.perf_counter() - t0, 1)
     if f is not None:
         f.parent.mkdir(parents=True, exist_ok=True)
-        np.savez(f, *pairs)
-    return pairs
+        np.savez(f, *pairs, seconds=np.float64(seconds))
+    return pairs, seconds
+
+
+# Bumped when the way the model is scored changes (v2: long sequences read through windows,
+# decoder settings chosen with the lonely-pair rule), so no cached result of an older protocol
+# is reused.
+EVAL_PROTOCOL = 2
 
 
 def _model_cache(cache: Path | None, model_dir: Path) -> Path | None:
     """Cache folder for results that depend on the model: keyed by a hash of its weights and
-    configs, so evaluating another model (or retrained heads) never reads stale numbers."""
+    configs and the evaluation protocol, so evaluating another model (or retrained heads, or
+    after a change of protocol) never reads stale numbers."""
     if cache is None:
         return None
-    h = hashlib.sha1()
+    h = hashlib.sha1(f"protocol {EVAL_PROTOCOL}".encode())
     for f in sorted(model_dir.rglob("*")):
         if f.is_file() and f.suffix in (".safetensors", ".json"):
             h.update(str(f.relative_to(model_dir)).encode())
@@ -149,6 +172,11 @@ def _structure_sets(data: Path):
     ts0 = read_dbn(data / "bprna_ts0_vl0_tr0" / "TS0.dbn")
     arch = [r for r in read_dbn(data / "archiveII" / "archiveII.dbn.gz") if len(r.sequence) <= 600]
     return {"bprna_ts0": ts0, "archiveII_600": arch}
+
+
+def _rnafold_baseline(cache: Path | None, name: str, records) -> dict:
+    pairs, seconds = _rnafold_structures(cache, name, records)
+    return {**rnafold_f1(records, pairs), "seconds": seconds}
 
 
 def _structure_logits(model, records, device: str, indicator=None) -> list[np.ndarray]:
@@ -189,11 +217,13 @@ THRESHOLDS = (-2.0, -1.5, -1.0, -0.5, 0.0, 0.5, 1.0, 2.0, 3.0)
 
 
 def choose_decoding(
-    model, records, device: str = "cpu", grid=THRESHOLDS, indicator=None
+    model, records, device: str = "cpu", grid=THRESHOLDS, indicator=None, logits=None
 ) -> tuple[float, bool]:
     """The decoder threshold and no-lonely-pairs switch with the best mean F1 on a validation set
-    (VL0); ties go to the first in grid order, lonely pairs allowed before forbidden."""
-    logits = _structure_logits(model, records, device, indicator)
+    (VL0); ties go to the first in grid order, lonely pairs allowed before forbidden. ``logits``:
+    the records' pair logits when already computed."""
+    if logits is None:
+        logits = _structure_logits(model, records, device, indicator)
     scores = {
         (t, nlp): _score_structures(logits, records, t, nlp)["f1"]
         for nlp in (False, True)
@@ -352,9 +382,7 @@ def run(
             res[f"{name}_rnafold"] = _cached(
                 cache,
                 f"{name}_rnafold",
-                lambda name=name, recs=recs: rnafold_f1(
-                    recs, _rnafold_structures(cache, name, recs)
-                ),
+                lambda name=name, recs=recs: _rnafold_baseline(cache, name, recs),
             )
         head = model_dir / "heads" / "structure"
         if head.exists():
@@ -372,10 +400,10 @@ def run(
                 return got[name]
 
             if "decode_threshold" not in extra:
-                thr, nlp = choose_decoding(model, sets["bprna_vl0"], device, indicator=ind)
+                thr, nlp = choose_decoding(model, sets["bprna_vl0"], logits=logits("bprna_vl0"))
                 extra.update(decode_threshold=thr, decode_no_lonely_pairs=nlp)
             if "prior_rnafold" not in extra:
-                mfe = _rnafold_structures(cache, "bprna_vl0", sets["bprna_vl0"])
+                mfe, _ = _rnafold_structures(cache, "bprna_vl0", sets["bprna_vl0"])
                 extra["prior_rnafold"] = choose_prior(logits("bprna_vl0"), sets["bprna_vl0"], mfe)
             for name in ("bprna_ts0", "archiveII_600"):
                 recs = sets[name]
@@ -392,7 +420,7 @@ def run(
                     f"{name}_rnaernie_rnafold_prior",
                     lambda name=name, recs=recs: {
                         **_prior_scores(
-                            logits(name), recs, _rnafold_structures(cache, name, recs),
+                            logits(name), recs, _rnafold_structures(cache, name, recs)[0],
                             extra["prior_rnafold"],
                         ),
                         "type_guided": ind is not None,

@@ -553,7 +553,7 @@ def predict_pair_logits(
     window holds get a logit of -1e4).
     """
     model.eval()
-    seqs = list(seqs)
+    seqs = ["".join(s.split()) for s in seqs]  # the tokenizer's coordinates skip whitespace
     typed = _typing(seqs, indicator, top_k)
     tok = Tokenizer()
     width = MAX_NUC if typed.tokens is not None else MAX_NUC + 2

@@ -42,9 +42,9 @@ python -m rnaernie.evaluate --data ../shared/data --cache runs/eval-cache --out 
 # head ensembles, each written to its own JSON; they need the run directories under runs/.
 if [ -d $G/models/ft-structure-v2-lr1e-4 ]; then
   python scripts/structure_decoding.py rnaernie/data/models/rnaernie-tiny/heads/structure \
-    $G/models/ft-structure-v2-lr1e-4 --data ../shared/data --cache runs/struct-exp --rnafold
+    $G/models/ft-structure-v2-lr1e-4 --data ../shared/data --cache runs/eval-cache --rnafold
 fi
 NRC_HEADS=($G/models/ft-nrc-guided $G/models/ft-nrc-unguided $S/models/ft-nrc-*)
 if [ -d $G/models/ft-nrc-guided ]; then
-  python scripts/nrc_ensemble.py "${NRC_HEADS[@]}" --data ../shared/data --cache runs/struct-exp
+  python scripts/nrc_ensemble.py "${NRC_HEADS[@]}" --data ../shared/data --cache runs/eval-cache
 fi

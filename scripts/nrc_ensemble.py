@@ -1,11 +1,11 @@
 """nRC test accuracy of several fine-tuned nRC heads and of their ensembles (mean probabilities).
 
     python scripts/nrc_ensemble.py HEAD_DIR [HEAD_DIR ...] --data ../shared/data \\
-        --cache runs/struct-exp --out benchmarks/results/nrc_ensemble.json
+        --cache runs/eval-cache --out benchmarks/results/nrc_ensemble.json
 
 Each head is applied as ``rnaernie evaluate`` applies the shipped one (type-guided when its config
 says so, with the shipped pretraining model as the indicator). Test-set probabilities are cached in
-``--cache`` as ``nrc.<parent>.<head>.npy``. Reported: every head alone, the first two heads together
+``--cache`` as ``model-<hash of the head>/nrc_test_probs.npy``. Reported: every head alone, the first two heads together
 and all heads together.
 """
 
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rnaernie.evaluate import _indicator
+from rnaernie.evaluate import _indicator, _model_cache
 from rnaernie.finetune import evaluate_classifier, predict_classifier
 from rnaernie.heads import RnaErnieForSequenceClassification
 from rnaernie.io import read_fasta
@@ -26,14 +26,14 @@ SHIPPED = Path(__file__).resolve().parents[1] / "rnaernie" / "data" / "models" /
 
 
 def _probs(head: Path, seqs: list[str], labels: list[str], cache: Path) -> np.ndarray:
-    f = cache / f"nrc.{head.parent.parent.name}.{head.name}.npy"
+    f = _model_cache(cache, head) / "nrc_test_probs.npy"  # keyed by the head's weights and config
     if (json.loads((head / "labels.json").read_text())) != labels:
         raise SystemExit(f"{head}: its labels.json differs from the first head's")
     if not f.exists():
         model = RnaErnieForSequenceClassification.from_pretrained(head)
         top_k = model.config.extra.get("top_k", 3)
         ind = _indicator(model, SHIPPED, "cpu")
-        cache.mkdir(parents=True, exist_ok=True)
+        f.parent.mkdir(parents=True, exist_ok=True)
         np.save(f, predict_classifier(model, seqs, indicator=ind, top_k=top_k, device="cpu"))
         print(head, "done", flush=True)
     return np.load(f)
@@ -43,7 +43,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("heads", nargs="+", type=Path)
     p.add_argument("--data", type=Path, default=Path("../shared/data"))
-    p.add_argument("--cache", type=Path, default=Path("runs/struct-exp"))
+    p.add_argument("--cache", type=Path, default=Path("runs/eval-cache"))
     p.add_argument("--out", type=Path, default=Path("benchmarks/results/nrc_ensemble.json"))
     a = p.parse_args()
     recs = list(read_fasta(a.data / "nrc" / "test.fasta"))

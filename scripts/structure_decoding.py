@@ -6,11 +6,11 @@ previous evaluation's setting (threshold 0, lonely pairs allowed, sequences over
 empty predictions instead of read in windows), so the change can be traced.
 
     python scripts/structure_decoding.py HEAD_DIR [HEAD_DIR ...] \\
-        --data ../shared/data --cache runs/struct-exp --out benchmarks/results/structure_decoding.json
+        --data ../shared/data --cache runs/eval-cache --out benchmarks/results/structure_decoding.json
 
-Pair logits are cached per head and set in ``--cache`` (``NAME.SET.npz``; delete to recompute).
-With ``--rnafold``, ViennaRNA's per-sequence F1 on TS0 and ArchiveII (cached as ``rnafold.SET.npy``)
-and a paired bootstrap (10,000 resamples) of the mean F1 difference between each head's VL0-chosen
+Pair logits are cached per head and set in ``--cache`` (``model-<hash of the head>/SET.npz``).
+With ``--rnafold``, ViennaRNA's per-sequence F1 on TS0 and ArchiveII (MFE pairs cached the way
+``rnaernie evaluate`` caches them) and a paired bootstrap (10,000 resamples) of the mean F1 difference between each head's VL0-chosen
 setting and RNAfold: its 95 % interval says whether a lead is more than noise; plus both F1s per
 ArchiveII family.
 """
@@ -24,26 +24,21 @@ from pathlib import Path
 
 import numpy as np
 
-from rnaernie.evaluate import THRESHOLDS, _score_structures, _structure_logits
+from rnaernie.evaluate import (
+    THRESHOLDS,
+    _model_cache,
+    _rnafold_structures,
+    _score_structures,
+    _structure_logits,
+)
 from rnaernie.heads import RnaErnieForContactPrediction
-from rnaernie.structure import decode_batch, dot_bracket_to_pairs, f1, read_dbn
-
-
-def _rnafold_one(rec) -> float:
-    import RNA
-
-    ss, _ = RNA.fold(rec.sequence.upper().replace("T", "U"))
-    return f1(dot_bracket_to_pairs(ss), rec.pairs)
+from rnaernie.structure import decode_batch, f1, read_dbn
 
 
 def _rnafold(name: str, recs, cache: Path) -> np.ndarray:
-    f = cache / f"rnafold.{name}.npy"
-    if not f.exists():
-        from multiprocessing import Pool
-
-        with Pool() as pool:
-            np.save(f, np.asarray(pool.map(_rnafold_one, recs, chunksize=16)))
-    return np.load(f)
+    """Per-sequence F1 of RNAfold's MFE structures (folded once, cached by evaluate's helper)."""
+    pairs, _ = _rnafold_structures(cache, name, recs)
+    return np.asarray([f1(p, r.pairs) for p, r in zip(pairs, recs)])
 
 
 def _per_seq_f1(logits, recs, setting: str) -> np.ndarray:
@@ -74,7 +69,7 @@ def _sets(data: Path) -> dict:
 
 
 def _logits(head: Path, name: str, recs, cache: Path) -> list[np.ndarray]:
-    f = cache / f"{head.name}.{name}.npz"
+    f = _model_cache(cache, head) / f"{name}.npz"  # keyed by the head's weights and config
     if f.exists():
         z = np.load(f)
         return [z[f"arr_{i}"] for i in range(len(z.files))]
@@ -83,7 +78,7 @@ def _logits(head: Path, name: str, recs, cache: Path) -> list[np.ndarray]:
     if model.config.extra.get("type_guided"):
         raise SystemExit(f"{head}: type-guided heads are not supported here")
     out = _structure_logits(model, recs, "cpu")
-    cache.mkdir(parents=True, exist_ok=True)
+    f.parent.mkdir(parents=True, exist_ok=True)
     np.savez(f, *out)
     print(f"{head.name} {name}: logits in {time.perf_counter() - t:.0f} s", flush=True)
     return out
@@ -103,7 +98,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("heads", nargs="+", type=Path)
     p.add_argument("--data", type=Path, default=Path("../shared/data"))
-    p.add_argument("--cache", type=Path, default=Path("runs/struct-exp"))
+    p.add_argument("--cache", type=Path, default=Path("runs/eval-cache"))
     p.add_argument("--out", type=Path, default=Path("benchmarks/results/structure_decoding.json"))
     p.add_argument("--rnafold", action="store_true", help="paired bootstrap against RNA.fold")
     a = p.parse_args()

@@ -195,3 +195,18 @@ def test_fold_with_rnafold_prior(m):
         m.fold(seqs, prior="rnafold", prior_weight=float("nan"))
     with pytest.raises(ValueError, match="max_length must be a positive int"):
         m.fold(seqs, max_length=0)
+
+
+def test_fold_in_bounded_groups_matches_one_group(m, monkeypatch):
+    import rnaernie.api as api
+
+    assert api._groups_by_area([3, 3, 5, 1], 20) == [[0, 1], [2], [3]]
+    assert api._groups_by_area([10], 4) == [[0]] and api._groups_by_area([], 4) == []
+    want = m.fold(SEQS, return_probs=True)
+    monkeypatch.setattr(api, "FOLD_AREA", 200)  # forces several groups
+    got = m.fold(SEQS, return_probs=True)
+    assert [g.dot_bracket for g in got] == [w.dot_bracket for w in want]
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g.probs, w.probs, atol=1e-5)
+    with pytest.raises(ValueError, match="prior_weight needs a prior"):
+        m.fold(SEQS, prior_weight=1.0)

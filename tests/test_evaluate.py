@@ -70,8 +70,16 @@ def test_rnafold_prior_pairs_bonus_and_errors(monkeypatch):
     one = rnafold_pairs(seqs)
     for s, p in zip(seqs, one):
         np.testing.assert_array_equal(p, dot_bracket_to_pairs(RNA.fold(s.upper())[0]))
+    import rnaernie.structure.prior as prior
+
+    monkeypatch.setattr(prior, "MIN_POOL", 2)  # fold the six in two worker interpreters
     two = rnafold_pairs(seqs, processes=2)
     assert all(np.array_equal(a, b) for a, b in zip(one, two))
+    monkeypatch.setattr(prior, "_WORKER", "import sys; sys.exit(3)")
+    with pytest.raises(RuntimeError, match=r"RNAfold worker failed \(exit status 3, 0 of \d structures\)"):
+        rnafold_pairs(seqs, processes=2)
+    with pytest.raises(ValueError, match="sequence 1 contains a line break"):
+        rnafold_pairs(["ACGU", "AC\nGU"])
     z = np.random.default_rng(0).normal(size=(9, 9)).astype(np.float32)
     z = z + z.T
     p = np.array([[0, 8], [1, 7]])

@@ -25,7 +25,7 @@ import numpy as np
 
 from .dotbracket import dot_bracket_to_pairs
 
-__all__ = ["PRIORS", "add_pair_bonus", "rnafold_pairs"]
+__all__ = ["MIN_POOL", "PRIORS", "add_pair_bonus", "rnafold_pairs"]
 
 PRIORS = ("rnafold",)
 
@@ -41,23 +41,55 @@ def _rna() -> Any:
 
 
 def _mfe_pairs(seq: str) -> np.ndarray:
-    return dot_bracket_to_pairs(_rna().fold(seq.upper().replace("T", "U"))[0])
+    return dot_bracket_to_pairs(_rna().fold(seq)[0])
+
+
+MIN_POOL = 32  # fewer sequences are folded in this process: starting workers would dominate
+
+# A worker: a fresh interpreter that imports only ViennaRNA, one sequence per input line, one
+# dot-bracket per output line. Fresh processes, rather than a fork of this one (which may run
+# torch threads) or multiprocessing's spawn (which re-imports the caller's __main__).
+_WORKER = "import sys, RNA\nfor line in sys.stdin:\n    print(RNA.fold(line.strip())[0])\n"
 
 
 def rnafold_pairs(seqs: Sequence[str], processes: int = 1) -> list[np.ndarray]:
     """RNAfold MFE base pairs (default parameters, 37 °C) per sequence, (n, 2) int64 with i < j.
 
-    ``processes > 1`` folds in a ``multiprocessing`` pool (ViennaRNA holds the GIL, so threads
-    would not help).
+    With ``processes > 1`` and at least ``MIN_POOL`` sequences, the folding runs in that many
+    worker interpreters (ViennaRNA holds the GIL, so threads would not help).
     """
     _rna()  # a clear error before any work when ViennaRNA is missing
-    seqs = [str(s) for s in seqs]
-    if processes <= 1 or len(seqs) < 2:
+    seqs = [str(s).upper().replace("T", "U") for s in seqs]
+    bad = next((i for i, s in enumerate(seqs) if "\n" in s or "\r" in s), None)
+    if bad is not None:
+        raise ValueError(f"sequence {bad} contains a line break")
+    processes = min(int(processes), len(seqs))
+    if processes <= 1 or len(seqs) < MIN_POOL:
         return [_mfe_pairs(s) for s in seqs]
-    from multiprocessing import get_context
+    return [dot_bracket_to_pairs(db) for db in _fold_in_workers(seqs, processes)]
 
-    with get_context("fork").Pool(processes) as pool:
-        return pool.map(_mfe_pairs, seqs, chunksize=max(1, len(seqs) // (8 * processes)))
+
+def _fold_in_workers(seqs: list[str], processes: int) -> list[str]:
+    import subprocess
+    import sys
+    from concurrent.futures import ThreadPoolExecutor
+
+    chunks = [c.tolist() for c in np.array_split(np.arange(len(seqs)), processes)]
+
+    def run(idx: list[int]) -> list[str]:
+        text = "".join(seqs[i] + "\n" for i in idx)
+        r = subprocess.run([sys.executable, "-c", _WORKER], input=text, capture_output=True,
+                           text=True, check=False)  # fmt: skip
+        out = r.stdout.splitlines()
+        if r.returncode != 0 or len(out) != len(idx):
+            raise RuntimeError(
+                f"an RNAfold worker failed (exit status {r.returncode}, {len(out)} of {len(idx)} "
+                f"structures): {r.stderr.strip()[-500:]}"
+            )
+        return out
+
+    with ThreadPoolExecutor(len(chunks)) as ex:  # the threads only wait on the workers' pipes
+        return [db for part in ex.map(run, chunks) for db in part]
 
 
 def add_pair_bonus(logits: np.ndarray, pairs: np.ndarray, weight: float) -> np.ndarray:
