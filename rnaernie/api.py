@@ -581,10 +581,10 @@ class RnaErnie:
     def _check_fold_lengths(names: list[str], seqs: list[str], max_length: int) -> None:
         if isinstance(max_length, bool) or not isinstance(max_length, int) or max_length < 1:
             raise ValueError(f"max_length must be a positive int, got {max_length!r}")
-        for i, s in enumerate(seqs):
-            if len(normalise(s)) > max_length:
+        for i, n in enumerate(len(normalise(s)) for s in seqs):
+            if n > max_length:
                 raise ValueError(
-                    f"sequence {i} ({names[i]!r}) has {len(normalise(s))} nt; fold handles at most "
+                    f"sequence {i} ({names[i]!r}) has {n} nt; fold handles at most "
                     f"{max_length} (decoding is cubic in length: raise max_length, or cut the "
                     "sequence into windows, e.g. with `rnaernie screen --tasks structure`)"
                 )
@@ -804,10 +804,9 @@ def _groups_by_area(lengths: Sequence[int], area: int) -> list[list[int]]:
 
 
 def _prior_settings(extra: dict) -> dict:
-    """A head config's ``prior_rnafold`` entry as ``decode_*`` / ``prior_weight`` keys."""
+    """The decoder settings of a head config's ``prior_rnafold`` entry, as ``decode_*`` keys."""
     p = extra.get("prior_rnafold") or {}
-    keys = {"threshold": "decode_threshold", "no_lonely_pairs": "decode_no_lonely_pairs",
-            "weight": "prior_weight"}  # fmt: skip
+    keys = {"threshold": "decode_threshold", "no_lonely_pairs": "decode_no_lonely_pairs"}
     return {keys[k]: v for k, v in p.items() if k in keys}
 
 
