@@ -88,7 +88,7 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
             warmup_steps=args.warmup_steps, seed=args.seed, eval_every=args.eval_every,
             checkpoint_every=args.checkpoint_every, log_every=args.log_every, threads=args.threads,
             device=args.device, split=args.split or None, valid_split=args.valid_split or None,
-            init_from=args.init_from or None,
+            init_from=args.init_from or None, max_minutes=args.max_minutes,
         )  # fmt: skip
     final = pretrain(cfg)
     print(final)
@@ -757,6 +757,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--levels", default="base,subsequence,motif", help="masking levels, comma-separated"
     )
     p.add_argument("--steps", type=int, default=1000, help="optimizer steps")
+    p.add_argument(
+        "--max-minutes",
+        type=float,
+        default=None,
+        help="wall-time cap: the cosine decay follows the time spent and the run ends at the cap",
+    )
     p.add_argument(
         "--batch-tokens", type=int, default=8192, help="padded tokens per batch (per rank)"
     )

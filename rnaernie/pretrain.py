@@ -299,6 +299,9 @@ class PretrainConfig:
     amp: bool = True  # bf16 autocast on CUDA
     stop_at: int | None = None  # stop (checkpointed) after this step, to train in sittings
     init_from: str | None = None  # start from these weights (a model directory), fresh optimizer
+    # wall-time cap (resumed sittings count): the cosine decay follows max(step / steps, time / cap),
+    # so a capped run still ends at min_lr_ratio; the run ends (final model, evaluation) at the cap
+    max_minutes: float | None = None
 
     def to_json(self) -> str:
         d = dataclasses.asdict(self)
@@ -306,11 +309,14 @@ class PretrainConfig:
         return json.dumps(d, indent=2)
 
 
-def _lr_lambda(cfg: PretrainConfig) -> Callable[[int], float]:
+def _lr_lambda(
+    cfg: PretrainConfig, time_fraction: Callable[[], float] = lambda: 0.0
+) -> Callable[[int], float]:
     def f(step: int) -> float:
         if step < cfg.warmup_steps:
             return (step + 1) / cfg.warmup_steps
-        t = min(1.0, (step - cfg.warmup_steps) / max(1, cfg.steps - cfg.warmup_steps))
+        t = (step - cfg.warmup_steps) / max(1, cfg.steps - cfg.warmup_steps)
+        t = min(1.0, max(t, time_fraction()))
         return cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * t))
 
     return f
@@ -384,8 +390,14 @@ def pretrain(cfg: PretrainConfig) -> Path:
         betas=(0.9, 0.98),
         eps=1e-6,
     )
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, _lr_lambda(cfg))
     step, epoch, batches_in_epoch, tokens_seen, wall = 0, 0, 0, 0, 0.0
+    t0 = time.perf_counter()
+    cap_s = None if cfg.max_minutes is None else 60.0 * cfg.max_minutes
+
+    def time_fraction() -> float:  # of the wall-time cap spent, over all sittings
+        return 0.0 if cap_s is None else (wall + time.perf_counter() - t0) / cap_s
+
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, _lr_lambda(cfg, time_fraction))
     if (ckpt / "trainer.pt").exists():
         state = torch.load(ckpt / "trainer.pt", map_location="cpu", weights_only=False)
         loaded = RnaErnieForPreTraining.from_pretrained(ckpt / "model")
@@ -437,7 +449,8 @@ def pretrain(cfg: PretrainConfig) -> Path:
     t0 = time.perf_counter()
     model.train()
     last = cfg.steps if cfg.stop_at is None else min(cfg.steps, cfg.stop_at)
-    while step < last:
+    finished = False  # all steps done, or the wall-time cap reached
+    while step < last and not finished:
         group = []
         while len(group) < per_step:
             try:
@@ -488,16 +501,22 @@ def pretrain(cfg: PretrainConfig) -> Path:
                 fh.write(json.dumps(rec) + "\n")
             bar.set_postfix(loss=f"{rec['loss']:.3f}", mlm_acc=f"{rec['mlm_acc']:.3f}")
             acc = _Accumulator()
-        if rank == 0 and (step % cfg.checkpoint_every == 0 or step == last):
+        finished = step == cfg.steps or time_fraction() >= 1.0
+        if world > 1 and cap_s is not None:  # every rank stops at the same step
+            flag = torch.tensor([float(finished)], device=device)
+            torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MAX)
+            finished = bool(flag.item())
+        if finished and step < cfg.steps:
+            log.warning("pretrain: time cap reached after %d/%d steps", step, cfg.steps)
+        if rank == 0 and (step % cfg.checkpoint_every == 0 or step == last or finished):
             state = {"step": step, "epoch": epoch, "batches_in_epoch": batches_in_epoch, "tokens_seen": tokens_seen,
                      "wall": wall + time.perf_counter() - t0, "torch_rng": torch.get_rng_state()}  # fmt: skip
             _save_checkpoint(ckpt, model, opt, sched, state)
-        at_end = step == cfg.steps  # the final model is always evaluated
-        if (
+        if (  # the final model is always evaluated
             rank == 0
             and cfg.valid_split
             and cfg.eval_every
-            and (step % cfg.eval_every == 0 or at_end)
+            and (step % cfg.eval_every == 0 or finished)
         ):
             metrics = evaluate_pretraining(
                 model,
@@ -511,7 +530,7 @@ def pretrain(cfg: PretrainConfig) -> Path:
             model.train()
     if bar is not None:
         bar.close()
-    if step < cfg.steps:
+    if not finished:
         return ckpt / "model"
     final = out / "final"
     if rank == 0:

@@ -19,6 +19,11 @@
 # PLAN=all (default) runs everything above; PLAN=checks only the benchmarks and the kernel tests;
 # PLAN=nrc-sweep only the nRC fine-tuning variants (dropout, type guidance, LR), each scored on a
 # 10 % validation part of the training set too.
+# PLAN=pretrain: continued pretraining of the shipped base on the GPU (scripts/pretrain_gpu.json, a
+# PRETRAIN_MIN-minute cap) beside the same run with base-level masking only (the masking ablation at
+# the same budget), then the nRC fine-tunings from both (guided / unguided; scratch for reference) and
+# three structure fine-tunings (new base at two LRs; the shipped head continued), without their
+# VL0/TS0 evaluation (done on the CPU afterwards). Brings the new base back in fp32.
 set -uo pipefail
 shopt -s nullglob
 cd "$(dirname "$0")/.."
@@ -45,7 +50,30 @@ fi
 "$PY" -c "import rnaernie, rnaernie._core" >>"$W/install.log" 2>&1 || log "rnaernie not importable"
 { nvidia-smi || true; "$PY" -c "import torch, triton; print(torch.__version__, torch.version.cuda, triton.__version__)"; } >"$W/machine.txt" 2>&1
 
-if [ "$DEVICE" = cuda ] && [ "$PLAN" != nrc-sweep ]; then
+if [ "$PLAN" = pretrain ]; then  # the two pretrainings, in parallel, before the fine-tunings
+    for name in pretrain pretrain-baseonly; do
+        mkdir -p "$W/$name"
+        "$PY" -c '
+import json, sys
+out, name, corpus, init, minutes, device = sys.argv[1:]
+cfg = json.load(open("scripts/pretrain_gpu.json"))
+cfg.update(out=out, corpus=corpus, init_from=init, max_minutes=float(minutes), device=device)
+if name.endswith("baseonly"):
+    cfg["levels"] = ["base"]
+json.dump(cfg, open(out + "/config.json", "w"), indent=1)
+' "$W/$name" "$name" "$D/rfam14_2_seed_typed/rfam14.2_seed_typed.tsv.gz" "$V2" "${PRETRAIN_MIN:-3.5}" "$DEVICE"
+        (OMP_NUM_THREADS=4 RNAERNIE_ATTN_IMPL=sdpa timeout $(($(left) - 15)) "$PY" -m rnaernie.cli \
+            pretrain --config "$W/$name/config.json" >"$W/$name/stdout.txt" 2>&1
+            echo "rc=$?" >>"$W/$name/stdout.txt") &
+    done
+    wait
+    for name in pretrain pretrain-baseonly; do
+        log "$name: $(tail -1 "$W/$name/stdout.txt") $(grep '"eval"' "$W/$name/log.jsonl" | tail -1 | cut -c1-400)"
+        rm -rf "$W/$name/checkpoint"
+    done
+fi
+
+if [ "$DEVICE" = cuda ] && [ "$PLAN" = all ]; then
     log "benchmarks: attention"
     mkdir -p "$W/check"
     RNAERNIE_BENCH_DIR="$W/check" timeout 120 "$PY" -m pytest -p no:cacheprovider -q \
@@ -81,6 +109,21 @@ if [ "$PLAN" = nrc-sweep ]; then
     ft nrc-unguided-d0.2 classify "${NRC[@]}" --no-type-guidance --lr 2e-4 --dropout 0.2
     ft nrc-guided-d0.2 classify "${NRC[@]}" --lr 2e-4 --dropout 0.2
     ft nrc-unguided-d0.1-lr1e-4 classify "${NRC[@]}" --no-type-guidance --lr 1e-4 --dropout 0.1
+elif [ "$PLAN" = pretrain ]; then
+    NEW=$W/pretrain/final
+    if [ ! -f "$NEW/model.safetensors" ]; then
+        log "no new base (see pretrain/stdout.txt): fine-tuning from the shipped one"
+        NEW=$V2
+    fi
+    NRC=("$D/nrc/train.fasta" --test "$D/nrc/test.fasta" --epochs 60 "${CLS[@]}")
+    ft nrc-guided classify "${NRC[@]}" --pretrained "$NEW"
+    ft nrc-unguided classify "${NRC[@]}" --pretrained "$NEW" --no-type-guidance
+    ft nrc-baseonly-unguided classify "${NRC[@]}" --pretrained "$W/pretrain-baseonly/final" --no-type-guidance
+    ft nrc-scratch classify "${NRC[@]}" --pretrained '' --no-type-guidance
+    TR0=("$D/bprna_ts0_vl0_tr0/TR0.dbn.gz" --epochs 40)
+    ft structure-new-lr1e-4 structure "${TR0[@]}" --pretrained "$NEW" --lr 1e-4
+    ft structure-new-lr3e-4 structure "${TR0[@]}" --pretrained "$NEW" --lr 3e-4
+    ft structure-shipped-cont structure "${TR0[@]}" --pretrained "$V2/heads/structure" --lr 1e-4
 elif [ "$PLAN" = all ]; then
     ft nrc-unguided classify "$D/nrc/train.fasta" --test "$D/nrc/test.fasta" --pretrained "$V2" --no-type-guidance --epochs 60 "${CLS[@]}"
     ft nrc-guided classify "$D/nrc/train.fasta" --test "$D/nrc/test.fasta" --pretrained "$V2" --epochs 60 "${CLS[@]}"
@@ -92,7 +135,7 @@ elif [ "$PLAN" = all ]; then
     ft lncrna classify "$D/lncrna_mouse_prelnc/train.fasta.gz" --test "$D/lncrna_mouse_prelnc/test.fasta.gz" --pretrained "$V2" --no-type-guidance --epochs 20 --batch-tokens 8192 --lr 2e-4 --max-windows 4
 fi
 
-if [ "$DEVICE" = cuda ] && [ "$PLAN" != nrc-sweep ]; then
+if [ "$DEVICE" = cuda ] && [ "$PLAN" = all ]; then
     log "kernel correctness tests (beside the fine-tunings)"
     mkdir -p "$W/check"
     RNAERNIE_TRITON_AUTOTUNE=0 timeout 200 "$PY" -m pytest -p no:cacheprovider -q -W ignore::UserWarning -W ignore::FutureWarning \
@@ -115,7 +158,10 @@ mkdir -p "$W/models"
 for d in "$W"/ft-*; do
     [ -f "$d/model.safetensors" ] || continue
     name=$(basename "$d")
-    case "$name" in nrc-scratch) continue ;; esac  # its metrics are enough
+    case "$name" in ft-nrc-scratch | ft-nrc-baseonly-unguided)  # their metrics are enough
+        rm -f "$d/model.safetensors"
+        continue ;;
+    esac
     "$PY" - "$d" "$W/models/$name" <<'EOF' || log "fp16 copy of $d failed"
 import shutil, sys
 from pathlib import Path
@@ -131,6 +177,10 @@ for f in ("labels.json", "metrics.json"):
 EOF
     rm -f "$d/model.safetensors"
 done
+if [ -f "$W/pretrain/final/model.safetensors" ]; then  # the new base, fp32 as shipped
+    mkdir -p "$W/models/pretrain-final" && mv "$W/pretrain/final"/* "$W/models/pretrain-final/"
+fi
+rm -rf "$W/pretrain-baseonly/final"
 cp "$W/session.log" "$OUT/session.log"
 tar -C "$W" --exclude=models -czf "$OUT/results.tar.gz" .
 tar -C "$W" -cf - models | split -b 15M - "$OUT/models.tar.part-"

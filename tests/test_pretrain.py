@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import os
 import socket
 from pathlib import Path
@@ -17,6 +18,7 @@ from rnaernie.pretrain import (
     RFAM_TO_RNACENTRAL,
     CorpusRecord,
     PretrainConfig,
+    _lr_lambda,
     build_batch,
     evaluate_pretraining,
     iter_corpus,
@@ -132,6 +134,19 @@ def test_pretrain_logs_and_resume_is_exact(tmp_path):
     a, b = _weights(full), _weights(resumed)
     for k in a:
         torch.testing.assert_close(a[k], b[k], rtol=0, atol=1e-6)
+
+
+def test_time_cap_ends_the_run_with_a_decayed_learning_rate(tmp_path):
+    cfg = _cfg(tmp_path / "capped", steps=10**6, max_minutes=0.01, warmup_steps=1)
+    final = pretrain(cfg)
+    assert final == tmp_path / "capped" / "final" and (final / "model.safetensors").exists()
+    log = [json.loads(line) for line in (tmp_path / "capped/log.jsonl").read_text().splitlines()]
+    assert 1 <= log[-1]["step"] < 10**6
+    assert log[-1]["lr"] < 0.25 * cfg.lr  # the cosine followed the clock, not the step count
+    # the schedule itself: time spent / cap decides when it is further along than the steps
+    f = _lr_lambda(cfg, lambda: 1.0)
+    assert f(0) == 1.0 and f(5) == pytest.approx(cfg.min_lr_ratio)
+    assert _lr_lambda(cfg, lambda: 0.0)(5) == pytest.approx(1.0, abs=1e-9)
 
 
 def test_init_from_starts_at_the_given_weights(tmp_path):
