@@ -73,7 +73,7 @@ json.dump(cfg, open(out + "/config.json", "w"), indent=1)
     done
 fi
 
-if [ "$DEVICE" = cuda ] && [ "$PLAN" = all ]; then
+if [ "$DEVICE" = cuda ] && { [ "$PLAN" = all ] || [ "$PLAN" = checks ]; }; then
     log "benchmarks: attention"
     mkdir -p "$W/check"
     RNAERNIE_BENCH_DIR="$W/check" timeout 120 "$PY" -m pytest -p no:cacheprovider -q \
@@ -135,7 +135,7 @@ elif [ "$PLAN" = all ]; then
     ft lncrna classify "$D/lncrna_mouse_prelnc/train.fasta.gz" --test "$D/lncrna_mouse_prelnc/test.fasta.gz" --pretrained "$V2" --no-type-guidance --epochs 20 --batch-tokens 8192 --lr 2e-4 --max-windows 4
 fi
 
-if [ "$DEVICE" = cuda ] && [ "$PLAN" = all ]; then
+if [ "$DEVICE" = cuda ] && { [ "$PLAN" = all ] || [ "$PLAN" = checks ]; }; then
     log "kernel correctness tests (beside the fine-tunings)"
     mkdir -p "$W/check"
     RNAERNIE_TRITON_AUTOTUNE=0 timeout 200 "$PY" -m pytest -p no:cacheprovider -q -W ignore::UserWarning -W ignore::FutureWarning \
@@ -155,6 +155,7 @@ done
 
 # ---- pack --------------------------------------------------------------------------------------
 mkdir -p "$W/models"
+[ "${PACK_MODELS:-1}" = 1 ] || rm -f "$W"/ft-*/model.safetensors  # PACK_MODELS=0: metrics only
 for d in "$W"/ft-*; do
     [ -f "$d/model.safetensors" ] || continue
     name=$(basename "$d")

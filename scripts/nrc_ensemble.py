@@ -4,7 +4,7 @@
         --cache runs/eval-cache --out benchmarks/results/nrc_ensemble.json
 
 Each head is applied as ``rnaernie evaluate`` applies the shipped one (type-guided when its config
-says so, with the shipped pretraining model as the indicator). Test-set probabilities are cached in
+says so, with ``--indicator`` as the indicator: the pretraining model it was fine-tuned from). Test-set probabilities are cached in
 ``--cache`` as ``model-<hash of the head>/nrc_test_probs.npy``. Reported: every head alone, the first two heads together
 and all heads together.
 """
@@ -25,14 +25,23 @@ from rnaernie.io import read_fasta
 SHIPPED = Path(__file__).resolve().parents[1] / "rnaernie" / "data" / "models" / "rnaernie-tiny"
 
 
-def _probs(head: Path, seqs: list[str], labels: list[str], cache: Path) -> np.ndarray:
-    f = _model_cache(cache, head) / "nrc_test_probs.npy"  # keyed by the head's weights and config
+def _probs(
+    head: Path, seqs: list[str], labels: list[str], cache: Path, indicator: Path
+) -> np.ndarray:
     if (json.loads((head / "labels.json").read_text())) != labels:
         raise SystemExit(f"{head}: its labels.json differs from the first head's")
+    model = RnaErnieForSequenceClassification.from_pretrained(head)
+    # keyed by the head's weights and config, and for a type-guided head by its indicator's too
+    guided = model.config.extra.get("type_guided", False)
+    name = (
+        f"nrc_test_probs-{_model_cache(cache, indicator).name}.npy"
+        if guided
+        else "nrc_test_probs.npy"
+    )
+    f = _model_cache(cache, head) / name
     if not f.exists():
-        model = RnaErnieForSequenceClassification.from_pretrained(head)
         top_k = model.config.extra.get("top_k", 3)
-        ind = _indicator(model, SHIPPED, "cpu")
+        ind = _indicator(model, indicator, "cpu")
         f.parent.mkdir(parents=True, exist_ok=True)
         np.save(f, predict_classifier(model, seqs, indicator=ind, top_k=top_k, device="cpu"))
         print(head, "done", flush=True)
@@ -45,12 +54,18 @@ def main() -> None:
     p.add_argument("--data", type=Path, default=Path("../shared/data"))
     p.add_argument("--cache", type=Path, default=Path("runs/eval-cache"))
     p.add_argument("--out", type=Path, default=Path("benchmarks/results/nrc_ensemble.json"))
+    p.add_argument(
+        "--indicator",
+        type=Path,
+        default=SHIPPED,
+        help="the pretraining model the type-guided heads were fine-tuned with (default: the shipped one)",
+    )
     a = p.parse_args()
     recs = list(read_fasta(a.data / "nrc" / "test.fasta"))
     seqs = [r.seq.upper().replace("T", "U") for r in recs]
     labels = json.loads((a.heads[0] / "labels.json").read_text())
     y = np.array([labels.index(r.description.split()[0]) for r in recs])
-    probs = {str(h): _probs(h, seqs, labels, a.cache) for h in a.heads}
+    probs = {str(h): _probs(h, seqs, labels, a.cache, a.indicator) for h in a.heads}
     res = {name: evaluate_classifier(p, y) for name, p in probs.items()}
     names = list(probs)
     res["ensemble_first_two"] = evaluate_classifier(np.mean([probs[n] for n in names[:2]], 0), y)
