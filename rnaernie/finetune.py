@@ -21,7 +21,7 @@ import json
 import logging
 import random
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -249,6 +249,19 @@ class _Progress:
         return True
 
 
+def _training_batches(
+    epochs: int, batches: Callable[[int], Iterable[np.ndarray]], sched, what: str
+) -> Iterator[tuple[int, np.ndarray]]:
+    """``(epoch, batch indices)`` for each step, ``batches(epoch)`` giving an epoch's batches (called
+    once per epoch, in order), until the scheduler's progress says the run is done (its last step
+    or its time cap)."""
+    for ep in range(epochs):
+        for idx in batches(ep):
+            yield ep, idx
+            if sched.progress.done(what):
+                return
+
+
 def _schedule(opt, total_steps: int, warmup_frac: float, max_minutes: float | None = None):
     """Linear warm-up over the first ``warmup_frac`` of the run, then linear decay to zero, on
     :class:`_Progress` (``.progress`` of the returned scheduler; ``_optimizer_step`` advances it)."""
@@ -340,22 +353,20 @@ def finetune_classifier(
     model.train()
     from tqdm.auto import tqdm
 
+    def batches(ep: int) -> list[np.ndarray]:
+        return _batches_by_tokens(lengths, batch_tokens, shuffle=True, seed=seed * 1000 + ep)
+
+    crops_epoch = -1
     with tqdm(total=total, desc="finetune classifier", unit="step", dynamic_ncols=True) as bar:
-        for ep in range(epochs):
-            seqs = _random_crops(full, MAX_NUC, np.random.default_rng([seed, ep]))
-            for idx in _batches_by_tokens(
-                lengths, batch_tokens, shuffle=True, seed=seed * 1000 + ep
-            ):
-                logits = _classifier_logits(model, tok, seqs, typed, idx, device)
-                loss = F.cross_entropy(logits, y[idx].to(device))
-                _optimizer_step(model, loss, opt, sched)
-                bar.update(1)
-                bar.set_postfix(loss=f"{loss.item():.3f}")
-                if sched.progress.done("finetune_classifier"):
-                    break
-            else:
-                continue
-            break
+        for ep, idx in _training_batches(epochs, batches, sched, "finetune_classifier"):
+            if ep != crops_epoch:  # a new random window of each long sequence every epoch
+                seqs = _random_crops(full, MAX_NUC, np.random.default_rng([seed, ep]))
+                crops_epoch = ep
+            logits = _classifier_logits(model, tok, seqs, typed, idx, device)
+            loss = F.cross_entropy(logits, y[idx].to(device))
+            _optimizer_step(model, loss, opt, sched)
+            bar.update(1)
+            bar.set_postfix(loss=f"{loss.item():.3f}")
     model.eval()
     if out is not None:
         out = Path(out)
@@ -507,28 +518,24 @@ def finetune_structure(
     from tqdm.auto import tqdm
 
     pw = torch.tensor(pos_weight, device=device)
+
+    def batches(ep: int) -> list[np.ndarray]:
+        return _batches_by_tokens(lengths, batch_tokens, shuffle=True, seed=seed * 1000 + ep)
+
     with tqdm(total=total, desc="finetune structure", unit="step", dynamic_ncols=True) as bar:
-        for ep in range(epochs):
-            for idx in _batches_by_tokens(
-                lengths, batch_tokens, shuffle=True, seed=seed * 1000 + ep
-            ):
-                args = _contact_inputs(
-                    tok, [recs[i].sequence for i in idx], _subset(typed, idx), device
-                )
-                o = model(**args)
-                lab = _contact_labels(recs, idx, args["input_ids"].shape[-1] - 2).to(device)
-                keep = o.pair_mask & (lab >= 0)
-                loss = F.binary_cross_entropy_with_logits(
-                    o.logits[keep].float(), lab[keep], pos_weight=pw
-                )
-                _optimizer_step(model, loss, opt, sched)
-                bar.update(1)
-                bar.set_postfix(loss=f"{loss.item():.4f}")
-                if sched.progress.done("finetune_structure"):
-                    break
-            else:
-                continue
-            break
+        for _, idx in _training_batches(epochs, batches, sched, "finetune_structure"):
+            args = _contact_inputs(
+                tok, [recs[i].sequence for i in idx], _subset(typed, idx), device
+            )
+            o = model(**args)
+            lab = _contact_labels(recs, idx, args["input_ids"].shape[-1] - 2).to(device)
+            keep = o.pair_mask & (lab >= 0)
+            loss = F.binary_cross_entropy_with_logits(
+                o.logits[keep].float(), lab[keep], pos_weight=pw
+            )
+            _optimizer_step(model, loss, opt, sched)
+            bar.update(1)
+            bar.set_postfix(loss=f"{loss.item():.4f}")
     model.eval()
     model.config.extra = {**model.config.extra, "type_guided": type_guided, "top_k": top_k}
     if out is not None:

@@ -42,6 +42,7 @@ from .finetune import (
     _optimizer_step,
     _schedule,
     _subset,
+    _training_batches,
     _Typed,
     _typed_mix,
     _typing,
@@ -210,22 +211,19 @@ def finetune_interaction(
     y = torch.as_tensor(train.labels, dtype=torch.long)
     rng = np.random.default_rng(seed)
     model.train()
+
+    def batches(_: int) -> list[np.ndarray]:  # a fresh permutation each epoch
+        order = rng.permutation(n)
+        return [order[s : s + batch_size] for s in range(0, n, batch_size)]
+
     with tqdm(total=total, desc="finetune interaction", unit="step", dynamic_ncols=True) as bar:
-        for _ in range(epochs):
-            order = rng.permutation(n)
-            for s in range(0, n, batch_size):
-                idx = order[s : s + batch_size]
-                loss = F.cross_entropy(
-                    _logits(model, tok, train, ta, tb, idx, device), y[idx].to(device)
-                )
-                _optimizer_step(model, loss, opt, sched)
-                bar.update(1)
-                bar.set_postfix(loss=f"{loss.item():.3f}")
-                if sched.progress.done("finetune_interaction"):
-                    break
-            else:
-                continue
-            break
+        for _, idx in _training_batches(epochs, batches, sched, "finetune_interaction"):
+            loss = F.cross_entropy(
+                _logits(model, tok, train, ta, tb, idx, device), y[idx].to(device)
+            )
+            _optimizer_step(model, loss, opt, sched)
+            bar.update(1)
+            bar.set_postfix(loss=f"{loss.item():.3f}")
     model.eval()
     if out is not None:
         out = Path(out)

@@ -37,6 +37,17 @@ for v in unguided-d0 guided-d0 unguided-d0.1 guided-d0.1 unguided-d0.2 guided-d0
 done
 add structure_v1_cpu_3ep_unguided runs/ft-structure-3ep-v1/metrics.json
 add structure_scratch_cpu_3ep runs/ft-structure-3ep-scratch/metrics.json
+# GPU session 3 (H200): v3 = v2 + 3.5 GPU minutes of pretraining; v3-baseonly = the same with
+# base-level masking only; heads fine-tuned for 4.2 minutes each
+T=runs/gpu3
+add nrc_v3_gpu4.2min_unguided_shipped $T/ft-nrc-unguided/metrics.json
+add nrc_v3_gpu4.2min_type_guided $T/ft-nrc-guided/metrics.json
+add nrc_v3baseonly_gpu4.2min_unguided $T/ft-nrc-baseonly-unguided/metrics.json
+add nrc_scratch_gpu4.2min_unguided $T/ft-nrc-scratch/metrics.json
+for v in unguided-d0 guided-d0 unguided-d0.1 guided-d0.1 unguided-d0.2 guided-d0.2 unguided-d0.1-lr1e-4; do
+  l=$v && [[ $v == *-d0 ]] && l=${v%-d0}-d0.1-from-config  # no --dropout: the v3 config's 0.1
+  add nrc_v3_gpu2.3min_90pct_${l} runs/gpu3-sweep/ft-nrc-$v/metrics.json
+done
 python -m rnaernie.evaluate --data ../shared/data --cache runs/eval-cache --out benchmarks/results/accuracy.json "${A[@]}"
 # The decoder-setting ablation (shipped structure head alone and with the GPU v2 head) and the nRC
 # head ensembles, each written to its own JSON; they need the run directories under runs/.
@@ -44,7 +55,16 @@ if [ -d $G/models/ft-structure-v2-lr1e-4 ]; then
   python scripts/structure_decoding.py rnaernie/data/models/rnaernie-tiny/heads/structure \
     $G/models/ft-structure-v2-lr1e-4 --data ../shared/data --cache runs/eval-cache --rnafold
 fi
+# the shipped structure head beside session 3's candidates (v3 at LR 1e-4 and 3e-4, the shipped head
+# fine-tuned 4.2 GPU minutes more): picked on VL0
+if [ -d $T/models/ft-structure-shipped-cont ]; then
+  python scripts/structure_decoding.py rnaernie/data/models/rnaernie-tiny/heads/structure \
+    $T/models/ft-structure-new-lr1e-4 $T/models/ft-structure-new-lr3e-4 \
+    $T/models/ft-structure-shipped-cont --data ../shared/data --cache runs/eval-cache --rnafold \
+    --out benchmarks/results/structure_candidates_gpu3.json
+fi
 NRC_HEADS=($G/models/ft-nrc-guided $G/models/ft-nrc-unguided $S/models/ft-nrc-*)
 if [ -d $G/models/ft-nrc-guided ]; then
-  python scripts/nrc_ensemble.py "${NRC_HEADS[@]}" --data ../shared/data --cache runs/eval-cache
+  python scripts/nrc_ensemble.py "${NRC_HEADS[@]}" --data ../shared/data --cache runs/eval-cache \
+    --indicator runs/pretrain-tiny-c2/final  # the v2 base these heads were fine-tuned from
 fi

@@ -76,7 +76,9 @@ def test_rnafold_prior_pairs_bonus_and_errors(monkeypatch):
     two = rnafold_pairs(seqs, processes=2)
     assert all(np.array_equal(a, b) for a, b in zip(one, two))
     monkeypatch.setattr(prior, "_WORKER", "import sys; sys.exit(3)")
-    with pytest.raises(RuntimeError, match=r"RNAfold worker failed \(exit status 3, 0 of \d structures\)"):
+    with pytest.raises(
+        RuntimeError, match=r"RNAfold worker failed \(exit status 3, 0 of \d structures\)"
+    ):
         rnafold_pairs(seqs, processes=2)
     with pytest.raises(ValueError, match="sequence 1 contains a line break"):
         rnafold_pairs(["ACGU", "AC\nGU"])

@@ -302,6 +302,31 @@ def test_schedule_under_a_time_cap_follows_the_clock(monkeypatch):
     assert opt.param_groups[0]["lr"] == 0.0
 
 
+def test_training_batches_stop_when_the_schedule_is_done():
+    from rnaernie.finetune import _training_batches
+
+    class Sched:  # progress done after `stop` steps
+        def __init__(self, stop):
+            self.progress = self
+            self.n, self.stop = 0, stop
+
+        def done(self, what):
+            self.n += 1
+            return self.n >= self.stop
+
+    calls = []
+
+    def batches(ep):
+        calls.append(ep)
+        return [np.array([ep, i]) for i in range(3)]
+
+    got = [(ep, idx.tolist()) for ep, idx in _training_batches(4, batches, Sched(10**9), "t")]
+    assert got == [(ep, [ep, i]) for ep in range(4) for i in range(3)] and calls == [0, 1, 2, 3]
+    calls.clear()
+    got = [ep for ep, _ in _training_batches(4, batches, Sched(5), "t")]
+    assert got == [0, 0, 0, 1, 1] and calls == [0, 1]  # stops mid-epoch, no epoch drawn after
+
+
 def test_stratified_holdout_takes_a_share_of_every_class():
     y = np.array([0] * 10 + [1] * 5 + [2] * 1 + [3] * 2)
     held = stratified_holdout(y, 0.2, seed=3)
