@@ -322,7 +322,7 @@ def finetune_classifier(
     kept type) and prediction the top ``top_k``. Returns the model and the indicator (``None`` when
     unguided). ``max_minutes`` caps the wall time; the LR schedule then decays to zero by the cap.
     ``dropout`` (e.g. 0.1) sets the hidden, attention and classifier dropout of the fine-tuned model
-    (default: the pretrained config's; the shipped base was pretrained without dropout).
+    (default: the pretrained config's; the shipped base's is 0.1).
     """
     from .config import RnaErnieConfig
 

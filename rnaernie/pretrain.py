@@ -299,8 +299,9 @@ class PretrainConfig:
     amp: bool = True  # bf16 autocast on CUDA
     stop_at: int | None = None  # stop (checkpointed) after this step, to train in sittings
     init_from: str | None = None  # start from these weights (a model directory), fresh optimizer
-    # wall-time cap (resumed sittings count): the cosine decay follows max(step / steps, time / cap),
-    # so a capped run still ends at min_lr_ratio; the run ends (final model, evaluation) at the cap
+    # wall-time cap (resumed sittings count): after the warm-up (counted in steps) the cosine decay
+    # follows max(step / steps, time / cap), so a run capped after its warm-up still ends at
+    # min_lr_ratio; the run ends (final model, evaluation) at the cap
     max_minutes: float | None = None
 
     def to_json(self) -> str:
@@ -394,10 +395,8 @@ def pretrain(cfg: PretrainConfig) -> Path:
     t0 = time.perf_counter()
     cap_s = None if cfg.max_minutes is None else 60.0 * cfg.max_minutes
 
-    def time_fraction() -> float:  # of the wall-time cap spent, over all sittings
-        return 0.0 if cap_s is None else (wall + time.perf_counter() - t0) / cap_s
-
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, _lr_lambda(cfg, time_fraction))
+    clock = {"fraction": 0.0}  # of the wall-time cap spent (all sittings); one value for all ranks
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, _lr_lambda(cfg, lambda: clock["fraction"]))
     if (ckpt / "trainer.pt").exists():
         state = torch.load(ckpt / "trainer.pt", map_location="cpu", weights_only=False)
         loaded = RnaErnieForPreTraining.from_pretrained(ckpt / "model")
@@ -449,7 +448,10 @@ def pretrain(cfg: PretrainConfig) -> Path:
     t0 = time.perf_counter()
     model.train()
     last = cfg.steps if cfg.stop_at is None else min(cfg.steps, cfg.stop_at)
-    finished = False  # all steps done, or the wall-time cap reached
+    if cap_s is not None:
+        clock["fraction"] = wall / cap_s
+    # all steps done, or the wall-time cap reached (also when a finished run is started again)
+    finished = step >= cfg.steps or clock["fraction"] >= 1.0
     while step < last and not finished:
         group = []
         while len(group) < per_step:
@@ -485,6 +487,13 @@ def pretrain(cfg: PretrainConfig) -> Path:
             acc.add(o, batch)
         grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip_norm)
         opt.step()
+        if cap_s is not None:
+            frac = (wall + time.perf_counter() - t0) / cap_s
+            if world > 1:  # one clock for all ranks: the same learning rate, the same last step
+                f = torch.tensor([frac], dtype=torch.float64, device=device)
+                torch.distributed.all_reduce(f, op=torch.distributed.ReduceOp.MAX)
+                frac = float(f.item())
+            clock["fraction"] = frac
         sched.step()
         opt.zero_grad(set_to_none=True)
         step += 1
@@ -501,11 +510,7 @@ def pretrain(cfg: PretrainConfig) -> Path:
                 fh.write(json.dumps(rec) + "\n")
             bar.set_postfix(loss=f"{rec['loss']:.3f}", mlm_acc=f"{rec['mlm_acc']:.3f}")
             acc = _Accumulator()
-        finished = step == cfg.steps or time_fraction() >= 1.0
-        if world > 1 and cap_s is not None:  # every rank stops at the same step
-            flag = torch.tensor([float(finished)], device=device)
-            torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MAX)
-            finished = bool(flag.item())
+        finished = step == cfg.steps or clock["fraction"] >= 1.0
         if finished and step < cfg.steps:
             log.warning("pretrain: time cap reached after %d/%d steps", step, cfg.steps)
         if rank == 0 and (step % cfg.checkpoint_every == 0 or step == last or finished):

@@ -66,5 +66,8 @@ fi
 NRC_HEADS=($G/models/ft-nrc-guided $G/models/ft-nrc-unguided $S/models/ft-nrc-*)
 if [ -d $G/models/ft-nrc-guided ]; then
   python scripts/nrc_ensemble.py "${NRC_HEADS[@]}" --data ../shared/data --cache runs/eval-cache \
-    --indicator runs/pretrain-tiny-c2/final  # the v2 base these heads were fine-tuned from
+    --indicator runs/pretrain-tiny-c2/final --versus-kmer  # the v2 base they were fine-tuned from
 fi
+# the shipped nRC head against the k-mer baseline, paired by test sequence
+python scripts/nrc_ensemble.py rnaernie/data/models/rnaernie-tiny/heads/nrc --data ../shared/data \
+  --cache runs/eval-cache --versus-kmer --out benchmarks/results/nrc_vs_kmer.json

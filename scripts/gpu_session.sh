@@ -14,12 +14,14 @@
 #    models in fp16 as $OUT/models.tar.part-* (15 MB pieces; `cat models.tar.part-* | tar x`).
 #
 # Data: $RNAERNIE_DATA (default ./.gpudata: nrc, bprna_ts0_vl0_tr0, mirtarraw, lncrna_mouse_prelnc
-# copied from ../shared/data). Pretrained: V2 (default: the shipped base) and V1 (default
-# ./.gpuruns/v1, the 3,000-step checkpoint). DEVICE=cpu and a small CAP_MIN make a dry run.
+# copied from ../shared/data, plus rfam14_2_seed_typed for PLAN=pretrain). Pretrained: V2 (default:
+# the shipped base, now v3; V2=runs/pretrain-tiny-c2/final reproduces the v2 recipes) and V1
+# (default ./.gpuruns/v1, the 3,000-step checkpoint); SHIPPED: the shipped model (its heads).
+# DEVICE=cpu and a small CAP_MIN make a dry run.
 # PLAN=all (default) runs everything above; PLAN=checks only the benchmarks and the kernel tests;
 # PLAN=nrc-sweep only the nRC fine-tuning variants (dropout, type guidance, LR), each scored on a
 # 10 % validation part of the training set too.
-# PLAN=pretrain: continued pretraining of the shipped base on the GPU (scripts/pretrain_gpu.json, a
+# PLAN=pretrain: continued pretraining of $V2 on the GPU (scripts/pretrain_gpu.json, a
 # PRETRAIN_MIN-minute cap) beside the same run with base-level masking only (the masking ablation at
 # the same budget), then the nRC fine-tunings from both (guided / unguided; scratch for reference) and
 # three structure fine-tunings (new base at two LRs; the shipped head continued), without their
@@ -34,7 +36,8 @@ W=$(mktemp -d)
 DEVICE=${DEVICE:-cuda}
 export RNAERNIE_DATA=${RNAERNIE_DATA:-$PWD/.gpudata}
 D=$RNAERNIE_DATA
-V2=${V2:-rnaernie/data/models/rnaernie-tiny}
+SHIPPED=${SHIPPED:-rnaernie/data/models/rnaernie-tiny}
+V2=${V2:-$SHIPPED}
 V1=${V1:-.gpuruns/v1}
 PLAN=${PLAN:-all}
 PY=${PYTHON:-python3}
@@ -123,7 +126,7 @@ elif [ "$PLAN" = pretrain ]; then
     TR0=("$D/bprna_ts0_vl0_tr0/TR0.dbn.gz" --epochs 40)
     ft structure-new-lr1e-4 structure "${TR0[@]}" --pretrained "$NEW" --lr 1e-4
     ft structure-new-lr3e-4 structure "${TR0[@]}" --pretrained "$NEW" --lr 3e-4
-    ft structure-shipped-cont structure "${TR0[@]}" --pretrained "$V2/heads/structure" --lr 1e-4
+    ft structure-shipped-cont structure "${TR0[@]}" --pretrained "$SHIPPED/heads/structure" --lr 1e-4
 elif [ "$PLAN" = all ]; then
     ft nrc-unguided classify "$D/nrc/train.fasta" --test "$D/nrc/test.fasta" --pretrained "$V2" --no-type-guidance --epochs 60 "${CLS[@]}"
     ft nrc-guided classify "$D/nrc/train.fasta" --test "$D/nrc/test.fasta" --pretrained "$V2" --epochs 60 "${CLS[@]}"

@@ -6,7 +6,9 @@
 Each head is applied as ``rnaernie evaluate`` applies the shipped one (type-guided when its config
 says so, with ``--indicator`` as the indicator: the pretraining model it was fine-tuned from). Test-set probabilities are cached in
 ``--cache`` as ``model-<hash of the head>/nrc_test_probs.npy``. Reported: every head alone, the first two heads together
-and all heads together.
+and all heads together. With ``--versus-kmer``, also the k-mer baseline of ``rnaernie evaluate``
+(its test probabilities cached as ``nrc_kmer_lr_test_probs.npy``) and, for every head and
+ensemble, a paired bootstrap (10,000 resamples) of its accuracy minus the baseline's (``vs_kmer``).
 """
 
 from __future__ import annotations
@@ -17,8 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from rnaernie.evaluate import _indicator, _model_cache
-from rnaernie.finetune import evaluate_classifier, predict_classifier
+from rnaernie.evaluate import _indicator, _model_cache, kmer_logreg, paired_bootstrap
+from rnaernie.finetune import evaluate_classifier, predict_classifier, read_labelled_fasta
 from rnaernie.heads import RnaErnieForSequenceClassification
 from rnaernie.io import read_fasta
 
@@ -48,6 +50,17 @@ def _probs(
     return np.load(f)
 
 
+def _kmer_predictions(data: Path, cache: Path) -> list[str]:
+    """Class names the k-mer + logistic regression baseline predicts for nRC test (cached)."""
+    f = cache / "nrc_kmer_lr_test_probs.npy"
+    tr, y_tr, names = read_labelled_fasta(data / "nrc" / "train.fasta")
+    if not f.exists():
+        te, _, _ = read_labelled_fasta(data / "nrc" / "test.fasta", labels=names)
+        cache.mkdir(parents=True, exist_ok=True)
+        np.save(f, kmer_logreg(tr, y_tr, te))
+    return [names[i] for i in np.load(f).argmax(1)]
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("heads", nargs="+", type=Path)
@@ -60,16 +73,25 @@ def main() -> None:
         default=SHIPPED,
         help="the pretraining model the type-guided heads were fine-tuned with (default: the shipped one)",
     )
+    p.add_argument("--versus-kmer", action="store_true", help="paired bootstrap against k-mer LR")
     a = p.parse_args()
     recs = list(read_fasta(a.data / "nrc" / "test.fasta"))
     seqs = [r.seq.upper().replace("T", "U") for r in recs]
     labels = json.loads((a.heads[0] / "labels.json").read_text())
     y = np.array([labels.index(r.description.split()[0]) for r in recs])
     probs = {str(h): _probs(h, seqs, labels, a.cache, a.indicator) for h in a.heads}
-    res = {name: evaluate_classifier(p, y) for name, p in probs.items()}
     names = list(probs)
-    res["ensemble_first_two"] = evaluate_classifier(np.mean([probs[n] for n in names[:2]], 0), y)
-    res[f"ensemble_all_{len(names)}"] = evaluate_classifier(np.mean(list(probs.values()), 0), y)
+    if len(names) > 1:
+        probs["ensemble_first_two"] = np.mean([probs[n] for n in names[:2]], 0)
+        probs[f"ensemble_all_{len(names)}"] = np.mean([probs[n] for n in names], 0)
+    res = {name: evaluate_classifier(p, y) for name, p in probs.items()}
+    if a.versus_kmer:
+        truth = np.array([labels[i] for i in y])
+        kmer_ok = np.array(_kmer_predictions(a.data, a.cache)) == truth
+        res["kmer_lr"] = {"accuracy": float(kmer_ok.mean())}
+        for name, p in probs.items():
+            ok = np.array([labels[i] for i in p.argmax(1)]) == truth
+            res[name]["vs_kmer"] = paired_bootstrap(ok, kmer_ok)
     res["n_test"] = len(y)
     a.out.write_text(json.dumps(res, indent=1) + "\n")
     print(json.dumps(res, indent=1))

@@ -10,7 +10,7 @@ empty predictions instead of read in windows), so the change can be traced.
 
 Pair logits are cached per head and set in ``--cache`` (``model-<hash of the head>/SET.npz``).
 With ``--rnafold``, ViennaRNA's per-sequence F1 on TS0 and ArchiveII (MFE pairs cached the way
-``rnaernie evaluate`` caches them) and a paired bootstrap (10,000 resamples) of the mean F1 difference between each head's VL0-chosen
+``rnaernie evaluate`` caches them) and a paired bootstrap (10,000 resamples) of the mean F1 difference between each head's (and the ensemble's) VL0-chosen
 setting and RNAfold: its 95 % interval says whether a lead is more than noise; plus both F1s per
 ArchiveII family.
 """
@@ -30,6 +30,7 @@ from rnaernie.evaluate import (
     _rnafold_structures,
     _score_structures,
     _structure_logits,
+    paired_bootstrap,
 )
 from rnaernie.heads import RnaErnieForContactPrediction
 from rnaernie.structure import decode_batch, f1, read_dbn
@@ -41,21 +42,19 @@ def _rnafold(name: str, recs, cache: Path) -> np.ndarray:
     return np.asarray([f1(p, r.pairs) for p, r in zip(pairs, recs)])
 
 
+# decoder settings: (logit threshold, no lonely pairs), named in the JSON as thr-0.5 / thr-0.5_nolp
+SETTINGS = {
+    f"thr{t:+.1f}{'_nolp' if nlp else ''}": (t, nlp) for nlp in (False, True) for t in THRESHOLDS
+}
+
+
 def _per_seq_f1(logits, recs, setting: str) -> np.ndarray:
-    thr, nlp = float(setting[3:7]), setting.endswith("_nolp")
+    thr, nlp = SETTINGS[setting]
     res = decode_batch([r.sequence for r in recs], logits, threshold=thr, no_lonely_pairs=nlp)
     return np.asarray([f1(p.pairs, r.pairs) for p, r in zip(res, recs)])
 
 
-def _paired_bootstrap(a: np.ndarray, b: np.ndarray, n: int = 10_000) -> dict:
-    rng = np.random.default_rng(0)
-    d = a - b
-    means = d[rng.integers(0, len(d), size=(n, len(d)))].mean(1)
-    lo, hi = np.percentile(means, [2.5, 97.5])
-    return {
-        "mean_diff": round(float(d.mean()), 4),
-        "ci95": [round(float(lo), 4), round(float(hi), 4)],
-    }
+ENSEMBLE = "ensemble_mean_logits"
 
 
 def _sets(data: Path) -> dict:
@@ -86,11 +85,8 @@ def _logits(head: Path, name: str, recs, cache: Path) -> list[np.ndarray]:
 
 def _grid(logits, recs) -> dict:
     return {
-        f"thr{t:+.1f}{'_nolp' if nlp else ''}": round(
-            _score_structures(logits, recs, t, nlp)["f1"], 6
-        )
-        for nlp in (False, True)
-        for t in THRESHOLDS
+        name: round(_score_structures(logits, recs, t, nlp)["f1"], 6)
+        for name, (t, nlp) in SETTINGS.items()
     }
 
 
@@ -115,7 +111,8 @@ def main() -> None:
                 res[name]["arch_previous_thr+0.0_510nt_only"] = round(f * len(short) / len(recs), 4)
         if len(per_head) > 1:
             mean = [np.mean(m, axis=0) for m in zip(*per_head.values())]
-            res.setdefault("ensemble_mean_logits", {})[k] = _grid(mean, recs)
+            per_head[ENSEMBLE] = mean
+            res.setdefault(ENSEMBLE, {})[k] = _grid(mean, recs)
         print(k, "done", flush=True)
     for name, r in res.items():
         if name not in ("sets", "heads"):
@@ -125,10 +122,10 @@ def main() -> None:
         for k in ("ts0", "arch"):
             ref = _rnafold(k, sets[k], a.cache)
             res.setdefault("rnafold", {})[k] = round(float(ref.mean()), 4)
-            for h in a.heads:
-                r = res[h.name]
-                ours = _per_seq_f1(logits[k][h.name], sets[k], r["chosen_on_vl0"]["setting"])
-                r.setdefault("vs_rnafold", {})[k] = _paired_bootstrap(ours, ref)
+            for name, z in logits[k].items():
+                r = res[name]
+                ours = _per_seq_f1(z, sets[k], r["chosen_on_vl0"]["setting"])
+                r.setdefault("vs_rnafold", {})[k] = paired_bootstrap(ours, ref)
                 if k == "arch":  # ArchiveII names start with the family: 5s_, trna_, srp_, ...
                     fam = np.array([x.name.split("_")[0].lower() for x in sets[k]])
                     r["arch_per_family_vs_rnafold"] = {

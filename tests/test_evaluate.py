@@ -118,3 +118,19 @@ def test_prior_dominating_a_flat_model_reproduces_rnafold():
     best = choose_prior(flat, recs, mfe, weights=(1.0, 20.0), thresholds=(0.0,))
     assert best["weight"] == 20.0 and best["threshold"] == 0.0  # weight 1 leaves every logit < 0
     assert _prior_scores(flat, recs, mfe, best)["f1"] >= ref["f1"]
+
+
+def test_paired_bootstrap_interval_brackets_the_mean_difference():
+    from rnaernie.evaluate import paired_bootstrap
+
+    rng = np.random.default_rng(1)
+    a = rng.random(500)
+    assert paired_bootstrap(a, a) == {"mean_diff": 0.0, "ci95": [0.0, 0.0]}
+    assert paired_bootstrap(a + 0.25, a) == {"mean_diff": 0.25, "ci95": [0.25, 0.25]}
+    ok = rng.random(2000) < 0.85  # 0/1 correctness of two classifiers on the same items
+    other = ok.copy()
+    other[:40] = ~other[:40]
+    r = paired_bootstrap(ok, other, n=2000)
+    assert r["mean_diff"] == round(float(ok.mean() - other.mean()), 4)
+    assert r["ci95"][0] <= r["mean_diff"] <= r["ci95"][1] and r["ci95"][0] < r["ci95"][1]
+    assert paired_bootstrap(ok, other, n=2000) == r  # seeded: the same interval every time

@@ -144,9 +144,24 @@ def test_time_cap_ends_the_run_with_a_decayed_learning_rate(tmp_path):
     assert 1 <= log[-1]["step"] < 10**6
     assert log[-1]["lr"] < 0.25 * cfg.lr  # the cosine followed the clock, not the step count
     # the schedule itself: time spent / cap decides when it is further along than the steps
+    # started again, the finished run takes no further step and ends where it did
+    before = _weights(final)
+    assert pretrain(cfg) == final
+    assert len((tmp_path / "capped/log.jsonl").read_text().splitlines()) == len(log)
+    after = _weights(final)
+    assert all(torch.equal(before[k], after[k]) for k in before)
     f = _lr_lambda(cfg, lambda: 1.0)
     assert f(0) == 1.0 and f(5) == pytest.approx(cfg.min_lr_ratio)
     assert _lr_lambda(cfg, lambda: 0.0)(5) == pytest.approx(1.0, abs=1e-9)
+
+
+def test_a_finished_run_started_again_returns_its_final_model(tmp_path):
+    cfg = _cfg(tmp_path / "done", steps=2)
+    final = pretrain(cfg)
+    before = _weights(final)
+    assert pretrain(cfg) == final
+    after = _weights(final)
+    assert all(torch.equal(before[k], after[k]) for k in before)
 
 
 def test_init_from_starts_at_the_given_weights(tmp_path):
