@@ -68,6 +68,10 @@ if [ -d $G/models/ft-nrc-guided ]; then
   python scripts/nrc_ensemble.py "${NRC_HEADS[@]}" --data ../shared/data --cache runs/eval-cache \
     --indicator runs/pretrain-tiny-c2/final --versus-kmer  # the v2 base they were fine-tuned from
 fi
+if [ -d $T/models/ft-nrc-guided ]; then  # the two v3 heads of session 3 and their ensemble
+  python scripts/nrc_ensemble.py $T/models/ft-nrc-unguided $T/models/ft-nrc-guided --data ../shared/data \
+    --cache runs/eval-cache --versus-kmer --out benchmarks/results/nrc_ensemble_v3.json
+fi
 # the shipped nRC head against the k-mer baseline, paired by test sequence
 python scripts/nrc_ensemble.py rnaernie/data/models/rnaernie-tiny/heads/nrc --data ../shared/data \
   --cache runs/eval-cache --versus-kmer --out benchmarks/results/nrc_vs_kmer.json

@@ -83,6 +83,7 @@ def main() -> None:
     names = list(probs)
     if len(names) > 1:
         probs["ensemble_first_two"] = np.mean([probs[n] for n in names[:2]], 0)
+    if len(names) > 2:
         probs[f"ensemble_all_{len(names)}"] = np.mean([probs[n] for n in names], 0)
     res = {name: evaluate_classifier(p, y) for name, p in probs.items()}
     if a.versus_kmer:
