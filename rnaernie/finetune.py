@@ -262,6 +262,12 @@ def _training_batches(
                 return
 
 
+def _shuffled_batches(lengths, batch_tokens: int, seed: int) -> Callable[[int], list[np.ndarray]]:
+    """``epoch -> that epoch's batches`` of :func:`_batches_by_tokens`, shuffled with a seed of
+    their own (for :func:`_training_batches`)."""
+    return lambda ep: _batches_by_tokens(lengths, batch_tokens, shuffle=True, seed=seed * 1000 + ep)
+
+
 def _schedule(opt, total_steps: int, warmup_frac: float, max_minutes: float | None = None):
     """Linear warm-up over the first ``warmup_frac`` of the run, then linear decay to zero, on
     :class:`_Progress` (``.progress`` of the returned scheduler; ``_optimizer_step`` advances it)."""
@@ -353,10 +359,8 @@ def finetune_classifier(
     model.train()
     from tqdm.auto import tqdm
 
-    def batches(ep: int) -> list[np.ndarray]:
-        return _batches_by_tokens(lengths, batch_tokens, shuffle=True, seed=seed * 1000 + ep)
-
     crops_epoch = -1
+    batches = _shuffled_batches(lengths, batch_tokens, seed)
     with tqdm(total=total, desc="finetune classifier", unit="step", dynamic_ncols=True) as bar:
         for ep, idx in _training_batches(epochs, batches, sched, "finetune_classifier"):
             if ep != crops_epoch:  # a new random window of each long sequence every epoch
@@ -518,10 +522,7 @@ def finetune_structure(
     from tqdm.auto import tqdm
 
     pw = torch.tensor(pos_weight, device=device)
-
-    def batches(ep: int) -> list[np.ndarray]:
-        return _batches_by_tokens(lengths, batch_tokens, shuffle=True, seed=seed * 1000 + ep)
-
+    batches = _shuffled_batches(lengths, batch_tokens, seed)
     with tqdm(total=total, desc="finetune structure", unit="step", dynamic_ncols=True) as bar:
         for _, idx in _training_batches(epochs, batches, sched, "finetune_structure"):
             args = _contact_inputs(

@@ -392,9 +392,7 @@ def pretrain(cfg: PretrainConfig) -> Path:
         eps=1e-6,
     )
     step, epoch, batches_in_epoch, tokens_seen, wall = 0, 0, 0, 0, 0.0
-    t0 = time.perf_counter()
     cap_s = None if cfg.max_minutes is None else 60.0 * cfg.max_minutes
-
     clock = {"fraction": 0.0}  # of the wall-time cap spent (all sittings); one value for all ranks
     sched = torch.optim.lr_scheduler.LambdaLR(opt, _lr_lambda(cfg, lambda: clock["fraction"]))
     if (ckpt / "trainer.pt").exists():

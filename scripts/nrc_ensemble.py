@@ -4,9 +4,10 @@
         --cache runs/eval-cache --out benchmarks/results/nrc_ensemble.json
 
 Each head is applied as ``rnaernie evaluate`` applies the shipped one (type-guided when its config
-says so, with ``--indicator`` as the indicator: the pretraining model it was fine-tuned from). Test-set probabilities are cached in
-``--cache`` as ``model-<hash of the head>/nrc_test_probs.npy``. Reported: every head alone, the first two heads together
-and all heads together. With ``--versus-kmer``, also the k-mer baseline of ``rnaernie evaluate``
+says so, with ``--indicator`` as the indicator: the pretraining model it was fine-tuned from).
+Test-set probabilities are cached in ``--cache`` under ``model-<hash of the head>/`` (for a guided
+head, keyed by its indicator too). Reported: every head alone, the first two heads together and,
+beyond two, all heads together. With ``--versus-kmer``, also the k-mer baseline of ``rnaernie evaluate``
 (its test probabilities cached as ``nrc_kmer_lr_test_probs.npy``) and, for every head and
 ensemble, a paired bootstrap (10,000 resamples) of its accuracy minus the baseline's (``vs_kmer``).
 """
