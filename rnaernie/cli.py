@@ -77,7 +77,10 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
     if args.config:
         import json
 
-        cfg = PretrainConfig(**json.loads(Path(args.config).read_text()))
+        try:
+            cfg = PretrainConfig(**json.loads(Path(args.config).read_text()))
+        except (TypeError, ValueError) as e:  # an unknown key, bad JSON or a bad value
+            raise ValueError(f"{args.config}: {e}") from None
     else:
         if not args.corpus:
             raise ValueError("give --corpus (or --config)")

@@ -229,6 +229,8 @@ class _Progress:
     capped run still warms up and decays to zero; training stops when it reaches 1."""
 
     def __init__(self, total_steps: int, max_minutes: float | None):
+        if max_minutes is not None and not max_minutes > 0:
+            raise ValueError(f"max_minutes must be > 0, got {max_minutes}")
         self.total = max(1, total_steps)
         self.cap_s = None if max_minutes is None else 60.0 * max_minutes
         self.t0 = time.perf_counter()

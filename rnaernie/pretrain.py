@@ -304,6 +304,23 @@ class PretrainConfig:
     # min_lr_ratio; the run ends (final model, evaluation) at the cap
     max_minutes: float | None = None
 
+    def __post_init__(self) -> None:
+        """Checks the settings up front, so a bad config fails before the model is built."""
+        self.levels = tuple(self.levels)  # a JSON config gives a list
+        if not self.levels or any(lv not in LEVELS for lv in self.levels):
+            raise ValueError(f"levels must be a non-empty subset of {LEVELS}, got {self.levels}")
+        for name, low in (("steps", 1), ("batch_tokens", 1), ("grad_accum", 1), ("log_every", 1),
+                          ("checkpoint_every", 1), ("eval_every", 0), ("warmup_steps", 0),
+                          ("max_length", 5)):  # fmt: skip
+            if getattr(self, name) < low:
+                raise ValueError(f"{name} must be at least {low}, got {getattr(self, name)}")
+        if not self.lr >= 0.0:
+            raise ValueError(f"lr must be >= 0, got {self.lr}")
+        if not 0.0 <= self.open_slot_prob <= 1.0:
+            raise ValueError(f"open_slot_prob must be in [0, 1], got {self.open_slot_prob}")
+        if self.max_minutes is not None and not self.max_minutes > 0:
+            raise ValueError(f"max_minutes must be > 0, got {self.max_minutes}")
+
     def to_json(self) -> str:
         d = dataclasses.asdict(self)
         d["levels"] = list(self.levels)

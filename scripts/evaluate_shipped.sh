@@ -49,19 +49,26 @@ for v in unguided-d0 guided-d0 unguided-d0.1 guided-d0.1 unguided-d0.2 guided-d0
   add nrc_v3_gpu2.3min_90pct_${l} runs/gpu3-sweep/ft-nrc-$v/metrics.json
 done
 python -m rnaernie.evaluate --data ../shared/data --cache runs/eval-cache --out benchmarks/results/accuracy.json "${A[@]}"
-# The decoder-setting ablation (shipped structure head alone and with the GPU v2 head) and the nRC
-# head ensembles, each written to its own JSON; they need the run directories under runs/.
+# The decoder-setting ablation (the GPU structure-v1 head, shipped until session 5, alone and with the
+# GPU v2 head) and the nRC head ensembles, each written to its own JSON; they need the run
+# directories under runs/.
+V1HEAD=$G/models/ft-structure-v1
 if [ -d $G/models/ft-structure-v2-lr1e-4 ]; then
-  python scripts/structure_decoding.py rnaernie/data/models/rnaernie-tiny/heads/structure \
+  python scripts/structure_decoding.py $V1HEAD \
     $G/models/ft-structure-v2-lr1e-4 --data ../shared/data --cache runs/eval-cache --rnafold
 fi
-# the shipped structure head beside session 3's candidates (v3 at LR 1e-4 and 3e-4, the shipped head
+# the structure-v1 head beside session 3's candidates (v3 at LR 1e-4 and 3e-4, the v1 head
 # fine-tuned 4.2 GPU minutes more): picked on VL0
 if [ -d $T/models/ft-structure-shipped-cont ]; then
-  python scripts/structure_decoding.py rnaernie/data/models/rnaernie-tiny/heads/structure \
+  python scripts/structure_decoding.py $V1HEAD \
     $T/models/ft-structure-new-lr1e-4 $T/models/ft-structure-new-lr3e-4 \
     $T/models/ft-structure-shipped-cont --data ../shared/data --cache runs/eval-cache --rnafold \
     --out benchmarks/results/structure_candidates_gpu3.json
+fi
+# the shipped structure head (structure-v1 + one CPU epoch with sequences up to 510 nt) against it
+if [ -d $V1HEAD ]; then
+  python scripts/structure_decoding.py rnaernie/data/models/rnaernie-tiny/heads/structure $V1HEAD \
+    --data ../shared/data --cache runs/eval-cache --rnafold --out benchmarks/results/structure_long.json
 fi
 NRC_HEADS=($G/models/ft-nrc-guided $G/models/ft-nrc-unguided $S/models/ft-nrc-*)
 if [ -d $G/models/ft-nrc-guided ]; then

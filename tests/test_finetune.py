@@ -327,6 +327,12 @@ def test_training_batches_stop_when_the_schedule_is_done():
     assert got == [0, 0, 0, 1, 1] and calls == [0, 1]  # stops mid-epoch, no epoch drawn after
 
 
+def test_time_cap_must_be_positive():
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    with pytest.raises(ValueError, match="max_minutes must be > 0, got 0"):
+        _schedule(opt, total_steps=10, warmup_frac=0.1, max_minutes=0)
+
+
 def test_stratified_holdout_takes_a_share_of_every_class():
     y = np.array([0] * 10 + [1] * 5 + [2] * 1 + [3] * 2)
     held = stratified_holdout(y, 0.2, seed=3)

@@ -155,6 +155,38 @@ def test_time_cap_ends_the_run_with_a_decayed_learning_rate(tmp_path):
     assert _lr_lambda(cfg, lambda: 0.0)(5) == pytest.approx(1.0, abs=1e-9)
 
 
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"steps": 0}, "steps must be at least 1, got 0"),
+        ({"batch_tokens": -5}, "batch_tokens must be at least 1"),
+        ({"checkpoint_every": 0}, "checkpoint_every must be at least 1"),
+        ({"max_length": 4}, "max_length must be at least 5"),
+        ({"levels": ["base", "codon"]}, "levels must be a non-empty subset"),
+        ({"levels": []}, "levels must be a non-empty subset"),
+        ({"max_minutes": 0}, "max_minutes must be > 0, got 0"),
+        ({"open_slot_prob": 1.5}, r"open_slot_prob must be in \[0, 1\]"),
+        ({"lr": float("nan")}, "lr must be >= 0"),
+    ],
+)
+def test_bad_settings_fail_before_training(tmp_path, change, message):
+    with pytest.raises(ValueError, match=message):
+        _cfg(tmp_path, **change)
+
+
+def test_cli_names_the_config_file_with_a_bad_key(tmp_path, capsys):
+    from rnaernie.cli import main
+
+    cfg = tmp_path / "cfg.json"
+    cfg.write_text(json.dumps({"corpus": str(CORPUS), "stepz": 3}))
+    assert main(["pretrain", "--config", str(cfg)]) == 2
+    err = capsys.readouterr().err
+    assert str(cfg) in err and "stepz" in err
+    cfg.write_text(json.dumps({"corpus": str(CORPUS), "max_minutes": -1}))
+    assert main(["pretrain", "--config", str(cfg)]) == 2
+    assert "max_minutes must be > 0, got -1" in capsys.readouterr().err
+
+
 def test_a_finished_run_started_again_returns_its_final_model(tmp_path):
     cfg = _cfg(tmp_path / "done", steps=2)
     final = pretrain(cfg)
