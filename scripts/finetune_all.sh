@@ -25,8 +25,7 @@ for job in "$@"; do
     structure) rnaernie finetune structure $D/bprna_ts0_vl0_tr0/TR0.dbn.gz --valid $D/bprna_ts0_vl0_tr0/VL0.dbn --test $D/bprna_ts0_vl0_tr0/TS0.dbn --pretrained "$PRE" --out runs/ft-structure ;;
     structure-scratch) rnaernie finetune structure $D/bprna_ts0_vl0_tr0/TR0.dbn.gz --valid $D/bprna_ts0_vl0_tr0/VL0.dbn --test $D/bprna_ts0_vl0_tr0/TS0.dbn --pretrained '' --out runs/ft-structure-scratch ;;
     structure-long)  # the shipped head: the GPU structure-v1 head, one more CPU epoch with sequences up to 510 nt
-      rnaernie finetune structure $D/bprna_ts0_vl0_tr0/TR0.dbn.gz --pretrained "${STRUCTURE_INIT:-runs/gpu1/models/ft-structure-v1}" --max-length 510 --epochs 1 --lr 1e-4 --out runs/ft-structure-long
-      python scripts/choose_structure_settings.py runs/ft-structure-long --data $D ;;
+      rnaernie finetune structure $D/bprna_ts0_vl0_tr0/TR0.dbn.gz --pretrained "${STRUCTURE_INIT:-runs/gpu1/models/ft-structure-v1}" --max-length 510 --epochs 1 --lr 1e-4 --out runs/ft-structure-long ;;
     structure-guided) rnaernie finetune structure $D/bprna_ts0_vl0_tr0/TR0.dbn.gz --valid $D/bprna_ts0_vl0_tr0/VL0.dbn --test $D/bprna_ts0_vl0_tr0/TS0.dbn --pretrained "$PRE" --type-guided --out runs/ft-structure-guided ;;
     lncrna) rnaernie finetune classify $D/lncrna_mouse_prelnc/train.fasta.gz --pretrained "$PRE" --no-type-guidance --epochs "${LNC_EPOCHS:-2}" --batch-tokens 8192 --lr 2e-4 --max-windows 4 --out runs/ft-lncrna ;;
     interaction) rnaernie finetune interact $D/mirtarraw --split grouped --pretrained "$PRE" --epochs "${INT_EPOCHS:-3}" --out runs/ft-interaction ;;
@@ -45,6 +44,9 @@ cls = {'nrc': 'RnaErnieForSequenceClassification', 'lncrna': 'RnaErnieForSequenc
 getattr(H, cls).from_pretrained(sys.argv[2]).save_pretrained(sys.argv[3], dtype=torch.float16)" \
           "$h" "$(src "$h")" "$DEST/heads/$h"
         if [ -f "$(src "$h")/labels.json" ]; then cp "$(src "$h")/labels.json" "$DEST/heads/$h/"; fi
+        if [ "$h" = structure ]; then  # decoder and prior settings, chosen on VL0 with the stored fp16 weights
+          python scripts/choose_structure_settings.py "$DEST/heads/structure" --data $D
+        fi
       done ;;
     *) echo "unknown job $job" >&2; exit 2 ;;
   esac
