@@ -35,7 +35,7 @@ import numpy as np
 
 log = logging.getLogger(__name__)
 
-__all__ = ["kmer_spectra", "main", "paired_bootstrap", "run"]
+__all__ = ["kmer_spectra", "main", "nrc_kmer_probs", "paired_bootstrap", "per_sequence_f1", "run"]
 
 
 def kmer_spectra(seqs: Sequence[str], kmax: int = 5) -> np.ndarray:
@@ -83,6 +83,23 @@ def logreg_cv(x_train: np.ndarray, y_train, x_test: np.ndarray) -> np.ndarray:
 def kmer_logreg(train_seqs, y_train, test_seqs) -> np.ndarray:
     """k-mer spectrum (k = 1…5) + :func:`logreg_cv`; test probabilities."""
     return logreg_cv(kmer_spectra(train_seqs), y_train, kmer_spectra(test_seqs))
+
+
+def nrc_kmer_probs(data: Path, cache: Path | None) -> tuple[np.ndarray, list[str]]:
+    """The nRC baseline: :func:`kmer_logreg` test probabilities (columns in the training file's
+    sorted label order, returned too), cached as ``nrc_kmer_lr_test_probs.npy``."""
+    from .finetune import read_labelled_fasta
+
+    tr, y_tr, names = read_labelled_fasta(data / "nrc" / "train.fasta")
+    f = None if cache is None else cache / "nrc_kmer_lr_test_probs.npy"
+    if f is not None and f.exists():
+        return np.load(f), names
+    te, _, _ = read_labelled_fasta(data / "nrc" / "test.fasta", labels=names)
+    probs = kmer_logreg(tr, y_tr, te)
+    if f is not None:
+        cache.mkdir(parents=True, exist_ok=True)
+        np.save(f, probs)
+    return probs, names
 
 
 def paired_bootstrap(a, b, n: int = 10_000, seed: int = 0) -> dict:
@@ -200,16 +217,24 @@ def _structure_logits(model, records, device: str, indicator=None) -> list[np.nd
     return predict_pair_logits(model, seqs, indicator=indicator, top_k=top_k, device=device)
 
 
-def _score_structures(
+def per_sequence_f1(
     logits: list[np.ndarray], records, threshold: float, no_lonely_pairs: bool = False
-) -> dict:
-    """Mean per-sequence F1 (exact and ±1 shift) of the decoded structures."""
+) -> tuple[np.ndarray, np.ndarray]:
+    """F1 of each decoded structure against its record's pairs: exact and with a ±1 shift."""
     from .structure import decode_batch, f1
 
     seqs = [r.sequence for r in records]
     res = decode_batch(seqs, logits, threshold=threshold, no_lonely_pairs=no_lonely_pairs)
-    fe = [f1(p.pairs, r.pairs) for p, r in zip(res, records)]
-    fs = [f1(p.pairs, r.pairs, shift=1) for p, r in zip(res, records)]
+    fe = np.asarray([f1(p.pairs, r.pairs) for p, r in zip(res, records)])
+    fs = np.asarray([f1(p.pairs, r.pairs, shift=1) for p, r in zip(res, records)])
+    return fe, fs
+
+
+def _score_structures(
+    logits: list[np.ndarray], records, threshold: float, no_lonely_pairs: bool = False
+) -> dict:
+    """Mean per-sequence F1 (exact and ±1 shift) of the decoded structures."""
+    fe, fs = per_sequence_f1(logits, records, threshold, no_lonely_pairs)
     return {"f1": float(np.mean(fe)), "f1_shift1": float(np.mean(fs)), "n": len(records),
             "threshold": threshold, "no_lonely_pairs": no_lonely_pairs}  # fmt: skip
 
@@ -319,14 +344,14 @@ def run(
     res: dict = {"machine": {"platform": platform.platform(), "processor": platform.processor(), "python": platform.python_version()},
                  "model": str(model_dir)}  # fmt: skip
     if want & {"nrc", "clustering"}:
-        tr_seqs, y_tr, names = read_labelled_fasta(data / "nrc" / "train.fasta")
+        names = read_labelled_fasta(data / "nrc" / "train.fasta")[2]  # the label order
         te_seqs, y_te, _ = read_labelled_fasta(data / "nrc" / "test.fasta", labels=names)
 
     if "nrc" in want:
         res["nrc_kmer_lr"] = _cached(
             cache,
             "nrc_kmer_lr",
-            lambda: evaluate_classifier(kmer_logreg(tr_seqs, y_tr, te_seqs), y_te),
+            lambda: evaluate_classifier(nrc_kmer_probs(data, cache)[0], y_te),
         )
         head = model_dir / "heads" / "nrc"
         if head.exists():

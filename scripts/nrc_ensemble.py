@@ -20,8 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from rnaernie.evaluate import _indicator, _model_cache, kmer_logreg, paired_bootstrap
-from rnaernie.finetune import evaluate_classifier, predict_classifier, read_labelled_fasta
+from rnaernie.evaluate import _indicator, _model_cache, nrc_kmer_probs, paired_bootstrap
+from rnaernie.finetune import evaluate_classifier, predict_classifier
 from rnaernie.heads import RnaErnieForSequenceClassification
 from rnaernie.io import read_fasta
 
@@ -51,17 +51,6 @@ def _probs(
     return np.load(f)
 
 
-def _kmer_predictions(data: Path, cache: Path) -> list[str]:
-    """Class names the k-mer + logistic regression baseline predicts for nRC test (cached)."""
-    f = cache / "nrc_kmer_lr_test_probs.npy"
-    tr, y_tr, names = read_labelled_fasta(data / "nrc" / "train.fasta")
-    if not f.exists():
-        te, _, _ = read_labelled_fasta(data / "nrc" / "test.fasta", labels=names)
-        cache.mkdir(parents=True, exist_ok=True)
-        np.save(f, kmer_logreg(tr, y_tr, te))
-    return [names[i] for i in np.load(f).argmax(1)]
-
-
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("heads", nargs="+", type=Path)
@@ -89,7 +78,8 @@ def main() -> None:
     res = {name: evaluate_classifier(p, y) for name, p in probs.items()}
     if a.versus_kmer:
         truth = np.array([labels[i] for i in y])
-        kmer_ok = np.array(_kmer_predictions(a.data, a.cache)) == truth
+        kprobs, knames = nrc_kmer_probs(a.data, a.cache)
+        kmer_ok = np.array([knames[i] for i in kprobs.argmax(1)]) == truth
         res["kmer_lr"] = {"accuracy": float(kmer_ok.mean())}
         for name, p in probs.items():
             ok = np.array([labels[i] for i in p.argmax(1)]) == truth

@@ -31,9 +31,10 @@ from rnaernie.evaluate import (
     _score_structures,
     _structure_logits,
     paired_bootstrap,
+    per_sequence_f1,
 )
 from rnaernie.heads import RnaErnieForContactPrediction
-from rnaernie.structure import decode_batch, f1, read_dbn
+from rnaernie.structure import f1, read_dbn
 
 
 def _rnafold(name: str, recs, cache: Path) -> np.ndarray:
@@ -46,12 +47,6 @@ def _rnafold(name: str, recs, cache: Path) -> np.ndarray:
 SETTINGS = {
     f"thr{t:+.1f}{'_nolp' if nlp else ''}": (t, nlp) for nlp in (False, True) for t in THRESHOLDS
 }
-
-
-def _per_seq_f1(logits, recs, setting: str) -> np.ndarray:
-    thr, nlp = SETTINGS[setting]
-    res = decode_batch([r.sequence for r in recs], logits, threshold=thr, no_lonely_pairs=nlp)
-    return np.asarray([f1(p.pairs, r.pairs) for p, r in zip(res, recs)])
 
 
 ENSEMBLE = "ensemble_mean_logits"
@@ -124,7 +119,7 @@ def main() -> None:
             res.setdefault("rnafold", {})[k] = round(float(ref.mean()), 4)
             for name, z in logits[k].items():
                 r = res[name]
-                ours = _per_seq_f1(z, sets[k], r["chosen_on_vl0"]["setting"])
+                ours = per_sequence_f1(z, sets[k], *SETTINGS[r["chosen_on_vl0"]["setting"]])[0]
                 r.setdefault("vs_rnafold", {})[k] = paired_bootstrap(ours, ref)
                 if k == "arch":  # ArchiveII names start with the family: 5s_, trna_, srp_, ...
                     fam = np.array([x.name.split("_")[0].lower() for x in sets[k]])
