@@ -38,7 +38,7 @@ from .heads import (
 from .inference import length_buckets, stitch_pair_windows
 from .io import read_fasta
 from .tokenizer import Tokenizer
-from .vocab import MASK_ID, NUM_TYPES, TYPE_OFFSET
+from .vocab import MASK_ID, NUC_OFFSET, NUM_TYPES, TYPE_OFFSET, UNK_ID
 
 __all__ = [
     "TypeIndicator",
@@ -183,10 +183,11 @@ def _typed_mix(fn, tok: Tokenizer, seqs: list[str], typed: _Typed, device) -> Te
     return total
 
 
-def _classifier_logits(model, tok, seqs, typed: _Typed, idx, device) -> Tensor:
-    """Probability-weighted sum over the k typed inputs of the classifier logits (B, C)."""
+def _classifier_logits(model, tok, seqs, typed: _Typed, idx, device, corrupt=None) -> Tensor:
+    """Probability-weighted sum over the k typed inputs of the classifier logits (B, C);
+    ``corrupt`` (``ids -> ids``), when given, alters each input first (training augmentation)."""
     return _typed_mix(
-        lambda ids, mask: model(ids, mask).logits,
+        lambda ids, mask: model(ids if corrupt is None else corrupt(ids), mask).logits,
         tok,
         [seqs[i] for i in idx],
         _subset(typed, idx),
@@ -200,6 +201,22 @@ def _random_crops(seqs: list[str], width: int, rng: np.random.Generator) -> list
         s if len(s) <= width else s[(o := int(rng.integers(0, len(s) - width + 1))) : o + width]
         for s in seqs
     ]
+
+
+def _nucleotide_masker(prob: float, seed: int) -> Callable[[Tensor], Tensor]:
+    """``ids -> ids`` with each nucleotide (and ``[UNK]``) token replaced by ``[MASK]`` with
+    probability ``prob`` — the corruption the encoder learnt to read in pretraining, used as a
+    fine-tuning augmentation. Special and RNA-type tokens are left alone."""
+    if not 0.0 <= prob < 1.0:
+        raise ValueError(f"the masking probability must be in [0, 1), got {prob}")
+    gen = torch.Generator().manual_seed(seed)
+
+    def corrupt(ids: Tensor) -> Tensor:
+        hit = torch.rand(ids.shape, generator=gen) < prob
+        hit = hit.to(ids.device) & ((ids >= NUC_OFFSET) | (ids == UNK_ID))
+        return ids.masked_fill(hit, MASK_ID)
+
+    return corrupt
 
 
 def _frozen_indicator(
@@ -323,6 +340,7 @@ def finetune_classifier(
     device: str = "cpu",
     max_minutes: float | None = None,
     dropout: float | None = None,
+    mask_prob: float = 0.0,
 ) -> tuple[RnaErnieForSequenceClassification, TypeIndicator | None]:
     """Fine-tune a sequence classifier from ``pretrained`` (``None``: from scratch, preset ``preset``).
 
@@ -330,9 +348,12 @@ def finetune_classifier(
     kept type) and prediction the top ``top_k``. Returns the model and the indicator (``None`` when
     unguided). ``max_minutes`` caps the wall time; the LR schedule then decays to zero by the cap.
     ``dropout`` (e.g. 0.1) sets the hidden, attention and classifier dropout of the fine-tuned model
-    (default: the pretrained config's; the shipped base's is 0.1).
+    (default: the pretrained config's; the shipped base's is 0.1). ``mask_prob`` > 0 replaces that
+    fraction of the training inputs' nucleotides by ``[MASK]``, fresh at every step (augmentation).
     """
     from .config import RnaErnieConfig
+
+    corrupt = _nucleotide_masker(mask_prob, seed) if mask_prob != 0 else None
 
     torch.manual_seed(seed)
     n_labels = len(label_names)
@@ -368,7 +389,7 @@ def finetune_classifier(
             if ep != crops_epoch:  # a new random window of each long sequence every epoch
                 seqs = _random_crops(full, MAX_NUC, np.random.default_rng([seed, ep]))
                 crops_epoch = ep
-            logits = _classifier_logits(model, tok, seqs, typed, idx, device)
+            logits = _classifier_logits(model, tok, seqs, typed, idx, device, corrupt)
             loss = F.cross_entropy(logits, y[idx].to(device))
             _optimizer_step(model, loss, opt, sched)
             bar.update(1)
@@ -635,6 +656,12 @@ def main(argv: list[str] | None = None) -> int:
         help="hidden, attention and classifier dropout while fine-tuning (default: the pretrained config's)",
     )
     c.add_argument(
+        "--mask-prob",
+        type=float,
+        default=0.0,
+        help="augmentation: replace this fraction of the training nucleotides by [MASK], fresh each step",
+    )
+    c.add_argument(
         "--valid-fraction",
         type=float,
         default=None,
@@ -700,7 +727,7 @@ def main(argv: list[str] | None = None) -> int:
             pre, [seqs[i] for i in keep], y[keep], names, out=out, preset=a.preset,
             type_guided=not a.no_type_guidance, top_k=a.top_k, train_top_k=a.train_top_k,
             epochs=a.epochs, lr=a.lr, batch_tokens=a.batch_tokens or 8192, seed=a.seed,
-            device=a.device, max_minutes=a.max_minutes, dropout=a.dropout,
+            device=a.device, max_minutes=a.max_minutes, dropout=a.dropout, mask_prob=a.mask_prob,
         )  # fmt: skip
         if a.max_windows is not None:
             model.config.extra = {**model.config.extra, "max_windows": a.max_windows}

@@ -10,6 +10,7 @@ import torch
 from rnaernie.config import RnaErnieConfig
 from rnaernie.finetune import (
     TypeIndicator,
+    _nucleotide_masker,
     _schedule,
     evaluate_classifier,
     evaluate_structure,
@@ -22,7 +23,8 @@ from rnaernie.finetune import (
 )
 from rnaernie.heads import RnaErnieForPreTraining
 from rnaernie.structure import read_dbn
-from rnaernie.vocab import NUM_TYPES, TYPE_OFFSET
+from rnaernie.tokenizer import Tokenizer
+from rnaernie.vocab import MASK_ID, NUC_OFFSET, NUM_TYPES, PAD_ID, TYPE_OFFSET, UNK_ID
 
 FIX = Path(__file__).parent / "fixtures"
 MICRO = {
@@ -351,7 +353,7 @@ def test_classify_cli_dropout_and_validation_part(pretrained, tmp_path):
     rc = main(
         ["classify", str(FIX / "nrc_small.fasta"), "--test", str(FIX / "nrc_small.fasta"),
          "--pretrained", str(pretrained), "--no-type-guidance", "--epochs", "1",
-         "--dropout", "0.2", "--valid-fraction", "0.25", "--out", str(out)]
+         "--dropout", "0.2", "--mask-prob", "0.1", "--valid-fraction", "0.25", "--out", str(out)]
     )  # fmt: skip
     assert rc == 0
     m = json.loads((out / "metrics.json").read_text())
@@ -360,3 +362,34 @@ def test_classify_cli_dropout_and_validation_part(pretrained, tmp_path):
     assert 0 <= m["valid"]["accuracy"] <= 1 and 0 <= m["accuracy"] <= 1
     cfg = json.loads((out / "config.json").read_text())
     assert cfg["hidden_dropout"] == cfg["attention_dropout"] == cfg["classifier_dropout"] == 0.2
+
+
+def test_nucleotide_masker_hides_only_sequence_tokens():
+    enc = Tokenizer().encode_batch(["ACGUNACGU" * 40, "GGCC"], types=["tRNA", "[MASK]"])
+    ids = torch.from_numpy(enc.input_ids).repeat(20, 1)
+    out = _nucleotide_masker(0.3, seed=1)(ids)
+    changed = out != ids
+    sequence = (ids >= NUC_OFFSET) | (ids == UNK_ID)
+    assert not (changed & ~sequence).any()  # [CLS], [SEP], [IND], type slot and padding stay
+    assert (out[changed] == MASK_ID).all()
+    assert abs(changed.sum().item() / sequence.sum().item() - 0.3) < 0.02
+    assert (out == PAD_ID).sum() == (ids == PAD_ID).sum()
+    again = _nucleotide_masker(0.3, seed=1)(ids)
+    torch.testing.assert_close(out, again)  # the seed fixes the draws
+    assert not torch.equal(_nucleotide_masker(0.3, seed=1)(ids), _nucleotide_masker(0.3, seed=2)(ids))
+    for bad in (-0.1, 1.0):
+        with pytest.raises(ValueError, match="masking probability must be in"):
+            _nucleotide_masker(bad, seed=0)
+
+
+def test_classifier_mask_augmentation_changes_training_only(pretrained):
+    seqs, y, names = read_labelled_fasta(FIX / "nrc_small.fasta")
+    kw = dict(type_guided=False, epochs=1, batch_tokens=2048, seed=3)
+    plain, _ = finetune_classifier(pretrained, seqs, y, names, **kw)
+    masked, _ = finetune_classifier(pretrained, seqs, y, names, mask_prob=0.2, **kw)
+    w = "classifier.weight"
+    assert not torch.equal(plain.state_dict()[w], masked.state_dict()[w])
+    again, _ = finetune_classifier(pretrained, seqs, y, names, mask_prob=0.2, **kw)
+    torch.testing.assert_close(masked.state_dict()[w], again.state_dict()[w])
+    with pytest.raises(ValueError, match="masking probability"):
+        finetune_classifier(pretrained, seqs, y, names, mask_prob=-0.5, **kw)
