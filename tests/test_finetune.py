@@ -376,7 +376,9 @@ def test_nucleotide_masker_hides_only_sequence_tokens():
     assert (out == PAD_ID).sum() == (ids == PAD_ID).sum()
     again = _nucleotide_masker(0.3, seed=1)(ids)
     torch.testing.assert_close(out, again)  # the seed fixes the draws
-    assert not torch.equal(_nucleotide_masker(0.3, seed=1)(ids), _nucleotide_masker(0.3, seed=2)(ids))
+    assert not torch.equal(
+        _nucleotide_masker(0.3, seed=1)(ids), _nucleotide_masker(0.3, seed=2)(ids)
+    )
     for bad in (-0.1, 1.0):
         with pytest.raises(ValueError, match="masking probability must be in"):
             _nucleotide_masker(bad, seed=0)
