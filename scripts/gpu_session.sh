@@ -26,6 +26,9 @@
 # the same budget), then the nRC fine-tunings from both (guided / unguided; scratch for reference) and
 # three structure fine-tunings (new base at two LRs; the shipped head continued), without their
 # VL0/TS0 evaluation (done on the CPU afterwards). Brings the new base back in fp32.
+# PLAN=nrc-aug: the shipped nRC recipe (unguided, from $V2) with the [MASK] augmentation at
+# MASK_PROBS (default "0 0.1 0.2"), each twice at once: on 90 % of the training set, scored on the
+# other 10 % (choose the probability there), and on all of it, scored on test (ship that one).
 set -uo pipefail
 shopt -s nullglob
 cd "$(dirname "$0")/.."
@@ -127,6 +130,12 @@ elif [ "$PLAN" = pretrain ]; then
     ft structure-new-lr1e-4 structure "${TR0[@]}" --pretrained "$NEW" --lr 1e-4
     ft structure-new-lr3e-4 structure "${TR0[@]}" --pretrained "$NEW" --lr 3e-4
     ft structure-shipped-cont structure "${TR0[@]}" --pretrained "$SHIPPED/heads/structure" --lr 1e-4
+elif [ "$PLAN" = nrc-aug ]; then
+    NRC=("$D/nrc/train.fasta" --test "$D/nrc/test.fasta" --pretrained "$V2" --no-type-guidance --epochs 60 "${CLS[@]}")
+    for p in ${MASK_PROBS:-0 0.1 0.2}; do
+        ft "nrc-m$p-valid" classify "${NRC[@]}" --mask-prob "$p" --valid-fraction 0.1
+        ft "nrc-m$p" classify "${NRC[@]}" --mask-prob "$p"
+    done
 elif [ "$PLAN" = all ]; then
     ft nrc-unguided classify "$D/nrc/train.fasta" --test "$D/nrc/test.fasta" --pretrained "$V2" --no-type-guidance --epochs 60 "${CLS[@]}"
     ft nrc-guided classify "$D/nrc/train.fasta" --test "$D/nrc/test.fasta" --pretrained "$V2" --epochs 60 "${CLS[@]}"
@@ -162,7 +171,7 @@ mkdir -p "$W/models"
 for d in "$W"/ft-*; do
     [ -f "$d/model.safetensors" ] || continue
     name=$(basename "$d")
-    case "$name" in ft-nrc-scratch | ft-nrc-baseonly-unguided)  # their metrics are enough
+    case "$name" in ft-nrc-scratch | ft-nrc-baseonly-unguided | ft-nrc-*-valid)  # their metrics are enough
         rm -f "$d/model.safetensors"
         continue ;;
     esac
