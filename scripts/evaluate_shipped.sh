@@ -48,6 +48,10 @@ for v in unguided-d0 guided-d0 unguided-d0.1 guided-d0.1 unguided-d0.2 guided-d0
   l=$v && [[ $v == *-d0 ]] && l=${v%-d0}-d0.1-from-config  # no --dropout: the v3 config's 0.1
   add nrc_v3_gpu2.3min_90pct_${l} runs/gpu3-sweep/ft-nrc-$v/metrics.json
 done
+# session 6 (CPU): the [MASK] augmentation of the nRC fine-tuning (--mask-prob) against none, 28
+# minutes each (about 7 epochs) on the same 90 % of train, from v3 (runs/nrc-aug/run.sh)
+add nrc_v3_cpu28min_90pct_unguided runs/nrc-aug/m0/metrics.json
+add nrc_v3_cpu28min_90pct_unguided_mask0.15 runs/nrc-aug/m15/metrics.json
 python -m rnaernie.evaluate --data ../shared/data --cache runs/eval-cache --out benchmarks/results/accuracy.json "${A[@]}"
 # The decoder-setting ablation (the GPU structure-v1 head, shipped until session 5, alone and with the
 # GPU v2 head) and the nRC head ensembles, each written to its own JSON; they need the run

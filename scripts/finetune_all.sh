@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Fine-tunes the shipped heads and the ablations from a pretrained run, then installs the shipped model.
 #   PRE=runs/pretrain-tiny/final scripts/finetune_all.sh JOB...
-# JOB: nrc | nrc-unguided | nrc-scratch | structure | structure-long | structure-guided | structure-scratch | lncrna |
+# JOB: nrc | nrc-unguided | nrc-scratch | nrc-aug | structure | structure-long | structure-long2 | structure-guided |
+#      structure-scratch | lncrna |
 #      interaction | interaction-guided | interaction-scratch | interaction-official | install
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,10 +23,20 @@ for job in "$@"; do
     nrc) rnaernie finetune classify $D/nrc/train.fasta --test $D/nrc/test.fasta --pretrained "$PRE" "${CLS[@]}" --out runs/ft-nrc ;;
     nrc-unguided) rnaernie finetune classify $D/nrc/train.fasta --test $D/nrc/test.fasta --pretrained "$PRE" --no-type-guidance "${CLS[@]}" --out runs/ft-nrc-unguided ;;
     nrc-scratch) rnaernie finetune classify $D/nrc/train.fasta --test $D/nrc/test.fasta --pretrained '' --no-type-guidance "${CLS[@]}" --out runs/ft-nrc-scratch ;;
+    nrc-aug)  # the [MASK] augmentation (0.15) against none: 90 % of train, 28 minutes each, one thread each, at once
+      for p in 0 0.15; do
+        mkdir -p "runs/nrc-aug/m${p#0.}"
+        OMP_NUM_THREADS=1 rnaernie finetune classify $D/nrc/train.fasta --test $D/nrc/test.fasta --pretrained "$PRE" \
+          --no-type-guidance --valid-fraction 0.1 --epochs 20 --batch-tokens 4096 --lr 2e-4 --max-minutes 28 \
+          --mask-prob $p --out "runs/nrc-aug/m${p#0.}" >"runs/nrc-aug/m${p#0.}/log.txt" 2>&1 &
+      done
+      wait ;;
     structure) rnaernie finetune structure $D/bprna_ts0_vl0_tr0/TR0.dbn.gz --valid $D/bprna_ts0_vl0_tr0/VL0.dbn --test $D/bprna_ts0_vl0_tr0/TS0.dbn --pretrained "$PRE" --out runs/ft-structure ;;
     structure-scratch) rnaernie finetune structure $D/bprna_ts0_vl0_tr0/TR0.dbn.gz --valid $D/bprna_ts0_vl0_tr0/VL0.dbn --test $D/bprna_ts0_vl0_tr0/TS0.dbn --pretrained '' --out runs/ft-structure-scratch ;;
     structure-long)  # the shipped head: the GPU structure-v1 head, one more CPU epoch with sequences up to 510 nt
       rnaernie finetune structure $D/bprna_ts0_vl0_tr0/TR0.dbn.gz --pretrained "${STRUCTURE_INIT:-runs/gpu1/models/ft-structure-v1}" --max-length 510 --epochs 1 --lr 1e-4 --out runs/ft-structure-long ;;
+    structure-long2)  # structure-long, two more CPU epochs (sequences up to 510 nt, another shuffle)
+      rnaernie finetune structure $D/bprna_ts0_vl0_tr0/TR0.dbn.gz --pretrained runs/ft-structure-long --max-length 510 --epochs 2 --lr 1e-4 --seed 1 --out runs/ft-structure-long2 ;;
     structure-guided) rnaernie finetune structure $D/bprna_ts0_vl0_tr0/TR0.dbn.gz --valid $D/bprna_ts0_vl0_tr0/VL0.dbn --test $D/bprna_ts0_vl0_tr0/TS0.dbn --pretrained "$PRE" --type-guided --out runs/ft-structure-guided ;;
     lncrna) rnaernie finetune classify $D/lncrna_mouse_prelnc/train.fasta.gz --pretrained "$PRE" --no-type-guidance --epochs "${LNC_EPOCHS:-2}" --batch-tokens 8192 --lr 2e-4 --max-windows 4 --out runs/ft-lncrna ;;
     interaction) rnaernie finetune interact $D/mirtarraw --split grouped --pretrained "$PRE" --epochs "${INT_EPOCHS:-3}" --out runs/ft-interaction ;;
