@@ -208,7 +208,7 @@ def _nucleotide_masker(prob: float, seed: int) -> Callable[[Tensor], Tensor]:
     probability ``prob`` — the corruption the encoder learnt to read in pretraining, used as a
     fine-tuning augmentation. Special and RNA-type tokens are left alone."""
     if not 0.0 <= prob < 1.0:
-        raise ValueError(f"the masking probability must be in [0, 1), got {prob}")
+        raise ValueError(f"the masking probability (--mask-prob) must be in [0, 1), got {prob}")
     gen = torch.Generator().manual_seed(seed)
 
     def corrupt(ids: Tensor) -> Tensor:

@@ -49,7 +49,7 @@ for v in unguided-d0 guided-d0 unguided-d0.1 guided-d0.1 unguided-d0.2 guided-d0
   add nrc_v3_gpu2.3min_90pct_${l} runs/gpu3-sweep/ft-nrc-$v/metrics.json
 done
 # session 6 (CPU): the [MASK] augmentation of the nRC fine-tuning (--mask-prob) against none, 28
-# minutes each (about 7 epochs) on the same 90 % of train, from v3 (runs/nrc-aug/run.sh)
+# minutes each (about 7 epochs) on the same 90 % of train, from v3 (scripts/finetune_all.sh nrc-aug)
 add nrc_v3_cpu28min_90pct_unguided runs/nrc-aug/m0/metrics.json
 add nrc_v3_cpu28min_90pct_unguided_mask0.15 runs/nrc-aug/m15/metrics.json
 python -m rnaernie.evaluate --data ../shared/data --cache runs/eval-cache --out benchmarks/results/accuracy.json "${A[@]}"

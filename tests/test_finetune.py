@@ -380,11 +380,11 @@ def test_nucleotide_masker_hides_only_sequence_tokens():
         _nucleotide_masker(0.3, seed=1)(ids), _nucleotide_masker(0.3, seed=2)(ids)
     )
     for bad in (-0.1, 1.0):
-        with pytest.raises(ValueError, match="masking probability must be in"):
+        with pytest.raises(ValueError, match=r"masking probability \(--mask-prob\) must be in"):
             _nucleotide_masker(bad, seed=0)
 
 
-def test_classifier_mask_augmentation_changes_training_only(pretrained):
+def test_classifier_mask_augmentation_is_seeded_and_changes_the_fit(pretrained):
     seqs, y, names = read_labelled_fasta(FIX / "nrc_small.fasta")
     kw = dict(type_guided=False, epochs=1, batch_tokens=2048, seed=3)
     plain, _ = finetune_classifier(pretrained, seqs, y, names, **kw)
