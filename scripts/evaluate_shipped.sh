@@ -77,9 +77,7 @@ fi
 # session 6's candidate (the shipped head, two more CPU epochs; finetune_all.sh structure-long2), fp16
 # with its settings chosen on VL0 as the install step does, against the shipped head
 if [ -f runs/ft-structure-long2/model.safetensors ]; then
-  python -c "import sys, torch, rnaernie.heads as H
-H.RnaErnieForContactPrediction.from_pretrained(sys.argv[1]).save_pretrained(sys.argv[2], dtype=torch.float16)" \
-    runs/ft-structure-long2 runs/cand-long2
+  python scripts/fp16_head.py structure runs/ft-structure-long2 runs/cand-long2
   python scripts/choose_structure_settings.py runs/cand-long2 --data ../shared/data
   python scripts/structure_decoding.py runs/cand-long2 rnaernie/data/models/rnaernie-tiny/heads/structure \
     --data ../shared/data --cache runs/eval-cache --rnafold --out benchmarks/results/structure_candidates_cpu6.json

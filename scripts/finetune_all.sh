@@ -49,12 +49,7 @@ for job in "$@"; do
       cp "$PRE"/config.json "$PRE"/model.safetensors "$DEST"/
       for h in ${HEADS:-nrc structure interaction}; do
         rm -rf "$DEST/heads/$h" && mkdir -p "$DEST/heads/$h"
-        python -c "import sys, torch, rnaernie.heads as H, json
-cls = {'nrc': 'RnaErnieForSequenceClassification', 'lncrna': 'RnaErnieForSequenceClassification',
-       'structure': 'RnaErnieForContactPrediction', 'interaction': 'RnaErnieForInteraction'}[sys.argv[1]]
-getattr(H, cls).from_pretrained(sys.argv[2]).save_pretrained(sys.argv[3], dtype=torch.float16)" \
-          "$h" "$(src "$h")" "$DEST/heads/$h"
-        if [ -f "$(src "$h")/labels.json" ]; then cp "$(src "$h")/labels.json" "$DEST/heads/$h/"; fi
+        python scripts/fp16_head.py "$h" "$(src "$h")" "$DEST/heads/$h"
         if [ "$h" = structure ]; then  # decoder and prior settings, chosen on VL0 with the stored fp16 weights
           python scripts/choose_structure_settings.py "$DEST/heads/structure" --data $D
         fi

@@ -1,0 +1,34 @@
+"""Stores a fine-tuned head in fp16 (half the size; loaded back as fp32), with its labels.
+
+python scripts/fp16_head.py KIND SRC DST     # KIND: nrc | lncrna | structure | interaction
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+
+import torch
+
+import rnaernie.heads as H
+
+CLASSES = {
+    "nrc": H.RnaErnieForSequenceClassification,
+    "lncrna": H.RnaErnieForSequenceClassification,
+    "structure": H.RnaErnieForContactPrediction,
+    "interaction": H.RnaErnieForInteraction,
+}
+
+
+def main() -> None:
+    if len(sys.argv) != 4 or sys.argv[1] not in CLASSES:
+        raise SystemExit(f"usage: fp16_head.py {{{'|'.join(CLASSES)}}} SRC DST")
+    kind, src, dst = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3])
+    CLASSES[kind].from_pretrained(src).save_pretrained(dst, dtype=torch.float16)
+    if (src / "labels.json").exists():
+        shutil.copy(src / "labels.json", dst / "labels.json")
+
+
+if __name__ == "__main__":
+    main()
