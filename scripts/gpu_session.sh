@@ -175,19 +175,9 @@ for d in "$W"/ft-*; do
         rm -f "$d/model.safetensors"
         continue ;;
     esac
-    "$PY" - "$d" "$W/models/$name" <<'EOF' || log "fp16 copy of $d failed"
-import shutil, sys
-from pathlib import Path
-import torch
-import rnaernie.heads as H
-src, dst = Path(sys.argv[1]), Path(sys.argv[2])
-cls = (H.RnaErnieForContactPrediction if "structure" in src.name else
-       H.RnaErnieForInteraction if "interaction" in src.name else H.RnaErnieForSequenceClassification)
-cls.from_pretrained(src).save_pretrained(dst, dtype=torch.float16)
-for f in ("labels.json", "metrics.json"):
-    if (src / f).exists():
-        shutil.copy(src / f, dst / f)
-EOF
+    case "$name" in *structure*) kind=structure ;; *interaction*) kind=interaction ;; *) kind=nrc ;; esac
+    "$PY" scripts/fp16_head.py "$kind" "$d" "$W/models/$name" || log "fp16 copy of $d failed"
+    if [ -f "$d/metrics.json" ]; then cp "$d/metrics.json" "$W/models/$name/"; fi
     rm -f "$d/model.safetensors"
 done
 if [ -f "$W/pretrain/final/model.safetensors" ]; then  # the new base, fp32 as shipped
