@@ -138,6 +138,23 @@ void register_tokenizer(py::module_& m) {
         return to_numpy(std::move(n), {size});
       },
       py::arg("seqs"), py::arg("replace_invalid") = false, py::arg("threads") = 0, py::arg("names") = py::none());
+  m.def(
+      "kmer_spectra",
+      [](const py::sequence& seqs, int kmax, bool replace_invalid, int threads, const py::object& names) {
+        auto batch = seq_batch(seqs);
+        const auto name_list = names_of(names);
+        int64_t width = 0;
+        for (int k = 1; k <= kmax && k <= 8; ++k) width += int64_t{1} << (2 * k);
+        rnaernie::BigArray<float> x;
+        {
+          py::gil_scoped_release release;
+          x = rnaernie::kmer_spectra(batch.views, kmax, replace_invalid,
+                                     name_list.empty() ? nullptr : &name_list, threads);
+        }
+        return to_numpy(std::move(x), {static_cast<py::ssize_t>(batch.views.size()), width});
+      },
+      py::arg("seqs"), py::arg("kmax") = 5, py::arg("replace_invalid") = false, py::arg("threads") = 0,
+      py::arg("names") = py::none(), "Normalised k-mer spectra (k = 1..kmax); see rnaernie.kmer.kmer_spectra.");
 }
 
 }  // namespace

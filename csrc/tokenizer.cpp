@@ -70,6 +70,58 @@ std::vector<int64_t> normalized_lengths(const std::vector<SeqView>& seqs, bool r
   return lengths;
 }
 
+BigArray<float> kmer_spectra(const std::vector<SeqView>& seqs, int kmax, bool replace_invalid,
+                             const std::vector<std::string>* names, int threads) {
+  if (kmax < 1 || kmax > 8) throw std::invalid_argument("kmax must be in [1, 8], got " + std::to_string(kmax));
+  int64_t width = 0;
+  for (int k = 1; k <= kmax; ++k) width += int64_t{1} << (2 * k);
+  const int64_t nseq = static_cast<int64_t>(seqs.size());
+  auto out = alloc_big<float>(static_cast<size_t>(nseq * width));
+  const auto& table = byte_classes();
+  // byte class (A=0, U=1, C=2, G=3) -> lexicographic code (A=0, C=1, G=2, U=3)
+  constexpr int64_t kLex[4] = {0, 3, 1, 2};
+  parallel_for(nseq, threads, [&](int64_t b, int64_t e) {
+    std::vector<uint32_t> counts(static_cast<size_t>(width));
+    for (int64_t s = b; s < e; ++s) {
+      std::fill(counts.begin(), counts.end(), 0U);
+      const auto* p = reinterpret_cast<const uint8_t*>(seqs[s].data);
+      int64_t n = 0, run = 0, code = 0;  // run: valid nucleotides ending here; code: last kmax of them
+      const int64_t keep = (int64_t{1} << (2 * kmax)) - 1;
+      for (int64_t i = 0; i < seqs[s].size; ++i) {
+        const int8_t c = table[p[i]];
+        if (c == kByteSkip) continue;
+        if (c == kByteInvalid && !replace_invalid) {
+          throw std::invalid_argument(describe(s, names) + ", position " + std::to_string(i) +
+                                      ": invalid character " + show_byte(p[i]) +
+                                      " (expected A, C, G, U/T or an IUPAC code)");
+        }
+        ++n;
+        if (c < 0 || c > 3) {
+          run = 0;
+          continue;
+        }
+        code = ((code << 2) | kLex[c]) & keep;
+        ++run;
+        int64_t offset = 0;
+        for (int k = 1; k <= kmax; ++k) {
+          if (run >= k) ++counts[offset + (code & ((int64_t{1} << (2 * k)) - 1))];
+          offset += int64_t{1} << (2 * k);
+        }
+      }
+      float* row = out.get() + s * width;
+      int64_t offset = 0;
+      for (int k = 1; k <= kmax; ++k) {
+        const int64_t size = int64_t{1} << (2 * k), windows = n - k + 1;
+        for (int64_t j = 0; j < size; ++j) {
+          row[offset + j] = windows > 0 ? static_cast<float>(static_cast<double>(counts[offset + j]) / windows) : 0.0F;
+        }
+        offset += size;
+      }
+    }
+  });
+  return out;
+}
+
 std::vector<std::pair<int64_t, int64_t>> plan_windows(int64_t n, int64_t window, int64_t stride) {
   if (window <= 0) throw std::invalid_argument("window must be positive, got " + std::to_string(window));
   if (stride <= 0 || stride > window) {

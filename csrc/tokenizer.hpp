@@ -48,6 +48,14 @@ struct Encoded {
 std::vector<int64_t> normalized_lengths(const std::vector<SeqView>& seqs, bool replace_invalid,
                                         const std::vector<std::string>* names, int threads);
 
+// Normalised k-mer spectra, k = 1..kmax (1 <= kmax <= 8): row s holds, for each k in turn, the counts of
+// the 4^k k-mers of sequence s (columns in lexicographic order over A < C < G < U) divided by the
+// number of windows of that k (n - k + 1, n = normalised length; 0 when n < k). Windows with an
+// IUPAC code (or, with replace_invalid, a bad byte) count in the denominator but in no column.
+// Returns (seqs.size(), sum 4^k) floats, row-major. Bad bytes throw as in normalized_lengths.
+BigArray<float> kmer_spectra(const std::vector<SeqView>& seqs, int kmax, bool replace_invalid,
+                             const std::vector<std::string>* names, int threads);
+
 // types: one token id per sequence to place after [IND] (empty = no type section).
 Encoded encode_batch(const std::vector<SeqView>& seqs, const std::vector<int64_t>& types,
                      const EncodeOptions& opt, const std::vector<std::string>* names = nullptr);

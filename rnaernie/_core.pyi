@@ -22,6 +22,13 @@ def normalized_lengths(
     threads: int = 0,
     names: Sequence[str] | None = None,
 ) -> np.ndarray: ...
+def kmer_spectra(
+    seqs: Sequence[str | bytes],
+    kmax: int = 5,
+    replace_invalid: bool = False,
+    threads: int = 0,
+    names: Sequence[str] | None = None,
+) -> np.ndarray: ...
 
 class MotifMatcher:
     def __init__(self, motifs: Sequence[str]) -> None: ...

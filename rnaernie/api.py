@@ -51,6 +51,7 @@ import torch
 
 from .finetune import top_types
 from .inference import embed_batches, length_buckets, stitch_pair_windows
+from .kmer import KMER_FILE, KmerClassifier, combine_experts
 from .tokenizer import Encoding, Tokenizer
 from .vocab import NUM_TYPES, RNA_TYPES, TYPE_OFFSET
 
@@ -302,6 +303,7 @@ class RnaErnie:
         self.pretraining = self._load_model(RnaErnieForPreTraining, self.path)
         self.config = self.pretraining.config
         self._heads: dict[str, tuple[Any, list[str] | None]] = {}
+        self._kmer_heads: dict[str, KmerClassifier | None] = {}
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
@@ -346,6 +348,14 @@ class RnaErnie:
                         )
                 self._heads[name] = (model, labels)
             return self._heads[name]
+
+    def _kmer_head(self, name: str) -> KmerClassifier | None:
+        """The k-mer classifier stored beside head ``name``, or None."""
+        with self._lock:
+            if name not in self._kmer_heads:
+                f = self.path / "heads" / name / KMER_FILE
+                self._kmer_heads[name] = KmerClassifier.load(f) if f.is_file() else None
+            return self._kmer_heads[name]
 
     # -- shared machinery
 
@@ -487,6 +497,7 @@ class RnaErnie:
         with_type: bool = True,
         ids: Sequence[str] | None = None,
         head: str = "nrc",
+        kmer: bool = True,
     ) -> list[Classification]:
         """Top-k labels of a classifier head (softmax), plus the RNA type (top 1) that the
         pretraining model's MLM head puts in the open type slot, when ``with_type``. A head trained
@@ -494,6 +505,10 @@ class RnaErnie:
         sequences: averaged over windows.
 
         ``head``: ``"nrc"`` (13 ncRNA families, the default) or ``"lncrna"`` (lncRNA vs mRNA).
+        ``kmer``: when the head carries a k-mer classifier (``kmer_logreg.safetensors``, see
+        :mod:`rnaernie.kmer`; the shipped nRC head does), the probabilities are the renormalised
+        product of the model's and the k-mer classifier's (more accurate on nRC: see the README);
+        ``kmer=False`` gives the model's alone.
         """
         if head not in CLASSIFIER_HEADS:
             raise ValueError(f"head must be one of {', '.join(CLASSIFIER_HEADS)}, not {head!r}")
@@ -521,6 +536,13 @@ class RnaErnie:
 
             rows = np.stack(self._run_rows(model, enc, batch_tokens, fn))
             probs = self._mean_over_windows(rows, enc.seq_index, len(seqs))
+        expert = self._kmer_head(head) if kmer else None
+        if expert is not None:
+            if expert.labels != labels:
+                raise ValueError(
+                    f"the {head} head's {KMER_FILE} has labels {expert.labels}, the head {labels}"
+                )
+            probs = combine_experts(probs, expert.predict_proba(seqs, names=names))
         if not with_type:
             types = None
         out = []

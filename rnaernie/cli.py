@@ -340,7 +340,8 @@ def cmd_classify(args: argparse.Namespace) -> int:
 
     def process(recs):
         res = _model(args).classify(recs, top_k=args.top_k, batch_tokens=args.batch_tokens,
-                                    with_type=not args.no_type, head=args.head)  # fmt: skip
+                                    with_type=not args.no_type, head=args.head,
+                                    kmer=not args.no_kmer)  # fmt: skip
         yield [
             (c.id, c.label, c.probability,
              ";".join(f"{lab}:{p:.4g}" for lab, p in zip(c.labels, c.probabilities)),
@@ -618,11 +619,17 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "classify", help="ncRNA family (classification head) and RNA type (pretraining head)",
         description="Top-k labels of one of the model's classifier heads (--head), plus the top RNA type of the "
-        "pretraining type head. Sequences over 510 nt: probabilities averaged over windows.",
+        "pretraining type head. Sequences over 510 nt: probabilities averaged over windows. A head that "
+        "carries a k-mer classifier (the shipped nrc head does) multiplies its probabilities with it.",
     )  # fmt: skip
     _stream_args(p, "output .tsv (default: stdout), .csv or .parquet", 10**7)
     p.add_argument("--top-k", type=int, default=3, help="labels listed in the top_k column")
     p.add_argument("--no-type", action="store_true", help="skip the RNA-type prediction")
+    p.add_argument(
+        "--no-kmer",
+        action="store_true",
+        help="the language model's probabilities alone, without the head's k-mer classifier",
+    )
     p.add_argument(
         "--head",
         default="nrc",

@@ -33,38 +33,11 @@ from pathlib import Path
 
 import numpy as np
 
+from .kmer import KMER_FILE, KmerClassifier, combine_experts, kmer_spectra
+
 log = logging.getLogger(__name__)
 
 __all__ = ["kmer_spectra", "main", "nrc_kmer_probs", "paired_bootstrap", "per_sequence_f1", "run"]
-
-
-def kmer_spectra(seqs: Sequence[str], kmax: int = 5) -> np.ndarray:
-    """Normalised k-mer counts for k = 1…kmax over ACGU (T→U; windows with other letters skipped).
-
-    (N, Σ4^k) float32; columns in lexicographic order within each k (A < C < G < U), k ascending.
-    Each k block is divided by the number of windows of that k (L − k + 1).
-    """
-    lut = np.full(256, -1, np.int64)
-    for c, v in zip("ACGUT", (0, 1, 2, 3, 3)):
-        lut[ord(c)] = lut[ord(c.lower())] = v
-    width = sum(4**k for k in range(1, kmax + 1))
-    out = np.zeros((len(seqs), width), np.float32)
-    for i, s in enumerate(seqs):
-        codes = lut[np.frombuffer(s.encode("ascii", "replace"), np.uint8)]
-        col = 0
-        for k in range(1, kmax + 1):
-            n = len(codes) - k + 1
-            if n > 0:
-                idx = np.zeros(n, np.int64)
-                bad = np.zeros(n, bool)
-                for j in range(k):
-                    c = codes[j : j + n]
-                    idx = idx * 4 + c
-                    bad |= c < 0
-                counts = np.bincount(idx[~bad], minlength=4**k)
-                out[i, col : col + 4**k] = counts / n
-            col += 4**k
-    return out
 
 
 def logreg_cv(x_train: np.ndarray, y_train, x_test: np.ndarray) -> np.ndarray:
@@ -302,7 +275,10 @@ def _indicator(model, model_dir: Path, device: str):
     return TypeIndicator(RnaErnieForPreTraining.from_pretrained(model_dir), device=device)
 
 
-def _classifier_result(head: Path, model_dir: Path, seqs, labels, device: str) -> dict:
+def _classifier_result(
+    head: Path, model_dir: Path, seqs, labels, device: str, keep: dict | None = None
+) -> dict:
+    """Test metrics of a classifier head; its probabilities go to ``keep["probs"]`` too."""
     from .finetune import evaluate_classifier, predict_classifier
     from .heads import RnaErnieForSequenceClassification
 
@@ -313,8 +289,32 @@ def _classifier_result(head: Path, model_dir: Path, seqs, labels, device: str) -
     p = predict_classifier(
         model, seqs, indicator=ind, top_k=top_k, device=device, max_windows=max_windows
     )
+    if keep is not None:
+        keep["probs"] = p
     return {**evaluate_classifier(p, labels), "type_guided": ind is not None,
             "max_windows": max_windows}  # fmt: skip
+
+
+def _kmer_hybrid(head: Path, model_probs: np.ndarray, baseline: np.ndarray, seqs, y) -> dict:
+    """The k-mer classifier stored with ``head`` alone and multiplied with the model's test
+    probabilities (as ``RnaErnie.classify`` does), each against the k-mer baseline fitted in
+    this run and the model alone: paired bootstraps of per-sequence correctness."""
+    from .finetune import evaluate_classifier
+
+    kprobs = KmerClassifier.load(head / KMER_FILE).predict_proba(seqs)
+    hybrid = combine_experts(model_probs, kprobs)
+    y = np.asarray(y)
+
+    def correct(p):
+        return p.argmax(1) == y
+
+    return {
+        "kmer_head": {**evaluate_classifier(kprobs, y),
+                      "max_abs_prob_diff_vs_baseline": float(np.abs(kprobs - baseline).max())},
+        "hybrid": {**evaluate_classifier(hybrid, y),
+                   "vs_kmer_baseline": paired_bootstrap(correct(hybrid), correct(baseline)),
+                   "vs_model": paired_bootstrap(correct(hybrid), correct(model_probs))},
+    }  # fmt: skip
 
 
 def _pair_spectra(data) -> np.ndarray:
@@ -354,12 +354,23 @@ def run(
             lambda: evaluate_classifier(nrc_kmer_probs(data, cache)[0], y_te),
         )
         head = model_dir / "heads" / "nrc"
+        kept: dict = {}  # the model's test probabilities, when it runs
         if head.exists():
             res["nrc_rnaernie"] = _cached(
                 mcache,
                 "nrc_rnaernie",
-                lambda: _classifier_result(head, model_dir, te_seqs, y_te, device),
+                lambda: _classifier_result(head, model_dir, te_seqs, y_te, device, kept),
             )
+        if (head / KMER_FILE).exists():
+
+            def hybrid() -> dict:
+                if "probs" not in kept:  # the model's metrics came from the cache
+                    _classifier_result(head, model_dir, te_seqs, y_te, device, kept)
+                base = nrc_kmer_probs(data, cache)[0]
+                return _kmer_hybrid(head, kept["probs"], base, te_seqs, y_te)
+
+            h = _cached(mcache, "nrc_kmer_hybrid", hybrid)
+            res["nrc_kmer_head"], res["nrc_rnaernie_kmer_hybrid"] = h["kmer_head"], h["hybrid"]
 
     if "lncrna" in want:
         folder = data / "lncrna_mouse_prelnc"

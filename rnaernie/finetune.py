@@ -668,6 +668,13 @@ def main(argv: list[str] | None = None) -> int:
         help="hold out this fraction of each training class and report its metrics (metrics.json: valid)",
     )
     c.add_argument(
+        "--kmer",
+        action="store_true",
+        help="also fit the k-mer classifier (k-mer spectrum + logistic regression; needs scikit-learn) "
+        "on the training sequences and store it with the head, as `classify` multiplies its "
+        "probabilities with the model's; metrics.json gains `kmer` and `kmer_hybrid`",
+    )
+    c.add_argument(
         "--max-windows",
         type=int,
         default=None,
@@ -732,12 +739,25 @@ def main(argv: list[str] | None = None) -> int:
         if a.max_windows is not None:
             model.config.extra = {**model.config.extra, "max_windows": a.max_windows}
             model.save_pretrained(out)
+        expert = None
+        if a.kmer:
+            from .kmer import KmerClassifier
+
+            expert = KmerClassifier.fit([seqs[i] for i in keep], y[keep], names)
+            expert.save(out)
 
         def score(sq, labels) -> dict:
             p = predict_classifier(
                 model, sq, indicator=ind, top_k=a.top_k, device=a.device, max_windows=a.max_windows
             )
-            return evaluate_classifier(p, labels)
+            res = evaluate_classifier(p, labels)
+            if expert is not None:
+                from .kmer import combine_experts
+
+                pk = expert.predict_proba(sq, replace_invalid=True)
+                res["kmer"] = evaluate_classifier(pk, labels)
+                res["kmer_hybrid"] = evaluate_classifier(combine_experts(p, pk), labels)
+            return res
 
         m: dict = {}
         if a.test:

@@ -22,6 +22,7 @@ from rnaernie.finetune import (
     stratified_holdout,
 )
 from rnaernie.heads import RnaErnieForPreTraining
+from rnaernie.kmer import KmerClassifier
 from rnaernie.structure import read_dbn
 from rnaernie.tokenizer import Tokenizer
 from rnaernie.vocab import MASK_ID, NUC_OFFSET, NUM_TYPES, PAD_ID, TYPE_OFFSET, UNK_ID
@@ -346,17 +347,21 @@ def test_stratified_holdout_takes_a_share_of_every_class():
         stratified_holdout(y, 1.0)
 
 
-def test_classify_cli_dropout_and_validation_part(pretrained, tmp_path):
+def test_classify_cli_dropout_validation_part_and_kmer(pretrained, tmp_path):
     from rnaernie.finetune import main
 
     out = tmp_path / "ft"
     rc = main(
         ["classify", str(FIX / "nrc_small.fasta"), "--test", str(FIX / "nrc_small.fasta"),
          "--pretrained", str(pretrained), "--no-type-guidance", "--epochs", "1",
-         "--dropout", "0.2", "--mask-prob", "0.1", "--valid-fraction", "0.25", "--out", str(out)]
+         "--dropout", "0.2", "--mask-prob", "0.1", "--valid-fraction", "0.25", "--kmer",
+         "--out", str(out)]
     )  # fmt: skip
     assert rc == 0
     m = json.loads((out / "metrics.json").read_text())
+    for part in (m, m["valid"]):  # the k-mer classifier alone and multiplied with the model
+        assert 0 <= part["kmer"]["accuracy"] <= 1 and 0 <= part["kmer_hybrid"]["accuracy"] <= 1
+    assert KmerClassifier.load(out).labels == json.loads((out / "labels.json").read_text())
     _, y, _ = read_labelled_fasta(FIX / "nrc_small.fasta")
     assert m["valid"]["n"] == len(stratified_holdout(y, 0.25)) > 0
     assert 0 <= m["valid"]["accuracy"] <= 1 and 0 <= m["accuracy"] <= 1
