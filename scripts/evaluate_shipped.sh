@@ -74,12 +74,13 @@ if [ -d $V1HEAD ]; then
   python scripts/structure_decoding.py rnaernie/data/models/rnaernie-tiny/heads/structure $V1HEAD \
     --data ../shared/data --cache runs/eval-cache --rnafold --out benchmarks/results/structure_long.json
 fi
-# session 6's candidate (the shipped head, two more CPU epochs; finetune_all.sh structure-long2), fp16
-# with its settings chosen on VL0 as the install step does, against the shipped head
-if [ -f runs/ft-structure-long2/model.safetensors ]; then
-  python scripts/fp16_head.py structure runs/ft-structure-long2 runs/cand-long2
-  python scripts/choose_structure_settings.py runs/cand-long2 --data ../shared/data
-  python scripts/structure_decoding.py runs/cand-long2 rnaernie/data/models/rnaernie-tiny/heads/structure \
+# the shipped structure head (since session 7: structure-long two more CPU epochs, finetune_all.sh
+# structure-long2) against the one shipped before it (structure-long), each fp16 with settings
+# chosen on VL0 as the install step does
+if [ -f runs/ft-structure-long/model.safetensors ]; then
+  python scripts/fp16_head.py structure runs/ft-structure-long runs/prev-structure-long
+  python scripts/choose_structure_settings.py runs/prev-structure-long --data ../shared/data
+  python scripts/structure_decoding.py rnaernie/data/models/rnaernie-tiny/heads/structure runs/prev-structure-long \
     --data ../shared/data --cache runs/eval-cache --rnafold --out benchmarks/results/structure_candidates_cpu6.json
 fi
 NRC_HEADS=($G/models/ft-nrc-guided $G/models/ft-nrc-unguided $S/models/ft-nrc-*)
@@ -94,3 +95,14 @@ fi
 # the shipped nRC head against the k-mer baseline, paired by test sequence
 python scripts/nrc_ensemble.py rnaernie/data/models/rnaernie-tiny/heads/nrc --data ../shared/data \
   --cache runs/eval-cache --versus-kmer --out benchmarks/results/nrc_vs_kmer.json
+# the shipped nRC head multiplied with its k-mer classifier (what classify does) and, as controls,
+# other heads multiplied with the k-mer baseline: the v3 type-guided head, the v2 unguided head and
+# the same architecture fine-tuned from scratch (both 5.3 H100 minutes)
+python scripts/nrc_ensemble.py rnaernie/data/models/rnaernie-tiny/heads/nrc $T/models/ft-nrc-guided \
+  $G/models/ft-nrc-unguided $G/models/ft-nrc-scratch --no-ensembles --times-kmer --data ../shared/data \
+  --cache runs/eval-cache --out benchmarks/results/nrc_kmer_hybrid.json
+# the same rule on validation data: session 6's CPU head on 90 % of train, scored on the other 10 %
+if [ -f runs/nrc-aug/m0/model.safetensors ]; then
+  python scripts/nrc_kmer_holdout.py runs/nrc-aug/m0 --fraction 0.1 --seed 0 --data ../shared/data \
+    --out benchmarks/results/nrc_kmer_holdout.json
+fi

@@ -53,6 +53,9 @@ for job in "$@"; do
         if [ "$h" = structure ]; then  # decoder and prior settings, chosen on VL0 with the stored fp16 weights
           python scripts/choose_structure_settings.py "$DEST/heads/structure" --data $D
         fi
+        if [ "$h" = nrc ]; then  # the k-mer classifier that classify multiplies with the head
+          python scripts/fit_kmer_head.py "$DEST/heads/nrc" $D/nrc/train.fasta
+        fi
       done ;;
     *) echo "unknown job $job" >&2; exit 2 ;;
   esac

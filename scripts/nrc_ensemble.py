@@ -10,6 +10,9 @@ head, keyed by its indicator too). Reported: every head alone, the first two hea
 beyond two, all heads together. With ``--versus-kmer``, also the k-mer baseline of ``rnaernie evaluate``
 (its test probabilities cached as ``nrc_kmer_lr_test_probs.npy``) and, for every head and
 ensemble, a paired bootstrap (10,000 resamples) of its accuracy minus the baseline's (``vs_kmer``).
+With ``--times-kmer``, also each of them multiplied with the baseline's probabilities (``NAME x
+kmer``: the renormalised product, as ``RnaErnie.classify`` combines a head with its k-mer classifier),
+each after the first against the first head's product (``vs_FIRST x kmer``).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from rnaernie.evaluate import _indicator, _model_cache, nrc_kmer_probs, paired_b
 from rnaernie.finetune import evaluate_classifier, predict_classifier
 from rnaernie.heads import RnaErnieForSequenceClassification
 from rnaernie.io import read_fasta
+from rnaernie.kmer import combine_experts
 
 SHIPPED = Path(__file__).resolve().parents[1] / "rnaernie" / "data" / "models" / "rnaernie-tiny"
 
@@ -64,26 +68,47 @@ def main() -> None:
         help="the pretraining model the type-guided heads were fine-tuned with (default: the shipped one)",
     )
     p.add_argument("--versus-kmer", action="store_true", help="paired bootstrap against k-mer LR")
+    p.add_argument(
+        "--times-kmer",
+        action="store_true",
+        help="also every head multiplied with the k-mer baseline (as classify does with a head's "
+        "k-mer classifier); implies --versus-kmer",
+    )
+    p.add_argument("--no-ensembles", action="store_true", help="each head alone only")
     a = p.parse_args()
+    a.versus_kmer |= a.times_kmer
     recs = list(read_fasta(a.data / "nrc" / "test.fasta"))
     seqs = [r.seq.upper().replace("T", "U") for r in recs]
     labels = json.loads((a.heads[0] / "labels.json").read_text())
     y = np.array([labels.index(r.description.split()[0]) for r in recs])
     probs = {str(h): _probs(h, seqs, labels, a.cache, a.indicator) for h in a.heads}
     names = list(probs)
-    if len(names) > 1:
+    if len(names) > 1 and not a.no_ensembles:
         probs["ensemble_first_two"] = np.mean([probs[n] for n in names[:2]], 0)
-    if len(names) > 2:
+    if len(names) > 2 and not a.no_ensembles:
         probs[f"ensemble_all_{len(names)}"] = np.mean([probs[n] for n in names], 0)
+    if a.versus_kmer:
+        kprobs, knames = nrc_kmer_probs(a.data, a.cache)
+    if a.times_kmer:
+        if knames != labels:
+            raise SystemExit(
+                f"the k-mer baseline's labels {knames} differ from the heads' {labels}"
+            )
+        for name in list(probs):
+            probs[f"{name} x kmer"] = combine_experts(probs[name], kprobs)
     res = {name: evaluate_classifier(p, y) for name, p in probs.items()}
     if a.versus_kmer:
         truth = np.array([labels[i] for i in y])
-        kprobs, knames = nrc_kmer_probs(a.data, a.cache)
         kmer_ok = np.array([knames[i] for i in kprobs.argmax(1)]) == truth
         res["kmer_lr"] = {"accuracy": float(kmer_ok.mean())}
         for name, p in probs.items():
             ok = np.array([labels[i] for i in p.argmax(1)]) == truth
             res[name]["vs_kmer"] = paired_bootstrap(ok, kmer_ok)
+        if a.times_kmer:  # every other hybrid against the first head's
+            first = probs[f"{names[0]} x kmer"].argmax(1) == y
+            for name in names[1:]:
+                ok = probs[f"{name} x kmer"].argmax(1) == y
+                res[f"{name} x kmer"][f"vs_{names[0]} x kmer"] = paired_bootstrap(ok, first)
     res["n_test"] = len(y)
     a.out.write_text(json.dumps(res, indent=1) + "\n")
     print(json.dumps(res, indent=1))

@@ -13,6 +13,7 @@ import torch
 import rnaernie
 from rnaernie.cli import example_fasta, main
 from rnaernie.io import read_fasta
+from rnaernie.kmer import KmerClassifier
 from rnaernie.structure import dot_bracket_to_pairs
 from rnaernie.vocab import RNA_TYPES
 
@@ -26,8 +27,11 @@ def model():
 
 def test_files_and_card():
     for f in ("config.json", "model.safetensors", "MODEL_CARD.md", "heads/nrc/labels.json",
-              "heads/structure/config.json", "heads/interaction/config.json"):  # fmt: skip
+              "heads/nrc/kmer_logreg.safetensors", "heads/structure/config.json",
+              "heads/interaction/config.json"):  # fmt: skip
         assert (SHIPPED / f).is_file(), f
+    kmer = KmerClassifier.load(SHIPPED / "heads/nrc")  # the k-mer classifier classify multiplies in
+    assert kmer.labels == json.loads((SHIPPED / "heads/nrc/labels.json").read_text())
     for f in SHIPPED.rglob("*.safetensors"):
         assert f.stat().st_size < 16 * 2**20  # each weight file stays under 16 MiB
     assert "FINETUNE_SECTION" not in (SHIPPED / "MODEL_CARD.md").read_text()
