@@ -4,7 +4,9 @@
 ``rnaernie evaluate``) reproduces every number of the README's accuracy table from the shipped weights:
 
 * nRC ncRNA families (13 classes): the shipped classifier vs a k-mer spectrum (k = 1…5) + logistic
-  regression baseline (C chosen by 5-fold CV on train only);
+  regression baseline (C chosen by 5-fold CV on train only); when the head carries a k-mer
+  classifier (:mod:`rnaernie.kmer`), also that classifier alone and the product of the two, as
+  ``classify`` runs it, with paired bootstraps against the baseline and the model alone;
 * lncRNA vs mRNA (mouse, split by gene): the shipped ``lncrna`` head (windows) vs the same baseline;
 * miRNA–target interaction (MirTarRAW), official split and the grouped random split: logistic
   regression on the k-mer spectra of both sequences on both; the shipped ``interaction`` head on

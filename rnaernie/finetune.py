@@ -743,7 +743,9 @@ def main(argv: list[str] | None = None) -> int:
         if a.kmer:
             from .kmer import KmerClassifier
 
-            expert = KmerClassifier.fit([seqs[i] for i in keep], y[keep], names)
+            expert = KmerClassifier.fit(
+                [seqs[i] for i in keep], y[keep], names, replace_invalid=True
+            )
             expert.save(out)
 
         def score(sq, labels) -> dict:

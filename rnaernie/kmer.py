@@ -84,11 +84,12 @@ class KmerClassifier:
         kmax: int = 5,
         cs: Sequence[float] = (0.01, 0.1, 1.0),
         folds: int = 5,
+        replace_invalid: bool = False,
     ) -> KmerClassifier:
         """Fit on ``seqs`` with class indices ``y`` into ``labels``; the inverse L2 strength C is
         chosen from ``cs`` by stratified cross-validation on these data, with ``folds`` folds or
         as many as the smallest class has sequences; with a class of one sequence, C is the middle
-        of ``cs`` (needs scikit-learn)."""
+        of ``cs`` (needs scikit-learn). ``replace_invalid``: as in :func:`kmer_spectra`."""
         try:
             from sklearn.linear_model import LogisticRegression
             from sklearn.model_selection import GridSearchCV
@@ -108,7 +109,7 @@ class KmerClassifier:
                 else f"class indices must lie in [0, {len(labels)}), got {sorted(present)}"
             )
         pipe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))
-        x = kmer_spectra(seqs, kmax)
+        x = kmer_spectra(seqs, kmax, replace_invalid=replace_invalid)
         folds = min(folds, int(np.bincount(y).min()))
         if folds >= 2:
             grid = GridSearchCV(pipe, {"logisticregression__C": list(cs)}, cv=folds, n_jobs=1)
