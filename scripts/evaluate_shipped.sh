@@ -74,14 +74,18 @@ if [ -d $V1HEAD ]; then
   python scripts/structure_decoding.py rnaernie/data/models/rnaernie-tiny/heads/structure $V1HEAD \
     --data ../shared/data --cache runs/eval-cache --rnafold --out benchmarks/results/structure_long.json
 fi
-# the shipped structure head (since session 7: structure-long two more CPU epochs, finetune_all.sh
-# structure-long2) against the one shipped before it (structure-long), each fp16 with settings
-# chosen on VL0 as the install step does
-if [ -f runs/ft-structure-long/model.safetensors ]; then
-  python scripts/fp16_head.py structure runs/ft-structure-long runs/prev-structure-long
-  python scripts/choose_structure_settings.py runs/prev-structure-long --data ../shared/data
-  python scripts/structure_decoding.py rnaernie/data/models/rnaernie-tiny/heads/structure runs/prev-structure-long \
-    --data ../shared/data --cache runs/eval-cache --rnafold --out benchmarks/results/structure_candidates_cpu6.json
+# the shipped structure head (since session 7: structure-long3, i.e. the v1 head + 5 CPU epochs with
+# TR0 sequences up to 510 nt) against the two shipped before it (structure-long2: 3 epochs, shipped in
+# session 7 before long3 scored higher on VL0; structure-long: 1 epoch, sessions 5-6), each fp16 with
+# settings chosen on VL0 as the install step does
+if [ -f runs/ft-structure-long2/model.safetensors ] && [ -f runs/ft-structure-long/model.safetensors ]; then
+  for r in long2 long; do
+    python scripts/fp16_head.py structure runs/ft-structure-$r runs/prev-structure-$r
+    python scripts/choose_structure_settings.py runs/prev-structure-$r --data ../shared/data
+  done
+  python scripts/structure_decoding.py rnaernie/data/models/rnaernie-tiny/heads/structure runs/prev-structure-long2 \
+    runs/prev-structure-long --data ../shared/data --cache runs/eval-cache --rnafold \
+    --out benchmarks/results/structure_cpu_epochs.json
 fi
 NRC_HEADS=($G/models/ft-nrc-guided $G/models/ft-nrc-unguided $S/models/ft-nrc-*)
 if [ -d $G/models/ft-nrc-guided ]; then

@@ -12,7 +12,7 @@ from rnaernie.structure import read_dbn
 FIX = Path(__file__).parent / "fixtures"
 
 
-def test_kmer_spectra_matches_brute_force():
+def test_kmer_spectra_matches_brute_force():  # the C++ spectra, as the baselines use them
     seqs = ["ACGUTACGNN", "", "GGGG", "acgUnA"]
     x = kmer_spectra(seqs, kmax=2)
     words = ["".join(w) for k in (1, 2) for w in product("ACGU", repeat=k)]
@@ -134,3 +134,25 @@ def test_paired_bootstrap_interval_brackets_the_mean_difference():
     assert r["mean_diff"] == round(float(ok.mean() - other.mean()), 4)
     assert r["ci95"][0] <= r["mean_diff"] <= r["ci95"][1] and r["ci95"][0] < r["ci95"][1]
     assert paired_bootstrap(ok, other, n=2000) == r  # seeded: the same interval every time
+
+
+def test_kmer_hybrid_scores_the_product(tmp_path):
+    """evaluate's hybrid entry: the stored k-mer classifier, and its product with the model."""
+    from rnaernie.evaluate import _kmer_hybrid
+    from rnaernie.kmer import KmerClassifier, combine_experts
+
+    rng = np.random.default_rng(1)
+    comps = rng.dirichlet(np.ones(4), size=3)
+    y = np.arange(45) % 3
+    seqs = ["".join(rng.choice(list("ACGU"), size=40, p=comps[c])) for c in y]
+    clf = KmerClassifier.fit(seqs, y, ["a", "b", "c"], kmax=2)
+    clf.save(tmp_path)
+    pk = clf.predict_proba(seqs)
+    model = rng.dirichlet(np.ones(3), size=len(seqs)).astype(np.float32)
+    res = _kmer_hybrid(tmp_path, model, pk, seqs, y)
+    assert res["kmer_head"]["max_abs_prob_diff_vs_baseline"] < 1e-6
+    assert res["kmer_head"]["accuracy"] == pytest.approx(np.mean(pk.argmax(1) == y))
+    want = np.mean(combine_experts(model, pk).argmax(1) == y)
+    assert res["hybrid"]["accuracy"] == pytest.approx(want)
+    d = np.mean(combine_experts(model, pk).argmax(1) == y) - np.mean(pk.argmax(1) == y)
+    assert res["hybrid"]["vs_kmer_baseline"]["mean_diff"] == pytest.approx(d, abs=1e-4)
