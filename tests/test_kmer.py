@@ -142,6 +142,16 @@ def test_classify_multiplies_the_kmer_expert(tmp_path):
     np.testing.assert_allclose(p_both, want, atol=1e-5)
     off = load(d).classify(seqs, top_k=3, with_type=False, kmer=False)
     assert [c.probabilities for c in off] == [c.probabilities for c in alone]
+    # a type-guided head: the product is taken after the type mixing
+    cfg = json.loads((d / "heads/nrc/config.json").read_text())
+    cfg["extra"] = {**cfg.get("extra", {}), "type_guided": True, "top_k": 2}
+    (d / "heads/nrc/config.json").write_text(json.dumps(cfg))
+    g_model = load(d).classify(seqs, top_k=3, kmer=False)
+    g_both = load(d).classify(seqs, top_k=3)
+    gm = np.array([[dict(zip(c.labels, c.probabilities))[k] for k in NRC_LABELS] for c in g_model])
+    gb = np.array([[dict(zip(c.labels, c.probabilities))[k] for k in NRC_LABELS] for c in g_both])
+    assert not np.array_equal(gm, p_model)  # the guided path ran (typed inputs differ)
+    np.testing.assert_allclose(gb, combine_experts(gm, clf.predict_proba(seqs)), atol=1e-5)
     # a k-mer classifier for other labels is refused, naming both label sets
     KmerClassifier.fit(seqs, y, ["x", "y", "z"], kmax=2).save(d / "heads" / "nrc")
     with pytest.raises(ValueError, match=r"kmer_logreg.safetensors has labels \['x'"):
