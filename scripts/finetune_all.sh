@@ -2,7 +2,7 @@
 # Fine-tunes the shipped heads and the ablations from a pretrained run, then installs the shipped model.
 #   PRE=runs/pretrain-tiny/final scripts/finetune_all.sh JOB...
 # JOB: nrc | nrc-unguided | nrc-scratch | nrc-aug | structure | structure-long | structure-long2 | structure-long3 |
-#      structure-guided | structure-scratch | lncrna |
+#      structure-long4 | structure-guided | structure-scratch | lncrna |
 #      interaction | interaction-guided | interaction-scratch | interaction-official | install
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -39,6 +39,8 @@ for job in "$@"; do
       rnaernie finetune structure $D/bprna_ts0_vl0_tr0/TR0.dbn.gz --pretrained runs/ft-structure-long --max-length 510 --epochs 2 --lr 1e-4 --seed 1 --out runs/ft-structure-long2 ;;
     structure-long3)  # structure-long2, two more CPU epochs (another shuffle)
       rnaernie finetune structure $D/bprna_ts0_vl0_tr0/TR0.dbn.gz --pretrained runs/ft-structure-long2 --max-length 510 --epochs 2 --lr 1e-4 --seed 2 --out runs/ft-structure-long3 ;;
+    structure-long4)  # structure-long3, two more CPU epochs (another shuffle)
+      rnaernie finetune structure $D/bprna_ts0_vl0_tr0/TR0.dbn.gz --pretrained runs/ft-structure-long3 --max-length 510 --epochs 2 --lr 1e-4 --seed 3 --out runs/ft-structure-long4 ;;
     structure-guided) rnaernie finetune structure $D/bprna_ts0_vl0_tr0/TR0.dbn.gz --valid $D/bprna_ts0_vl0_tr0/VL0.dbn --test $D/bprna_ts0_vl0_tr0/TS0.dbn --pretrained "$PRE" --type-guided --out runs/ft-structure-guided ;;
     lncrna) rnaernie finetune classify $D/lncrna_mouse_prelnc/train.fasta.gz --pretrained "$PRE" --no-type-guidance --epochs "${LNC_EPOCHS:-2}" --batch-tokens 8192 --lr 2e-4 --max-windows 4 --out runs/ft-lncrna ;;
     interaction) rnaernie finetune interact $D/mirtarraw --split grouped --pretrained "$PRE" --epochs "${INT_EPOCHS:-3}" --out runs/ft-interaction ;;

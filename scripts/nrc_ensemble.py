@@ -7,7 +7,8 @@ Each head is applied as ``rnaernie evaluate`` applies the shipped one (type-guid
 says so, with ``--indicator`` as the indicator: the pretraining model it was fine-tuned from).
 Test-set probabilities are cached in ``--cache`` under ``model-<hash of the head>/`` (for a guided
 head, keyed by its indicator too). Reported: every head alone, the first two heads together and,
-beyond two, all heads together. With ``--versus-kmer``, also the k-mer baseline of ``rnaernie evaluate``
+beyond two, all heads together, each with its accuracy, macro-F1, mean NLL and expected
+calibration error. With ``--versus-kmer``, also the k-mer baseline of ``rnaernie evaluate``
 (its test probabilities cached as ``nrc_kmer_lr_test_probs.npy``) and, for every head and
 ensemble, a paired bootstrap (10,000 resamples) of its accuracy minus the baseline's (``vs_kmer``).
 With ``--times-kmer``, also each of them multiplied with the baseline's probabilities (``NAME x
@@ -55,6 +56,20 @@ def _probs(
     return np.load(f)
 
 
+def calibration(p: np.ndarray, y: np.ndarray, bins: int = 15) -> dict:
+    """Mean negative log-likelihood of the true class and the expected calibration error (top-1
+    confidence against accuracy in ``bins`` equal-width bins, weighted by their share)."""
+    conf, ok = p.max(1), p.argmax(1) == y
+    which = np.clip(np.ceil(conf * bins).astype(int) - 1, 0, bins - 1)
+    ece = sum(
+        (which == b).mean() * abs(conf[which == b].mean() - ok[which == b].mean())
+        for b in range(bins)
+        if (which == b).any()
+    )
+    nll = -np.log(np.clip(p[np.arange(len(y)), y], 1e-12, None)).mean()
+    return {"nll": round(float(nll), 4), "ece": round(float(ece), 4)}
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("heads", nargs="+", type=Path)
@@ -96,11 +111,12 @@ def main() -> None:
             )
         for name in list(probs):
             probs[f"{name} x kmer"] = combine_experts(probs[name], kprobs)
-    res = {name: evaluate_classifier(p, y) for name, p in probs.items()}
+    res = {name: {**evaluate_classifier(p, y), **calibration(p, y)} for name, p in probs.items()}
     if a.versus_kmer:
         truth = np.array([labels[i] for i in y])
         kmer_ok = np.array([knames[i] for i in kprobs.argmax(1)]) == truth
-        res["kmer_lr"] = {"accuracy": float(kmer_ok.mean())}
+        ky = np.array([knames.index(labels[i]) for i in y])  # y in the baseline's column order
+        res["kmer_lr"] = {"accuracy": float(kmer_ok.mean()), **calibration(kprobs, ky)}
         for name, p in probs.items():
             ok = np.array([labels[i] for i in p.argmax(1)]) == truth
             res[name]["vs_kmer"] = paired_bootstrap(ok, kmer_ok)
