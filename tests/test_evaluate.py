@@ -1,27 +1,14 @@
 from __future__ import annotations
 
-from itertools import product
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from rnaernie.evaluate import kmer_spectra, rnafold_f1
+from rnaernie.evaluate import rnafold_f1
 from rnaernie.structure import read_dbn
 
 FIX = Path(__file__).parent / "fixtures"
-
-
-def test_kmer_spectra_matches_brute_force():  # the C++ spectra, as the baselines use them
-    seqs = ["ACGUTACGNN", "", "GGGG", "acgUnA"]
-    x = kmer_spectra(seqs, kmax=2)
-    words = ["".join(w) for k in (1, 2) for w in product("ACGU", repeat=k)]
-    assert x.shape == (len(seqs), len(words))
-    for i, s in enumerate(seqs):
-        s = s.upper().replace("T", "U")
-        for j, w in enumerate(words):
-            n = sum(s[p : p + len(w)] == w for p in range(len(s) - len(w) + 1))
-            assert x[i, j] == pytest.approx(n / max(1, len(s) - len(w) + 1))
 
 
 def test_rnafold_baseline_scores_fixture_records():

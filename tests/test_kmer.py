@@ -45,6 +45,7 @@ def test_matches_brute_force(seqs, kmax):
 
 def test_exhaustive_short_sequences():
     seqs = ["".join(p) for n in range(6) for p in itertools.product("ACGU", repeat=n)]
+    seqs += ["ACGUTACGNN", "acgUnA", "GGGG"]  # T, lower case, IUPAC codes
     np.testing.assert_array_equal(kmer_spectra(seqs, 3), spectra_ref(seqs, 3))
 
 
