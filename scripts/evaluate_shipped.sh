@@ -110,3 +110,11 @@ if [ -f runs/nrc-aug/m0/model.safetensors ]; then
   python scripts/nrc_kmer_holdout.py runs/nrc-aug/m0 --fraction 0.1 --seed 0 --data ../shared/data \
     --out benchmarks/results/nrc_kmer_holdout.json
 fi
+# session 7's candidate, not shipped: the shipped head two more CPU epochs (finetune_all.sh
+# structure-long4), fp16 with its settings chosen on VL0, against the shipped head
+if [ -f runs/ft-structure-long4/model.safetensors ]; then
+  python scripts/fp16_head.py structure runs/ft-structure-long4 runs/cand-long4
+  python scripts/choose_structure_settings.py runs/cand-long4 --data ../shared/data
+  python scripts/structure_decoding.py runs/cand-long4 rnaernie/data/models/rnaernie-tiny/heads/structure \
+    --data ../shared/data --cache runs/eval-cache --rnafold --out benchmarks/results/structure_candidates_cpu7.json
+fi
