@@ -24,6 +24,18 @@ std::string show_byte(uint8_t b) {
   return buf;
 }
 
+// The byte class of seqs[s][i]; a byte that is neither a nucleotide, an IUPAC code nor whitespace
+// throws, naming the sequence and position, unless replace_invalid (then it is returned as is).
+inline int8_t checked_class(const std::array<int8_t, 256>& table, const uint8_t* p, int64_t i, int64_t s,
+                            bool replace_invalid, const std::vector<std::string>* names) {
+  const int8_t c = table[p[i]];
+  if (c == kByteInvalid && !replace_invalid) {
+    throw std::invalid_argument(describe(s, names) + ", position " + std::to_string(i) + ": invalid character " +
+                                show_byte(p[i]) + " (expected A, C, G, U/T or an IUPAC code)");
+  }
+  return c;
+}
+
 inline int64_t token_of(int8_t cls) { return (cls >= 0 && cls < 4) ? kNucOffset + cls : kUnkId; }
 
 // Writes the tokens of normalised nucleotides [start, end) of seq into out; returns tokens written.
@@ -55,14 +67,7 @@ std::vector<int64_t> normalized_lengths(const std::vector<SeqView>& seqs, bool r
       const auto* p = reinterpret_cast<const uint8_t*>(seqs[s].data);
       int64_t n = 0;
       for (int64_t i = 0; i < seqs[s].size; ++i) {
-        const int8_t c = table[p[i]];
-        if (c == kByteSkip) continue;
-        if (c == kByteInvalid && !replace_invalid) {
-          throw std::invalid_argument(describe(s, names) + ", position " + std::to_string(i) +
-                                      ": invalid character " + show_byte(p[i]) +
-                                      " (expected A, C, G, U/T or an IUPAC code)");
-        }
-        ++n;
+        if (checked_class(table, p, i, s, replace_invalid, names) != kByteSkip) ++n;
       }
       lengths[s] = n;
     }
@@ -88,13 +93,8 @@ BigArray<float> kmer_spectra(const std::vector<SeqView>& seqs, int kmax, bool re
       int64_t n = 0, run = 0, code = 0;  // run: valid nucleotides ending here; code: last kmax of them
       const int64_t keep = (int64_t{1} << (2 * kmax)) - 1;
       for (int64_t i = 0; i < seqs[s].size; ++i) {
-        const int8_t c = table[p[i]];
+        const int8_t c = checked_class(table, p, i, s, replace_invalid, names);
         if (c == kByteSkip) continue;
-        if (c == kByteInvalid && !replace_invalid) {
-          throw std::invalid_argument(describe(s, names) + ", position " + std::to_string(i) +
-                                      ": invalid character " + show_byte(p[i]) +
-                                      " (expected A, C, G, U/T or an IUPAC code)");
-        }
         ++n;
         if (c < 0 || c > 3) {
           run = 0;
