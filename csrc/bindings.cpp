@@ -143,14 +143,14 @@ void register_tokenizer(py::module_& m) {
       [](const py::sequence& seqs, int kmax, bool replace_invalid, int threads, const py::object& names) {
         auto batch = seq_batch(seqs);
         const auto name_list = names_of(names);
-        int64_t width = 0;
-        for (int k = 1; k <= kmax && k <= 8; ++k) width += int64_t{1} << (2 * k);
         rnaernie::BigArray<float> x;
         {
           py::gil_scoped_release release;
           x = rnaernie::kmer_spectra(batch.views, kmax, replace_invalid,
                                      name_list.empty() ? nullptr : &name_list, threads);
         }
+        int64_t width = 0;  // kmax is valid here: kmer_spectra checked it
+        for (int k = 1; k <= kmax; ++k) width += int64_t{1} << (2 * k);
         return to_numpy(std::move(x), {static_cast<py::ssize_t>(batch.views.size()), width});
       },
       py::arg("seqs"), py::arg("kmax") = 5, py::arg("replace_invalid") = false, py::arg("threads") = 0,

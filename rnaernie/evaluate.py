@@ -35,7 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .kmer import KMER_FILE, KmerClassifier, combine_experts, kmer_spectra
+from .kmer import KMER_FILE, KmerClassifier, combine_experts, fit_logreg, kmer_spectra
 
 log = logging.getLogger(__name__)
 
@@ -43,16 +43,9 @@ __all__ = ["kmer_spectra", "main", "nrc_kmer_probs", "paired_bootstrap", "per_se
 
 
 def logreg_cv(x_train: np.ndarray, y_train, x_test: np.ndarray) -> np.ndarray:
-    """Standardised logistic regression, C by 5-fold CV on train only; test probabilities."""
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.model_selection import GridSearchCV
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
-    pipe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))
-    grid = GridSearchCV(pipe, {"logisticregression__C": [0.01, 0.1, 1.0]}, cv=5, n_jobs=1)
-    grid.fit(x_train, y_train)
-    return grid.predict_proba(x_test)
+    """Standardised logistic regression, C by 5-fold CV on train only (:func:`fit_logreg`); test
+    probabilities."""
+    return fit_logreg(x_train, y_train).predict_proba(x_test)
 
 
 def kmer_logreg(train_seqs, y_train, test_seqs) -> np.ndarray:

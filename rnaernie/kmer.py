@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["KMER_FILE", "KmerClassifier", "combine_experts", "kmer_spectra"]
+__all__ = ["KMER_FILE", "KmerClassifier", "combine_experts", "fit_logreg", "kmer_spectra"]
 
 KMER_FILE = "kmer_logreg.safetensors"
 
@@ -49,6 +49,25 @@ def kmer_spectra(
         threads=threads,
         names=None if names is None else list(names),
     )
+
+
+def fit_logreg(x: np.ndarray, y, *, cs: Sequence[float] = (0.01, 0.1, 1.0), folds: int = 5):
+    """Standardised logistic regression (a scikit-learn pipeline: ``StandardScaler`` →
+    ``LogisticRegression``) fitted on (N, F) ``x`` and labels ``y``; the inverse L2 strength C is
+    chosen from ``cs`` by ``folds``-fold cross-validation (with ``folds`` < 2: the middle of ``cs``,
+    no CV). Returns the fitted pipeline (refitted on all of ``x``). Needs scikit-learn."""
+    try:
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.model_selection import GridSearchCV
+        from sklearn.pipeline import make_pipeline
+        from sklearn.preprocessing import StandardScaler
+    except ImportError as e:
+        raise ImportError("this needs scikit-learn: pip install scikit-learn") from e
+    pipe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))
+    if folds < 2:
+        return pipe.set_params(logisticregression__C=list(cs)[len(cs) // 2]).fit(x, y)
+    grid = GridSearchCV(pipe, {"logisticregression__C": list(cs)}, cv=folds, n_jobs=1)
+    return grid.fit(x, y).best_estimator_
 
 
 def combine_experts(*probs: np.ndarray) -> np.ndarray:
@@ -90,15 +109,6 @@ class KmerClassifier:
         chosen from ``cs`` by stratified cross-validation on these data, with ``folds`` folds or
         as many as the smallest class has sequences; with a class of one sequence, C is the middle
         of ``cs`` (needs scikit-learn). ``replace_invalid``: as in :func:`kmer_spectra`."""
-        try:
-            from sklearn.linear_model import LogisticRegression
-            from sklearn.model_selection import GridSearchCV
-            from sklearn.pipeline import make_pipeline
-            from sklearn.preprocessing import StandardScaler
-        except ImportError as e:
-            raise ImportError(
-                "fitting a k-mer classifier needs scikit-learn: pip install scikit-learn"
-            ) from e
         y = np.asarray(y)
         present = set(y.tolist())
         if present != set(range(len(labels))):
@@ -108,14 +118,8 @@ class KmerClassifier:
                 if missing
                 else f"class indices must lie in [0, {len(labels)}), got {sorted(present)}"
             )
-        pipe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))
         x = kmer_spectra(seqs, kmax, replace_invalid=replace_invalid)
-        folds = min(folds, int(np.bincount(y).min()))
-        if folds >= 2:
-            grid = GridSearchCV(pipe, {"logisticregression__C": list(cs)}, cv=folds, n_jobs=1)
-            pipe = grid.fit(x, y).best_estimator_
-        else:
-            pipe.set_params(logisticregression__C=list(cs)[len(cs) // 2]).fit(x, y)
+        pipe = fit_logreg(x, y, cs=cs, folds=min(folds, int(np.bincount(y).min())))
         scaler, lr = pipe[0], pipe[-1]
         coef, intercept = lr.coef_, lr.intercept_
         if coef.shape[0] == 1:  # two classes: sklearn keeps one row (class 1 vs 0)

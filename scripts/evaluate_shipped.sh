@@ -5,6 +5,11 @@
 # ablations (scripts/structure_decoding.py, scripts/nrc_ensemble.py).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# fp16 copy of a structure head with its decoder settings chosen on VL0, as the install step does
+structure_fp16() {
+  python scripts/fp16_head.py structure "$1" "$2"
+  python scripts/choose_structure_settings.py "$2" --data ../shared/data
+}
 A=()
 add() { if [ -f "$2" ]; then A+=(--ablation "$1=$2"); fi; }
 add nrc_v1_2ep_pretrained_unguided runs/old-tiny-v1/ft-nrc-unguided/metrics.json
@@ -79,10 +84,7 @@ fi
 # session 7 before long3 scored higher on VL0; structure-long: 1 epoch, sessions 5-6), each fp16 with
 # settings chosen on VL0 as the install step does
 if [ -f runs/ft-structure-long2/model.safetensors ] && [ -f runs/ft-structure-long/model.safetensors ]; then
-  for r in long2 long; do
-    python scripts/fp16_head.py structure runs/ft-structure-$r runs/prev-structure-$r
-    python scripts/choose_structure_settings.py runs/prev-structure-$r --data ../shared/data
-  done
+  for r in long2 long; do structure_fp16 runs/ft-structure-$r runs/prev-structure-$r; done
   python scripts/structure_decoding.py rnaernie/data/models/rnaernie-tiny/heads/structure runs/prev-structure-long2 \
     runs/prev-structure-long --data ../shared/data --cache runs/eval-cache --rnafold \
     --out benchmarks/results/structure_cpu_epochs.json
@@ -113,8 +115,7 @@ fi
 # session 7's candidate, not shipped: the shipped head two more CPU epochs (finetune_all.sh
 # structure-long4), fp16 with its settings chosen on VL0, against the shipped head
 if [ -f runs/ft-structure-long4/model.safetensors ]; then
-  python scripts/fp16_head.py structure runs/ft-structure-long4 runs/cand-long4
-  python scripts/choose_structure_settings.py runs/cand-long4 --data ../shared/data
+  structure_fp16 runs/ft-structure-long4 runs/cand-long4
   python scripts/structure_decoding.py runs/cand-long4 rnaernie/data/models/rnaernie-tiny/heads/structure \
     --data ../shared/data --cache runs/eval-cache --rnafold --out benchmarks/results/structure_candidates_cpu7.json
 fi
