@@ -1,6 +1,6 @@
 """Triton fused attention vs PyTorch SDPA (flash backend) on a CUDA GPU.
 
-One benchmark function per case; sizes parametrized; the SDPA baseline runs in the same session.
+One benchmark function per case; sizes parametrized; the SDPA baseline runs in the same process.
 Each result carries TFLOP/s in ``extra_info``; at the end a summary with the Triton / SDPA ratio
 per case is written to ``$RNAERNIE_BENCH_DIR`` (default ``benchmarks/results``) as
 ``attention_gpu_summary.json`` together with a description of the machine.

@@ -1,7 +1,7 @@
 """k-mer spectra and the cost of the k-mer expert in ``classify``.
 
 * ``kmer_spectra`` (C++, all cores / 1 thread) against a numpy implementation (per-sequence rolling
-  codes + ``bincount``; the evaluation's own until the C++ one replaced it), k = 1…5, on N random
+  codes + ``bincount``), k = 1…5, on N random
   ACGU sequences of 50–300 nt (seeded). Both give the same float32 matrix (asserted outside timing).
 * ``RnaErnie.classify`` of the shipped model on the first ``RNAERNIE_BENCH_NRC`` (default 600) nRC test
   records, on the CPU, with its k-mer expert (the default) and without (``kmer=False``), and the
@@ -14,18 +14,17 @@ Run: scripts/run_benchmarks.sh kmer      # -> benchmarks/results/kmer.json
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import random_rna, record
+from conftest import DATA, random_rna, record
 
 from rnaernie.kmer import kmer_spectra
 
 SIZES = [10_000, 100_000]
 ROUNDS = 5
 N_NRC = int(os.environ.get("RNAERNIE_BENCH_NRC", "600"))
-NRC = Path(__file__).resolve().parents[2] / "shared/data/nrc/test.fasta"
+NRC = DATA / "nrc" / "test.fasta"
 
 
 def spectra_numpy(seqs: list[str], kmax: int = 5) -> np.ndarray:

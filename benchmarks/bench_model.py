@@ -4,8 +4,9 @@ Run (a few minutes on 2 cores):
     pytest benchmarks/bench_model.py --benchmark-only -p no:cacheprovider \
         --benchmark-json=benchmarks/results/model_cpu.json
 
-Workload: a fixed random subset (seed 0) of ``/work/shared/data/nrc/test.fasta`` (its real length
-distribution; sequences over 510 nt truncated to 512 tokens), tokenizer included in every timing.
+Workload: a fixed random subset (seed 0) of ``$RNAERNIE_DATA/nrc/test.fasta`` (default
+``../shared/data``; its real length distribution; sequences over 510 nt truncated to 512 tokens),
+tokenizer included in every timing.
 ``tiny`` = 4 × 256 on ``N_SEQS["tiny"]`` sequences, ``base`` = 12 × 768 on ``N_SEQS["base"]``.
 Multimolecule's weights are random (``save_pretrained``); ours are loaded from that directory.
 
@@ -34,15 +35,15 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import DATA
 
 from rnaernie import io
-from rnaernie.config import RnaErnieConfig
-from rnaernie.inference import embed_batches
-from rnaernie.model import RnaErnieModel
+from rnaernie.model import RnaErnieConfig, RnaErnieModel
+from rnaernie.predict import embed_batches
 
 pytestmark = pytest.mark.filterwarnings("ignore")
 
-FASTA = Path("/work/shared/data/nrc/test.fasta")
+FASTA = DATA / "nrc" / "test.fasta"
 # sequences per preset; override with RNAERNIE_BENCH_TINY / RNAERNIE_BENCH_BASE (e.g. a smoke run)
 N_SEQS = {
     k: int(os.environ.get(f"RNAERNIE_BENCH_{k.upper()}", v))

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import DATA
 
 HAS_CUDA = torch.cuda.is_available()
 pytestmark = [
@@ -32,11 +33,9 @@ pytestmark = [
 ]
 
 from rnaernie import io  # noqa: E402
-from rnaernie.config import RnaErnieConfig  # noqa: E402
-from rnaernie.inference import embed_batches  # noqa: E402
-from rnaernie.model import RnaErnieModel  # noqa: E402
+from rnaernie.model import RnaErnieConfig, RnaErnieModel  # noqa: E402
+from rnaernie.predict import embed_batches  # noqa: E402
 
-DATA = Path(os.environ.get("RNAERNIE_DATA", "/work/shared/data"))
 BATCH_TOKENS = 65536
 ROUNDS = 5
 CASES = [

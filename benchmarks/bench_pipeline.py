@@ -3,7 +3,7 @@ through multimolecule's ``RnaTokenizer`` + ``RnaErnieModel`` (same config, rando
 same run; and peak memory of ``rnaernie embed`` as the input grows 10×.
 
 Sizes (environment variables, so a quick run stays quick):
-  RNAERNIE_BENCH_GENOME_KB  genome-like FASTA for screen (default 50 kb; the issue asks 10 Mb = 10000)
+  RNAERNIE_BENCH_GENOME_KB  genome-like FASTA for screen (default 50 kb; 10 Mb = 10000)
   RNAERNIE_BENCH_NRC        number of nRC test records for embed (default 600; all = 2600)
   RNAERNIE_BENCH_PRESET     model size (default "tiny", the shipped size)
 
@@ -27,18 +27,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import DATA
 
 GENOME_KB = int(os.environ.get("RNAERNIE_BENCH_GENOME_KB", "50"))
 N_NRC = int(os.environ.get("RNAERNIE_BENCH_NRC", "600"))
 PRESET = os.environ.get("RNAERNIE_BENCH_PRESET", "tiny")
-NRC = Path("/work/shared/data/nrc/test.fasta")
+NRC = DATA / "nrc" / "test.fasta"
 WINDOW, STRIDE = 200, 100
 
 
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory):
-    from rnaernie.config import RnaErnieConfig
-    from rnaernie.heads import RnaErnieForPreTraining
+    from rnaernie.model import RnaErnieConfig, RnaErnieForPreTraining
 
     torch.manual_seed(0)
     d = tmp_path_factory.mktemp("model")
@@ -49,7 +49,7 @@ def model_dir(tmp_path_factory):
 @pytest.fixture(scope="module")
 def mm():
     mmol = pytest.importorskip("multimolecule")
-    from rnaernie.config import RnaErnieConfig
+    from rnaernie.model import RnaErnieConfig
 
     c = RnaErnieConfig.preset(PRESET)
     cfg = mmol.RnaErnieConfig(

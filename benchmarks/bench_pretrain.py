@@ -19,21 +19,20 @@ import os
 import random
 import time
 import warnings
-from pathlib import Path
 
 import pytest
 import torch
+from conftest import DATA
 
-from rnaernie.config import RnaErnieConfig
-from rnaernie.heads import RnaErnieForPreTraining
 from rnaernie.io import read_fasta
+from rnaernie.model import RnaErnieConfig, RnaErnieForPreTraining
 from rnaernie.motifs import MotifMatcher
-from rnaernie.pretrain import CorpusRecord, build_batch, length_batches
 from rnaernie.tokenizer import Tokenizer
+from rnaernie.training.pretrain import CorpusRecord, build_batch, length_batches
 
 mm = pytest.importorskip("multimolecule")
 
-FASTA = Path(__file__).resolve().parents[2] / "shared" / "data" / "nrc" / "train.fasta"
+FASTA = DATA / "nrc" / "train.fasta"
 N_SEQS = int(os.environ.get("RNAERNIE_BENCH_PRETRAIN_SEQS", "640"))
 RESULTS: dict[str, float] = {}
 

@@ -13,16 +13,16 @@ import gzip
 import os
 import platform
 import subprocess
+import sys
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-RFAM_TSV = (
-    Path(__file__).resolve().parents[2]
-    / "shared/data/rfam14_2_seed_typed/rfam14.2_seed_typed.tsv.gz"
-)
+# the data sets: $RNAERNIE_DATA, by default ../shared/data beside the repository
+DATA = Path(os.environ.get("RNAERNIE_DATA", Path(__file__).resolve().parents[2] / "shared/data"))
+RFAM_TSV = DATA / "rfam14_2_seed_typed" / "rfam14.2_seed_typed.tsv.gz"
 _ACGU = np.frombuffer(b"ACGU", dtype=np.uint8)
 
 
@@ -35,6 +35,14 @@ def pytest_configure(config):
     """
     if config.getoption("benchmark_enable", False) and config.getoption("benchmark_skip", False):
         config.option.benchmark_skip = False
+
+
+def _core_path(path: str) -> str:
+    """The measured ``_core`` module, relative to the environment (or repository) holding it."""
+    for root in (sys.prefix, str(Path(__file__).resolve().parents[1])):
+        if os.path.commonpath([root, path]) == root:
+            return os.path.relpath(path, root)
+    return os.path.basename(path)
 
 
 def pytest_benchmark_update_machine_info(config, machine_info):
@@ -59,7 +67,7 @@ def pytest_benchmark_update_machine_info(config, machine_info):
         loadavg_at_start=load,
         platform=platform.platform(),
         rnaernie_version=rnaernie.__version__,
-        rnaernie_core=_core.__file__,
+        rnaernie_core=_core_path(_core.__file__),
         git_commit=commit,
         numpy_version=np.__version__,
     )
@@ -93,7 +101,7 @@ def rfam_sequences(
     """
     if not RFAM_TSV.exists():
         pytest.skip(f"Rfam corpus not found at {RFAM_TSV}")
-    from rnaernie.pretrain import map_rfam_type
+    from rnaernie.training.pretrain import map_rfam_type
 
     with gzip.open(RFAM_TSV, "rt", encoding="utf-8") as fh:
         rows = [

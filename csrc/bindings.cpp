@@ -284,19 +284,6 @@ py::array_t<float, py::array::c_style> structure_scores(const py::handle& obj, c
   return py::array_t<float, py::array::c_style | py::array::forcecast>::ensure(a);
 }
 
-rnaernie::DecodeOptions structure_options(double threshold, bool canonical_only, int min_loop,
-                                          bool no_lonely_pairs,
-                                          const std::optional<std::string>& constraint) {
-  rnaernie::DecodeOptions o;
-  o.threshold = threshold;
-  o.canonical_only = canonical_only;
-  o.min_loop = min_loop;
-  o.no_lonely_pairs = no_lonely_pairs;
-  o.has_constraint = constraint.has_value();
-  if (constraint) o.constraint = *constraint;
-  return o;
-}
-
 py::tuple structure_result(const rnaernie::DecodeResult& r) {
   py::array_t<int64_t> pairs({static_cast<py::ssize_t>(r.pairs.size()), static_cast<py::ssize_t>(2)});
   auto p = pairs.mutable_unchecked<2>();
@@ -307,25 +294,22 @@ py::tuple structure_result(const rnaernie::DecodeResult& r) {
   return py::make_tuple(pairs, r.score);
 }
 
-py::tuple structure_decode_one(bool greedy, const std::string& seq, const py::object& scores,
-                               double threshold, bool canonical_only, int min_loop,
-                               bool no_lonely_pairs, const std::optional<std::string>& constraint) {
+py::tuple structure_decode_one(const std::string& seq, const py::object& scores,
+                               const rnaernie::DecodeOptions& opt,
+                               const std::optional<std::string>& constraint) {
   auto arr = structure_scores(scores, "");
-  const auto opt = structure_options(threshold, canonical_only, min_loop, no_lonely_pairs, constraint);
   const float* data = arr.data();
   const int64_t rows = arr.shape(0), cols = arr.shape(1);
   rnaernie::DecodeResult r;
   {
     py::gil_scoped_release release;
-    r = greedy ? rnaernie::decode_greedy(seq, data, rows, cols, opt)
-               : rnaernie::decode_nested(seq, data, rows, cols, opt);
+    r = rnaernie::decode(seq, data, rows, cols, opt, constraint ? &*constraint : nullptr);
   }
   return structure_result(r);
 }
 
-py::list structure_decode_many(bool greedy, const std::vector<std::string>& seqs,
-                               const py::sequence& scores, double threshold, bool canonical_only,
-                               int min_loop, bool no_lonely_pairs,
+py::list structure_decode_many(const std::vector<std::string>& seqs, const py::sequence& scores,
+                               const rnaernie::DecodeOptions& opt,
                                const std::optional<std::vector<std::optional<std::string>>>& constraints,
                                int num_threads) {
   const size_t n = seqs.size();
@@ -338,22 +322,20 @@ py::list structure_decode_many(bool greedy, const std::vector<std::string>& seqs
                                 std::to_string(constraints->size()) + " constraints");
   }
   std::vector<py::array_t<float, py::array::c_style>> arrays;  // keeps the buffers alive
-  std::vector<rnaernie::DecodeOptions> options;
   arrays.reserve(n);
-  options.reserve(n);
   for (size_t k = 0; k < n; ++k) {
     arrays.push_back(structure_scores(scores[k], "batch index " + std::to_string(k) + ": "));
-    options.push_back(structure_options(threshold, canonical_only, min_loop, no_lonely_pairs,
-                                        constraints ? (*constraints)[k] : std::nullopt));
   }
   std::vector<rnaernie::DecodeInput> inputs(n);
   for (size_t k = 0; k < n; ++k) {
-    inputs[k] = {&seqs[k], arrays[k].data(), arrays[k].shape(0), arrays[k].shape(1), &options[k]};
+    const std::optional<std::string>* c = constraints ? &(*constraints)[k] : nullptr;
+    inputs[k] = {&seqs[k], arrays[k].data(), arrays[k].shape(0), arrays[k].shape(1),
+                 (c && *c) ? &**c : nullptr};
   }
   std::vector<rnaernie::DecodeResult> results;
   {
     py::gil_scoped_release release;
-    results = rnaernie::decode_batch(inputs, greedy, num_threads);
+    results = rnaernie::decode_batch(inputs, opt, num_threads);
   }
   py::list out;
   for (const auto& r : results) out.append(structure_result(r));
@@ -363,28 +345,28 @@ py::list structure_decode_many(bool greedy, const std::vector<std::string>& seqs
 }  // namespace
 
 void register_structure(py::module_& m) {
-  m.def(
-      "structure_decode_nested",
-      [](const std::string& seq, const py::object& scores, double threshold, bool canonical_only,
-         int min_loop, bool no_lonely_pairs, const std::optional<std::string>& constraint) {
-        return structure_decode_one(false, seq, scores, threshold, canonical_only, min_loop,
-                                    no_lonely_pairs, constraint);
-      },
-      py::arg("seq"), py::arg("scores"), py::arg("threshold"), py::arg("canonical_only"),
-      py::arg("min_loop"), py::arg("no_lonely_pairs"), py::arg("constraint"),
-      "Nested (pseudoknot-free) decoder; returns (pairs int64 (n, 2), score).");
-  m.def(
-      "structure_decode_greedy",
-      [](const std::string& seq, const py::object& scores, double threshold, bool canonical_only,
-         int min_loop) {
-        return structure_decode_one(true, seq, scores, threshold, canonical_only, min_loop, false,
-                                    std::nullopt);
-      },
-      py::arg("seq"), py::arg("scores"), py::arg("threshold"), py::arg("canonical_only"),
-      py::arg("min_loop"), "Greedy mutual-best decoder; returns (pairs int64 (n, 2), score).");
-  m.def("structure_decode_batch", &structure_decode_many, py::arg("greedy"), py::arg("seqs"),
-        py::arg("scores"), py::arg("threshold"), py::arg("canonical_only"), py::arg("min_loop"),
-        py::arg("no_lonely_pairs"), py::arg("constraints"), py::arg("num_threads"),
+  using rnaernie::DecodeOptions;
+  const DecodeOptions d;  // the defaults, in one place
+  py::class_<DecodeOptions>(m, "DecodeOptions", "Decoder settings (see rnaernie.structure.DecodeOptions).")
+      .def(py::init([](const std::string& method, double threshold, double gamma, bool canonical_only,
+                       int min_loop, bool no_lonely_pairs) {
+             return DecodeOptions{rnaernie::parse_decode_method(method), threshold, gamma,
+                                  canonical_only, min_loop, no_lonely_pairs};
+           }),
+           py::kw_only(), py::arg("method") = std::string(rnaernie::decode_method_name(d.method)),
+           py::arg("threshold") = d.threshold, py::arg("gamma") = d.gamma,
+           py::arg("canonical_only") = d.canonical_only, py::arg("min_loop") = d.min_loop,
+           py::arg("no_lonely_pairs") = d.no_lonely_pairs)
+      .def_property_readonly("method", [](const DecodeOptions& o) { return rnaernie::decode_method_name(o.method); })
+      .def_readonly("threshold", &DecodeOptions::threshold)
+      .def_readonly("gamma", &DecodeOptions::gamma)
+      .def_readonly("canonical_only", &DecodeOptions::canonical_only)
+      .def_readonly("min_loop", &DecodeOptions::min_loop)
+      .def_readonly("no_lonely_pairs", &DecodeOptions::no_lonely_pairs);
+  m.def("structure_decode", &structure_decode_one, py::arg("seq"), py::arg("scores"), py::arg("options"),
+        py::arg("constraint") = py::none(), "One sequence (GIL released); returns (pairs int64 (n, 2), score).");
+  m.def("structure_decode_batch", &structure_decode_many, py::arg("seqs"), py::arg("scores"),
+        py::arg("options"), py::arg("constraints") = py::none(), py::arg("num_threads") = 0,
         "Batched decoder on a thread pool (GIL released); returns a list of (pairs, score).");
 }
 // ==== end section: structure ====

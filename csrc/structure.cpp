@@ -1,9 +1,12 @@
-// Structure decoders: sparse nested DP (Nussinov / MEA-style) and greedy mutual-best matching.
+// Structure decoders: sparse nested DP (Nussinov and MEA) and greedy mutual-best matching
+// (greedy and ThreshKnot).
 //
 // Nested DP, row-push form. N(i, j) is the best score of the interval [i, j] (N(i, i-1) = 0):
 //   N(i, j) = max( N(i+1, j)                       if i may stay unpaired,
 //                  max_{candidate (i, l), l <= j}  B(i, l) + N(l+1, j) )
-//   B(i, l) = w(i, l) + N(i+1, l-1)                 (w = score - threshold)
+//   B(i, l) = w(i, l) + N(i+1, l-1)
+// with w = score - threshold (nested) or w = 2 gamma P - q_i - q_j (mea: the MEA objective is
+// sum_i q_i + the sum of w over the pairs, so the same DP maximises it).
 // Rows are filled for i = L-1 .. 0; for each candidate (i, l) the update
 // N(i, l..L-1) = max(N(i, .), B(i, l) + N(l+1, .)) runs over two contiguous rows and vectorises.
 // The cost is O(L^2 + sum over candidates of (L - l)): it grows with the number of candidates.
@@ -12,6 +15,11 @@
 //   Q(i, l) = w + max(N(i+1, l-1), Q(i+1, l-1))   (i, l) stacked on an outer pair (i-1, l+1)
 //   B(i, l) = w + Q(i+1, l-1)                      (i, l) with no outer stack needs an inner one
 // (Q of a non-candidate is -inf; forced constraint pairs are exempt: B = Q.)
+//
+// Candidates: allowed pairs with w > 0 (nested) or P > threshold (mea), plus pairs that involve a
+// position the constraint says must pair. Without no_lonely_pairs, mea also drops pairs with
+// w <= 0: removing such a pair never lowers the objective, so the optimum is unchanged.
+// The table holds doubles: float sums overflow (scores near 3e38) and lose ties.
 #include "structure.hpp"
 
 #include <algorithm>
@@ -26,9 +34,26 @@ namespace rnaernie {
 namespace {
 
 constexpr double kNegInf = -std::numeric_limits<double>::infinity();
-// DP table entries: float halves the memory traffic and doubles the SIMD width of the hot loop.
-using Val = float;
-constexpr Val kValNegInf = -std::numeric_limits<Val>::infinity();
+constexpr double kFloatMax = std::numeric_limits<float>::max();
+using Val = double;  // DP table entries
+constexpr Val kValNegInf = kNegInf;
+
+// The hot loop is compiled for AVX-512 and AVX2 too and picked at load time (the package is built
+// for baseline x86-64).
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define RNAERNIE_SIMD_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define RNAERNIE_SIMD_CLONES
+#endif
+
+// dst[k] = max(dst[k], b + src[k]) for k < len.
+RNAERNIE_SIMD_CLONES void max_plus_row(Val* __restrict dst, const Val* __restrict src, Val b,
+                                       int64_t len) {
+  for (int64_t k = 0; k < len; ++k) {
+    const Val v = b + src[k];
+    dst[k] = v > dst[k] ? v : dst[k];
+  }
+}
 
 int base_code(char c) {
   switch (c) {
@@ -57,14 +82,14 @@ struct Constraint {
   std::vector<int32_t> mate;   // forced partner from "( )", or -1
 };
 
-Constraint parse_constraint(const DecodeOptions& opt, int64_t n) {
+Constraint parse_constraint(const std::string* constraint, const DecodeOptions& opt, int64_t n) {
   Constraint c;
   c.must.assign(n, 0);
   c.can5.assign(n, 1);
   c.can3.assign(n, 1);
   c.mate.assign(n, -1);
-  if (!opt.has_constraint) return c;
-  const std::string& s = opt.constraint;
+  if (constraint == nullptr) return c;
+  const std::string& s = *constraint;
   if (static_cast<int64_t>(s.size()) != n) {
     throw std::invalid_argument("constraint has length " + std::to_string(s.size()) +
                                 " but the sequence has length " + std::to_string(n));
@@ -110,8 +135,28 @@ Constraint parse_constraint(const DecodeOptions& opt, int64_t n) {
   return c;
 }
 
-void check_common(const std::string& seq, const float* scores, int64_t rows, int64_t cols,
-                  const DecodeOptions& opt) {
+bool is_nested(DecodeMethod m) { return m == DecodeMethod::kNested || m == DecodeMethod::kMea; }
+
+void check_options(const DecodeOptions& opt) {
+  decode_method_name(opt.method);  // throws on a value outside the enum
+  if (opt.min_loop < 0) {
+    throw std::invalid_argument("min_loop must be >= 0, got " + std::to_string(opt.min_loop));
+  }
+  if (!(std::fabs(opt.threshold) <= kFloatMax)) {
+    throw std::invalid_argument("threshold must be finite and within the float32 range, got " +
+                                std::to_string(opt.threshold));
+  }
+  if (!(opt.gamma > 0.0 && opt.gamma <= kFloatMax)) {
+    throw std::invalid_argument("gamma must be > 0 and within the float32 range, got " +
+                                std::to_string(opt.gamma));
+  }
+  if (opt.no_lonely_pairs && !is_nested(opt.method)) {
+    throw std::invalid_argument(std::string("no_lonely_pairs needs method 'nested' or 'mea', got '") +
+                                decode_method_name(opt.method) + "'");
+  }
+}
+
+void check_common(const std::string& seq, const float* scores, int64_t rows, int64_t cols) {
   if (rows != cols) {
     throw std::invalid_argument("score matrix must be square, got " + std::to_string(rows) + " x " +
                                 std::to_string(cols));
@@ -122,15 +167,21 @@ void check_common(const std::string& seq, const float* scores, int64_t rows, int
                                 std::to_string(seq.size()));
   }
   if (rows > 0 && scores == nullptr) throw std::invalid_argument("score matrix is null");
-  if (opt.min_loop < 0) {
-    throw std::invalid_argument("min_loop must be >= 0, got " + std::to_string(opt.min_loop));
-  }
-  if (!std::isfinite(opt.threshold)) throw std::invalid_argument("threshold must be finite");
 }
 
 [[noreturn]] void throw_non_finite(int64_t i, int64_t j, float v) {
   throw std::invalid_argument("score matrix has a non-finite value (" + std::to_string(v) +
                               ") at [" + std::to_string(i) + ", " + std::to_string(j) + "]");
+}
+
+// Finite, and in [0, 1] for the probability methods.
+void check_value(int64_t i, int64_t j, float v, bool prob) {
+  if (!std::isfinite(v)) throw_non_finite(i, j, v);
+  if (prob && !(v >= 0.0f && v <= 1.0f)) {
+    throw std::invalid_argument("mea and threshknot need probabilities in [0, 1], got " +
+                                std::to_string(v) + " at [" + std::to_string(i) + ", " +
+                                std::to_string(j) + "]");
+  }
 }
 
 struct Cand {
@@ -161,20 +212,34 @@ class Table {
   std::vector<Val> data_;
 };
 
-}  // namespace
-
-DecodeResult decode_nested(const std::string& seq, const float* scores, int64_t rows, int64_t cols,
-                           const DecodeOptions& opt) {
-  check_common(seq, scores, rows, cols, opt);
-  const int64_t n = rows;
-  const Constraint con = parse_constraint(opt, n);
+// nested and mea.
+DecodeResult decode_nested(const std::string& seq, const float* scores, int64_t n,
+                           const DecodeOptions& opt, const std::string* constraint) {
+  const Constraint con = parse_constraint(constraint, opt, n);
   const double thr = opt.threshold;
   const bool nlp = opt.no_lonely_pairs;
+  const bool mea = opt.method == DecodeMethod::kMea;
   DecodeResult result;
   if (n == 0) return result;
 
   std::vector<int> code(n);
   for (int64_t p = 0; p < n; ++p) code[p] = base_code(seq[p]);
+
+  // mea: q_i = 1 - sum_{j != i} P_ij over the upper triangle (checked here, whole).
+  std::vector<double> q;
+  if (mea) {
+    q.assign(n, 1.0);
+    for (int64_t i = 0; i < n; ++i) {
+      const float* srow = scores + i * n;
+      double row = 0.0;
+      for (int64_t j = i + 1; j < n; ++j) {
+        check_value(i, j, srow[j], true);
+        row += srow[j];
+        q[j] -= srow[j];
+      }
+      q[i] -= row;
+    }
+  }
 
   // Candidate pairs, row by row (j ascending), reading row i of the upper triangle contiguously.
   std::vector<Cand> cands;
@@ -183,19 +248,20 @@ DecodeResult decode_nested(const std::string& seq, const float* scores, int64_t 
     row_start[i] = static_cast<int64_t>(cands.size());
     const float* srow = scores + i * n;
     const int64_t jmin = i + opt.min_loop + 1;
-    for (int64_t j = i + 1; j < std::min(jmin, n); ++j) {
-      if (!std::isfinite(srow[j])) throw_non_finite(i, j, srow[j]);
+    if (!mea) {
+      for (int64_t j = i + 1; j < std::min(jmin, n); ++j) check_value(i, j, srow[j], false);
     }
     for (int64_t j = jmin; j < n; ++j) {
       const float s = srow[j];
-      if (!std::isfinite(s)) throw_non_finite(i, j, s);
-      const double w = static_cast<double>(s) - thr;
+      if (!mea) check_value(i, j, s, false);
+      const double w = mea ? 2.0 * opt.gamma * s - q[i] - q[j] : static_cast<double>(s) - thr;
+      const bool pass = mea ? (s > thr && (w > 0.0 || nlp)) : w > 0.0;
       bool take;
       bool forced = false;
       if (con.mate[i] >= 0 || con.mate[j] >= 0) {
         take = forced = (con.mate[i] == j);
       } else {
-        take = con.can5[i] && con.can3[j] && (w > 0.0 || con.must[i] || con.must[j]) &&
+        take = con.can5[i] && con.can3[j] && (pass || con.must[i] || con.must[j]) &&
                (!opt.canonical_only || kCanonical[code[i]][code[j]]);
       }
       if (take) cands.push_back(Cand{static_cast<int32_t>(j), forced, w, kNegInf, kNegInf});
@@ -229,12 +295,7 @@ DecodeResult decode_nested(const std::string& seq, const float* scores, int64_t 
         cd.b = cd.w + in;
       }
       if (cd.b == kNegInf) continue;
-      const Val b = static_cast<Val>(cd.b);
-      const Val* __restrict src = tab.row(l + 1) - l;  // src[j] = N(l+1, j)
-      for (int64_t j = l; j < n; ++j) {
-        const Val v = b + src[j];
-        ni[j] = v > ni[j] ? v : ni[j];
-      }
+      max_plus_row(ni + l, tab.row(l + 1), cd.b, n - l);  // N(i, l..) vs b + N(l+1, l..)
     }
   }
 
@@ -274,7 +335,7 @@ DecodeResult decode_nested(const std::string& seq, const float* scores, int64_t 
         Val best_v = kValNegInf;
         for (int64_t c = row_start[i]; c < row_start[i + 1] && cands[c].l <= j; ++c) {
           if (cands[c].b == kNegInf) continue;
-          const Val cv = static_cast<Val>(cands[c].b) + tab.at(cands[c].l + 1, j);
+          const Val cv = cands[c].b + tab.at(cands[c].l + 1, j);
           if (cv == v) {
             best = c;
             break;
@@ -308,14 +369,23 @@ DecodeResult decode_nested(const std::string& seq, const float* scores, int64_t 
     }
   }
   std::sort(result.pairs.begin(), result.pairs.end());
+  if (mea) {  // the objective itself: sum 2 gamma P over the pairs + sum q over unpaired bases
+    std::vector<uint8_t> paired(n, 0);
+    result.score = 0.0;
+    for (const auto& [i, j] : result.pairs) {
+      paired[i] = paired[j] = 1;
+      result.score += 2.0 * opt.gamma * scores[i * n + j];
+    }
+    for (int64_t p = 0; p < n; ++p) result.score += paired[p] ? 0.0 : q[p];
+  }
   return result;
 }
 
-DecodeResult decode_greedy(const std::string& seq, const float* scores, int64_t rows, int64_t cols,
-                           const DecodeOptions& opt) {
-  check_common(seq, scores, rows, cols, opt);
-  const int64_t n = rows;
+// greedy (score > threshold) and threshknot (P >= threshold): mutual best partners.
+DecodeResult decode_mutual_best(const std::string& seq, const float* scores, int64_t n,
+                                const DecodeOptions& opt) {
   const double thr = opt.threshold;
+  const bool tk = opt.method == DecodeMethod::kThreshKnot;
   DecodeResult result;
   std::vector<int> code(n);
   for (int64_t p = 0; p < n; ++p) code[p] = base_code(seq[p]);
@@ -327,8 +397,9 @@ DecodeResult decode_greedy(const std::string& seq, const float* scores, int64_t 
     const float* srow = scores + i * n;
     for (int64_t j = i + 1; j < n; ++j) {
       const float s = srow[j];
-      if (!std::isfinite(s)) throw_non_finite(i, j, s);
-      if (j - i - 1 < opt.min_loop || !(static_cast<double>(s) > thr)) continue;
+      check_value(i, j, s, tk);
+      const bool pass = tk ? static_cast<double>(s) >= thr : static_cast<double>(s) > thr;
+      if (j - i - 1 < opt.min_loop || !pass) continue;
       if (opt.canonical_only && !kCanonical[code[i]][code[j]]) continue;
       if (best_p[i] < 0 || s > best_s[i]) {
         best_s[i] = s;
@@ -350,16 +421,55 @@ DecodeResult decode_greedy(const std::string& seq, const float* scores, int64_t 
   return result;
 }
 
-std::vector<DecodeResult> decode_batch(const std::vector<DecodeInput>& inputs, bool greedy,
-                                       int num_threads) {
+DecodeResult decode_checked(const std::string& seq, const float* scores, int64_t rows,
+                            int64_t cols, const DecodeOptions& opt,
+                            const std::string* constraint) {
+  check_common(seq, scores, rows, cols);
+  if (is_nested(opt.method)) return decode_nested(seq, scores, rows, opt, constraint);
+  if (constraint != nullptr) {
+    throw std::invalid_argument(std::string("constraints need method 'nested' or 'mea', got '") +
+                                decode_method_name(opt.method) + "'");
+  }
+  return decode_mutual_best(seq, scores, rows, opt);
+}
+
+}  // namespace
+
+const char* decode_method_name(DecodeMethod method) {
+  switch (method) {
+    case DecodeMethod::kNested: return "nested";
+    case DecodeMethod::kGreedy: return "greedy";
+    case DecodeMethod::kMea: return "mea";
+    case DecodeMethod::kThreshKnot: return "threshknot";
+  }
+  throw std::invalid_argument("unknown decode method " + std::to_string(static_cast<int>(method)));
+}
+
+DecodeMethod parse_decode_method(const std::string& name) {
+  for (const auto m : {DecodeMethod::kNested, DecodeMethod::kGreedy, DecodeMethod::kMea,
+                       DecodeMethod::kThreshKnot}) {
+    if (name == decode_method_name(m)) return m;
+  }
+  throw std::invalid_argument("method must be one of 'nested', 'greedy', 'mea', 'threshknot', got '" +
+                              name + "'");
+}
+
+DecodeResult decode(const std::string& seq, const float* scores, int64_t rows, int64_t cols,
+                    const DecodeOptions& options, const std::string* constraint) {
+  check_options(options);
+  return decode_checked(seq, scores, rows, cols, options, constraint);
+}
+
+std::vector<DecodeResult> decode_batch(const std::vector<DecodeInput>& inputs,
+                                       const DecodeOptions& options, int num_threads) {
+  check_options(options);
   const size_t n = inputs.size();
   std::vector<DecodeResult> out(n);
   std::vector<std::exception_ptr> errors(n);
   auto run_one = [&](size_t k) {
     try {
       const DecodeInput& in = inputs[k];
-      out[k] = greedy ? decode_greedy(*in.seq, in.scores, in.rows, in.cols, *in.options)
-                      : decode_nested(*in.seq, in.scores, in.rows, in.cols, *in.options);
+      out[k] = decode_checked(*in.seq, in.scores, in.rows, in.cols, options, in.constraint);
     } catch (...) {
       errors[k] = std::current_exception();
     }

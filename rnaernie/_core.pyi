@@ -59,26 +59,40 @@ def select_mask_positions(
 def apply_mlm_replacement(
     input_ids: np.ndarray, selected: np.ndarray, seed: int, threads: int = 0
 ) -> tuple[np.ndarray, np.ndarray]: ...
-def structure_decode_nested(
-    seq: str,
-    scores: np.ndarray,
-    threshold: float,
-    canonical_only: bool,
-    min_loop: int,
-    no_lonely_pairs: bool,
-    constraint: str | None,
-) -> tuple[np.ndarray, float]: ...
-def structure_decode_greedy(
-    seq: str, scores: np.ndarray, threshold: float, canonical_only: bool, min_loop: int
+
+class DecodeOptions:
+    """Decoder settings; mirrored field by field by rnaernie.structure.DecodeOptions."""
+
+    def __init__(
+        self,
+        *,
+        method: str = "nested",
+        threshold: float = 0.0,
+        gamma: float = 1.0,
+        canonical_only: bool = True,
+        min_loop: int = 3,
+        no_lonely_pairs: bool = False,
+    ) -> None: ...
+    @property
+    def method(self) -> str: ...
+    @property
+    def threshold(self) -> float: ...
+    @property
+    def gamma(self) -> float: ...
+    @property
+    def canonical_only(self) -> bool: ...
+    @property
+    def min_loop(self) -> int: ...
+    @property
+    def no_lonely_pairs(self) -> bool: ...
+
+def structure_decode(
+    seq: str, scores: np.ndarray, options: DecodeOptions, constraint: str | None = None
 ) -> tuple[np.ndarray, float]: ...
 def structure_decode_batch(
-    greedy: bool,
     seqs: Sequence[str],
     scores: Sequence[np.ndarray],
-    threshold: float,
-    canonical_only: bool,
-    min_loop: int,
-    no_lonely_pairs: bool,
-    constraints: Sequence[str | None] | None,
-    num_threads: int,
+    options: DecodeOptions,
+    constraints: Sequence[str | None] | None = None,
+    num_threads: int = 0,
 ) -> list[tuple[np.ndarray, float]]: ...

@@ -1,7 +1,8 @@
 """Evaluation on the real data sets, with the baselines recomputed in the same run.
 
-``python -m rnaernie.evaluate --data ../shared/data --out benchmarks/results/accuracy.json`` (or
-``rnaernie evaluate``) reproduces every number of the README's accuracy table from the shipped weights:
+``rnaernie evaluate --data-dir DATA`` (or ``RNAERNIE_DATA=DATA rnaernie evaluate``; DATA is the
+folder described in docs/results.md) reproduces every accuracy figure of the README and
+docs/results.md from the shipped weights, into ``benchmarks/results/accuracy.json``:
 
 * nRC ncRNA families (13 classes): the shipped classifier vs a k-mer spectrum (k = 1…5) + logistic
   regression baseline (C chosen by 5-fold CV on train only); when the head carries a k-mer
@@ -23,7 +24,6 @@ model are cached per model (a hash of its weights and configs), baselines once.
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import logging
@@ -36,10 +36,29 @@ from pathlib import Path
 import numpy as np
 
 from .kmer import KMER_FILE, KmerClassifier, combine_experts, fit_logreg, kmer_spectra
+from .model import (
+    RnaErnieForContactPrediction,
+    RnaErnieForInteraction,
+    RnaErnieForPreTraining,
+    RnaErnieForSequenceClassification,
+    RnaErnieModel,
+)
+from .predict import classifier_probs, embed_batches, interaction_probs, pair_logits
+from .structure import f1, read_dbn
+from .structure.prior import rnafold_pairs
+from .training.common import classification_metrics, read_labelled_fasta
+from .training.interaction import interaction_split
+from .training.structure import (
+    choose_decoding,
+    choose_prior,
+    decoding_options,
+    prior_scores,
+    score_structures,
+)
 
 log = logging.getLogger(__name__)
 
-__all__ = ["kmer_spectra", "main", "nrc_kmer_probs", "paired_bootstrap", "per_sequence_f1", "run"]
+__all__ = ["data_dir", "nrc_kmer_probs", "paired_bootstrap", "run"]
 
 
 def logreg_cv(x_train: np.ndarray, y_train, x_test: np.ndarray) -> np.ndarray:
@@ -56,7 +75,6 @@ def kmer_logreg(train_seqs, y_train, test_seqs) -> np.ndarray:
 def nrc_kmer_probs(data: Path, cache: Path | None) -> tuple[np.ndarray, list[str]]:
     """The nRC baseline: :func:`kmer_logreg` test probabilities (columns in the training file's
     sorted label order, returned too), cached as ``nrc_kmer_lr_test_probs.npy``."""
-    from .finetune import read_labelled_fasta
 
     tr, y_tr, names = read_labelled_fasta(data / "nrc" / "train.fasta")
     f = None if cache is None else cache / "nrc_kmer_lr_test_probs.npy"
@@ -85,8 +103,6 @@ def paired_bootstrap(a, b, n: int = 10_000, seed: int = 0) -> dict:
 def rnafold_f1(records, pairs: Sequence[np.ndarray] | None = None) -> dict:
     """ViennaRNA MFE structures (default parameters), mean per-sequence F1. ``pairs``: the MFE
     pairs when already folded (then ``seconds`` is not reported here)."""
-    from .structure import f1
-    from .structure.prior import rnafold_pairs
 
     t0 = time.perf_counter()
     folded_here = pairs is None
@@ -109,10 +125,9 @@ def _records_key(records) -> str:
     return h.hexdigest()[:12]
 
 
-def _rnafold_structures(cache: Path | None, name: str, records) -> tuple[list[np.ndarray], float]:
+def rnafold_structures(cache: Path | None, name: str, records) -> tuple[list[np.ndarray], float]:
     """RNAfold MFE pairs of the records on all cores and the seconds that took, cached as
     ``NAME_rnafold_pairs-<hash of the sequences>.npz``."""
-    from .structure.prior import rnafold_pairs
 
     f = cache / f"{name}_rnafold_pairs-{_records_key(records)}.npz" if cache is not None else None
     if f is not None and f.exists():
@@ -129,12 +144,13 @@ def _rnafold_structures(cache: Path | None, name: str, records) -> tuple[list[np
 
 
 # Bumped when the way the model is scored changes (v2: long sequences read through windows,
-# decoder settings chosen with the lonely-pair rule), so no cached result of an older protocol
+# decoder settings chosen with the lonely-pair rule; v3: decoder settings reported as one
+# options object), so no cached result of an older protocol
 # is reused.
-EVAL_PROTOCOL = 2
+EVAL_PROTOCOL = 3
 
 
-def _model_cache(cache: Path | None, model_dir: Path) -> Path | None:
+def model_cache(cache: Path | None, model_dir: Path) -> Path | None:
     """Cache folder for results that depend on the model: keyed by a hash of its weights and
     configs and the evaluation protocol, so evaluating another model (or retrained heads, or
     after a change of protocol) never reads stale numbers."""
@@ -164,7 +180,6 @@ def _cached(cache: Path | None, name: str, fn: Callable[[], dict]) -> dict:
 
 
 def _structure_sets(data: Path):
-    from .structure import read_dbn
 
     ts0 = read_dbn(data / "bprna_ts0_vl0_tr0" / "TS0.dbn")
     arch = [r for r in read_dbn(data / "archiveII" / "archiveII.dbn.gz") if len(r.sequence) <= 600]
@@ -172,129 +187,37 @@ def _structure_sets(data: Path):
 
 
 def _rnafold_baseline(cache: Path | None, name: str, records) -> dict:
-    pairs, seconds = _rnafold_structures(cache, name, records)
+    pairs, seconds = rnafold_structures(cache, name, records)
     return {**rnafold_f1(records, pairs), "seconds": seconds}
-
-
-def _structure_logits(model, records, device: str, indicator=None) -> list[np.ndarray]:
-    """Pair logits of the records, in order (over 510 nt, 508 type-guided: stitched windows)."""
-    from .finetune import predict_pair_logits
-
-    seqs = [r.sequence.upper() for r in records]
-    top_k = model.config.extra.get("top_k", 3)
-    return predict_pair_logits(model, seqs, indicator=indicator, top_k=top_k, device=device)
-
-
-def per_sequence_f1(
-    logits: list[np.ndarray], records, threshold: float, no_lonely_pairs: bool = False
-) -> tuple[np.ndarray, np.ndarray]:
-    """F1 of each decoded structure against its record's pairs: exact and with a ±1 shift."""
-    from .structure import decode_batch, f1
-
-    seqs = [r.sequence for r in records]
-    res = decode_batch(seqs, logits, threshold=threshold, no_lonely_pairs=no_lonely_pairs)
-    fe = np.asarray([f1(p.pairs, r.pairs) for p, r in zip(res, records)])
-    fs = np.asarray([f1(p.pairs, r.pairs, shift=1) for p, r in zip(res, records)])
-    return fe, fs
-
-
-def _score_structures(
-    logits: list[np.ndarray], records, threshold: float, no_lonely_pairs: bool = False
-) -> dict:
-    """Mean per-sequence F1 (exact and ±1 shift) of the decoded structures."""
-    fe, fs = per_sequence_f1(logits, records, threshold, no_lonely_pairs)
-    return {"f1": float(np.mean(fe)), "f1_shift1": float(np.mean(fs)), "n": len(records),
-            "threshold": threshold, "no_lonely_pairs": no_lonely_pairs}  # fmt: skip
-
-
-def decoding_options(model) -> tuple[float, bool]:
-    """The head's decoder settings: ``(decode_threshold, decode_no_lonely_pairs)``."""
-    extra = model.config.extra
-    return float(extra.get("decode_threshold", 0.0)), bool(extra.get("decode_no_lonely_pairs"))
-
-
-def _model_structure(model, records, device: str, indicator=None) -> dict:
-    logits = _structure_logits(model, records, device, indicator)
-    return _score_structures(logits, records, *decoding_options(model))
-
-
-THRESHOLDS = (-2.0, -1.5, -1.0, -0.5, 0.0, 0.5, 1.0, 2.0, 3.0)
-
-
-def choose_decoding(
-    model, records, device: str = "cpu", grid=THRESHOLDS, indicator=None, logits=None
-) -> tuple[float, bool]:
-    """The decoder threshold and no-lonely-pairs switch with the best mean F1 on a validation set
-    (VL0); ties go to the first in grid order, lonely pairs allowed before forbidden. ``logits``:
-    the records' pair logits when already computed."""
-    if logits is None:
-        logits = _structure_logits(model, records, device, indicator)
-    scores = {
-        (t, nlp): _score_structures(logits, records, t, nlp)["f1"]
-        for nlp in (False, True)
-        for t in grid
-    }
-    return max(scores, key=scores.get)
-
-
-PRIOR_WEIGHTS = (1.0, 1.5, 2.0, 2.5, 3.0, 4.0)
-
-
-def _prior_scores(logits, records, mfe, settings: dict) -> dict:
-    from .structure.prior import add_pair_bonus
-
-    mats = [add_pair_bonus(z, p, settings["weight"]) for z, p in zip(logits, mfe)]
-    return {**_score_structures(mats, records, settings["threshold"], settings["no_lonely_pairs"]),
-            "prior_weight": settings["weight"]}  # fmt: skip
-
-
-def choose_prior(logits, records, mfe, weights=PRIOR_WEIGHTS, thresholds=THRESHOLDS) -> dict:
-    """The RNAfold-prior weight, decoder threshold and lonely-pair rule with the best mean F1 on a
-    validation set (ties: first in grid order)."""
-    grid = [{"weight": w, "threshold": t, "no_lonely_pairs": nlp}
-            for w in weights for nlp in (False, True) for t in thresholds]  # fmt: skip
-    scores = [_prior_scores(logits, records, mfe, g)["f1"] for g in grid]
-    return grid[int(np.argmax(scores))]
 
 
 SECTIONS = ("nrc", "lncrna", "interaction", "structure", "clustering")
 
 
 def _indicator(model, model_dir: Path, device: str):
-    """The type indicator (frozen pretraining model) for a head fine-tuned with type guidance."""
+    """The type indicator (the frozen pretraining model) of a head fine-tuned with type guidance."""
     if not model.config.extra.get("type_guided", False):
         return None
-    from .finetune import TypeIndicator
-    from .heads import RnaErnieForPreTraining
-
-    return TypeIndicator(RnaErnieForPreTraining.from_pretrained(model_dir), device=device)
+    return RnaErnieForPreTraining.from_pretrained(model_dir).to(device).eval()
 
 
 def _classifier_result(
     head: Path, model_dir: Path, seqs, labels, device: str, keep: dict | None = None
 ) -> dict:
     """Test metrics of a classifier head; its probabilities go to ``keep["probs"]`` too."""
-    from .finetune import evaluate_classifier, predict_classifier
-    from .heads import RnaErnieForSequenceClassification
-
     model = RnaErnieForSequenceClassification.from_pretrained(head).to(device)
     ind = _indicator(model, model_dir, device)
-    top_k = model.config.extra.get("top_k", 3)
-    max_windows = model.config.extra.get("max_windows")
-    p = predict_classifier(
-        model, seqs, indicator=ind, top_k=top_k, device=device, max_windows=max_windows
-    )
+    p = classifier_probs(model, seqs, indicator=ind, replace_invalid=True)
     if keep is not None:
         keep["probs"] = p
-    return {**evaluate_classifier(p, labels), "type_guided": ind is not None,
-            "max_windows": max_windows}  # fmt: skip
+    return {**classification_metrics(p, labels), "type_guided": ind is not None,
+            "max_windows": model.config.extra.get("max_windows")}  # fmt: skip
 
 
 def _kmer_hybrid(head: Path, model_probs: np.ndarray, baseline: np.ndarray, seqs, y) -> dict:
     """The k-mer classifier stored with ``head`` alone and multiplied with the model's test
     probabilities (as ``RnaErnie.classify`` does), each against the k-mer baseline fitted in
     this run and the model alone: paired bootstraps of per-sequence correctness."""
-    from .finetune import evaluate_classifier
 
     kprobs = KmerClassifier.load(head / KMER_FILE).predict_proba(seqs)
     hybrid = combine_experts(model_probs, kprobs)
@@ -304,9 +227,9 @@ def _kmer_hybrid(head: Path, model_probs: np.ndarray, baseline: np.ndarray, seqs
         return p.argmax(1) == y
 
     return {
-        "kmer_head": {**evaluate_classifier(kprobs, y),
+        "kmer_head": {**classification_metrics(kprobs, y),
                       "max_abs_prob_diff_vs_baseline": float(np.abs(kprobs - baseline).max())},
-        "hybrid": {**evaluate_classifier(hybrid, y),
+        "hybrid": {**classification_metrics(hybrid, y),
                    "vs_kmer_baseline": paired_bootstrap(correct(hybrid), correct(baseline)),
                    "vs_model": paired_bootstrap(correct(hybrid), correct(model_probs))},
     }  # fmt: skip
@@ -331,13 +254,10 @@ def run(
     from sklearn.cluster import KMeans
     from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 
-    from .finetune import evaluate_classifier, read_labelled_fasta
-    from .heads import RnaErnieForContactPrediction, RnaErnieForInteraction
-
-    want = set(sections or SECTIONS)
-    mcache = _model_cache(cache, model_dir) if model_dir.exists() else None
+    want = set(SECTIONS if sections is None else sections)
+    mcache = model_cache(cache, model_dir) if model_dir.exists() else None
     res: dict = {"machine": {"platform": platform.platform(), "processor": platform.processor(), "python": platform.python_version()},
-                 "model": str(model_dir)}  # fmt: skip
+                 "model": model_dir.name}  # fmt: skip
     if want & {"nrc", "clustering"}:
         names = read_labelled_fasta(data / "nrc" / "train.fasta")[2]  # the label order
         te_seqs, y_te, _ = read_labelled_fasta(data / "nrc" / "test.fasta", labels=names)
@@ -346,7 +266,7 @@ def run(
         res["nrc_kmer_lr"] = _cached(
             cache,
             "nrc_kmer_lr",
-            lambda: evaluate_classifier(nrc_kmer_probs(data, cache)[0], y_te),
+            lambda: classification_metrics(nrc_kmer_probs(data, cache)[0], y_te),
         )
         head = model_dir / "heads" / "nrc"
         kept: dict = {}  # the model's test probabilities, when it runs
@@ -374,7 +294,10 @@ def run(
         res["lncrna_kmer_lr"] = _cached(
             cache,
             "lncrna_kmer_lr",
-            lambda: {**evaluate_classifier(kmer_logreg(ltr, ly_tr, lte), ly_te), "labels": lnames},
+            lambda: {
+                **classification_metrics(kmer_logreg(ltr, ly_tr, lte), ly_te),
+                "labels": lnames,
+            },
         )
         head = model_dir / "heads" / "lncrna"
         if head.exists():
@@ -385,8 +308,6 @@ def run(
             )
 
     if "interaction" in want:
-        from .interaction import interaction_split, predict_interaction
-
         head = model_dir / "heads" / "interaction"
         head_split = (
             json.loads((head / "config.json").read_text()).get("extra", {}).get("split")
@@ -399,7 +320,7 @@ def run(
                 cache,
                 f"mirtarraw_{split}_kmer_lr",
                 lambda itr=itr, ite=ite: {
-                    **evaluate_classifier(
+                    **classification_metrics(
                         logreg_cv(_pair_spectra(itr), itr.labels, _pair_spectra(ite)), ite.labels
                     ),
                     "n_test": len(ite),
@@ -410,9 +331,8 @@ def run(
                 def ours(ite=ite) -> dict:
                     model = RnaErnieForInteraction.from_pretrained(head).to(device)
                     ind = _indicator(model, model_dir, device)
-                    top_k = model.config.extra.get("top_k", 3)
-                    p = predict_interaction(model, ite, indicator=ind, top_k=top_k, device=device)
-                    return {**evaluate_classifier(p, ite.labels), "n_test": len(ite),
+                    p = interaction_probs(model, ite.a, ite.b, indicator=ind)
+                    return {**classification_metrics(p, ite.labels), "n_test": len(ite),
                             "type_guided": ind is not None}  # fmt: skip
 
                 res[f"mirtarraw_{split}_rnaernie"] = _cached(
@@ -429,8 +349,6 @@ def run(
             )
         head = model_dir / "heads" / "structure"
         if head.exists():
-            from .structure import read_dbn
-
             model = RnaErnieForContactPrediction.from_pretrained(head).to(device)
             ind = _indicator(model, model_dir, device)
             extra = model.config.extra
@@ -439,14 +357,15 @@ def run(
 
             def logits(name: str) -> list[np.ndarray]:  # computed once per set, when needed
                 if name not in got:
-                    got[name] = _structure_logits(model, sets[name], device, ind)
+                    got[name] = pair_logits(model, [r.sequence for r in sets[name]], indicator=ind,
+                                            replace_invalid=True)  # fmt: skip
                 return got[name]
 
-            if "decode_threshold" not in extra:
-                thr, nlp = choose_decoding(model, sets["bprna_vl0"], logits=logits("bprna_vl0"))
-                extra.update(decode_threshold=thr, decode_no_lonely_pairs=nlp)
+            if "decode" not in extra:
+                best = choose_decoding(model, sets["bprna_vl0"], logits=logits("bprna_vl0"))
+                extra["decode"] = best.to_dict()
             if "prior_rnafold" not in extra:
-                mfe, _ = _rnafold_structures(cache, "bprna_vl0", sets["bprna_vl0"])
+                mfe, _ = rnafold_structures(cache, "bprna_vl0", sets["bprna_vl0"])
                 extra["prior_rnafold"] = choose_prior(logits("bprna_vl0"), sets["bprna_vl0"], mfe)
             for name in ("bprna_ts0", "archiveII_600"):
                 recs = sets[name]
@@ -454,7 +373,7 @@ def run(
                     mcache,
                     f"{name}_rnaernie",
                     lambda name=name, recs=recs: {
-                        **_score_structures(logits(name), recs, *decoding_options(model)),
+                        **score_structures(logits(name), recs, decoding_options(model)),
                         "type_guided": ind is not None,
                     },
                 )
@@ -462,8 +381,8 @@ def run(
                     mcache,
                     f"{name}_rnaernie_rnafold_prior",
                     lambda name=name, recs=recs: {
-                        **_prior_scores(
-                            logits(name), recs, _rnafold_structures(cache, name, recs)[0],
+                        **prior_scores(
+                            logits(name), recs, rnafold_structures(cache, name, recs)[0],
                             extra["prior_rnafold"],
                         ),
                         "type_guided": ind is not None,
@@ -483,19 +402,12 @@ def run(
             cache, "clustering_kmer", lambda: cluster(kmer_spectra(te_seqs))
         )
         if (model_dir / "config.json").exists():
-            import torch
-
-            from .inference import embed_batches
-            from .model import RnaErnieModel
-
             enc = RnaErnieModel.from_pretrained(model_dir).to(device).eval()
             seqs = [s.upper().replace("T", "U")[:510] for s in te_seqs]
             for pooling in ("mean", "cls"):
 
                 def emb(pooling=pooling) -> dict:
-                    with torch.inference_mode():
-                        x = embed_batches(enc, seqs, pooling=pooling)
-                    return cluster(np.asarray(x.float().cpu().numpy() if hasattr(x, "cpu") else x))
+                    return cluster(embed_batches(enc, seqs, pooling=pooling).numpy())
 
                 res[f"clustering_rnaernie_{pooling}"] = _cached(
                     mcache, f"clustering_rnaernie_{pooling}", emb
@@ -510,53 +422,12 @@ def run(
     return res
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="rnaernie evaluate", description=__doc__.split("\n\n")[0])
-    p.add_argument(
-        "--data",
-        default="../shared/data",
-        help="folder with nrc/, lncrna_mouse_prelnc/, mirtarraw/, bprna_ts0_vl0_tr0/, archiveII/",
-    )
-    p.add_argument(
-        "--model", default=None, help="model directory (default: the shipped rnaernie-tiny)"
-    )
-    p.add_argument("--out", default="benchmarks/results/accuracy.json")
-    p.add_argument("--cache", default="runs/eval-cache", help="per-section cache ('' = none)")
-    p.add_argument("--sections", default=",".join(SECTIONS))
-    p.add_argument("--device", default="cpu")
-    p.add_argument(
-        "--ablation",
-        action="append",
-        default=[],
-        metavar="NAME=METRICS_JSON",
-        help="add the test metrics of another fine-tuning run (its metrics.json) under 'ablations'",
-    )
-    a = p.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(message)s")
-    model = (
-        Path(a.model) if a.model else Path(__file__).parent / "data" / "models" / "rnaernie-tiny"
-    )
-    ablations = {}
-    for item in a.ablation:
-        name, sep, path = item.partition("=")
-        if not sep or not name or not path:
-            p.error(f"--ablation expects NAME=METRICS_JSON, got {item!r}")
-        try:
-            ablations[name] = json.loads(Path(path).read_text())
-        except (OSError, json.JSONDecodeError) as e:
-            p.error(f"--ablation {name}: cannot read {path}: {e}")
-    run(
-        Path(a.data),
-        model,
-        Path(a.out),
-        Path(a.cache) if a.cache else None,
-        a.device,
-        a.sections.split(","),
-        ablations=ablations or None,
-    )
-    print(a.out)
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
+def data_dir(path: str | os.PathLike[str] | None = None) -> Path:
+    """The evaluation data folder: ``path``, else ``$RNAERNIE_DATA``; a clear error otherwise."""
+    p = path or os.environ.get("RNAERNIE_DATA")
+    if not p:
+        raise ValueError("no evaluation data: pass --data-dir DIR or set RNAERNIE_DATA (the folder "
+                         "with nrc/, lncrna_mouse_prelnc/, mirtarraw/, bprna_ts0_vl0_tr0/, archiveII/)")  # fmt: skip
+    if not Path(p).is_dir():
+        raise FileNotFoundError(f"evaluation data folder {str(p)!r} does not exist")
+    return Path(p)

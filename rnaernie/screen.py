@@ -21,7 +21,8 @@ from typing import Any
 
 import numpy as np
 
-from .api import MAX_NT, RnaErnie, normalise, reverse_complement
+from .api import MAX_NT, RnaErnie
+from .predict import normalise, reverse_complement
 
 __all__ = ["TASKS", "ScreenRow", "Window", "screen", "window_spans", "windows"]
 
@@ -63,7 +64,9 @@ class ScreenRow:
 def window_spans(length: int, window: int, stride: int) -> list[tuple[int, int]]:
     """``[start, end)`` spans covering ``[0, length)`` (see the module docstring)."""
     if window < 1 or stride < 1:
-        raise ValueError("window and stride must be positive")
+        raise ValueError(f"window and stride must be positive, got {window} and {stride}")
+    if stride > window:
+        raise ValueError(f"a stride ({stride}) larger than the window ({window}) leaves gaps")
     if length <= window:
         return [(0, length)] if length > 0 else []
     spans = [(s, s + window) for s in range(0, length - window + 1, stride)]
@@ -103,6 +106,8 @@ def screen(
     ``min_score`` keeps windows whose top RNA-type probability is at least that (needs ``type``).
     """
     tasks = tuple(tasks)
+    if isinstance(batch_windows, bool) or not isinstance(batch_windows, int) or batch_windows < 1:
+        raise ValueError(f"batch_windows must be a positive int, got {batch_windows!r}")
     bad = [t for t in tasks if t not in TASKS]
     if bad or not tasks:
         raise ValueError(f"unknown task(s) {bad or tasks}; choose from {', '.join(TASKS)}")

@@ -2,8 +2,8 @@
 
     python scripts/choose_structure_settings.py HEAD_DIR --data ../shared/data --cache runs/eval-cache
 
-Sets ``decode_threshold`` and ``decode_no_lonely_pairs`` (the model alone) and ``prior_rnafold``
-(weight, threshold and lonely-pair rule with ViennaRNA's MFE pairs as a prior), each the best mean
+Sets ``decode`` (the decoder options of the model alone) and ``prior_rnafold`` (weight and
+decoder options with ViennaRNA's MFE pairs as a prior), each the best mean
 per-sequence F1 on VL0 over the grids ``rnaernie evaluate`` uses (the same choice it makes for a
 head without them). The head is rewritten in place, in the precision its weights were stored in.
 """
@@ -16,9 +16,11 @@ from pathlib import Path
 
 from safetensors import safe_open
 
-from rnaernie.evaluate import _rnafold_structures, _structure_logits, choose_decoding, choose_prior
-from rnaernie.heads import RnaErnieForContactPrediction
+from rnaernie.evaluate import rnafold_structures
+from rnaernie.model import RnaErnieForContactPrediction
+from rnaernie.predict import pair_logits
 from rnaernie.structure import read_dbn
+from rnaernie.training.structure import choose_decoding, choose_prior
 
 
 def main() -> None:
@@ -33,16 +35,13 @@ def main() -> None:
     with safe_open(a.head / "model.safetensors", "pt") as f:  # the stored precision, kept
         stored = next(t.dtype for k in f.keys() if (t := f.get_tensor(k)).is_floating_point())
     vl0 = read_dbn(a.data / "bprna_ts0_vl0_tr0" / "VL0.dbn")
-    logits = _structure_logits(model, vl0, "cpu")
-    thr, nlp = choose_decoding(model, vl0, logits=logits)
-    mfe, _ = _rnafold_structures(a.cache, "bprna_vl0", vl0)
+    logits = pair_logits(model, [r.sequence for r in vl0], replace_invalid=True)
+    best = choose_decoding(model, vl0, logits=logits).to_dict()
+    mfe, _ = rnafold_structures(a.cache, "bprna_vl0", vl0)
     prior = choose_prior(logits, vl0, mfe)
-    model.config.extra = {**model.config.extra, "decode_threshold": thr,
-                          "decode_no_lonely_pairs": nlp, "prior_rnafold": prior}  # fmt: skip
+    model.config.extra = {**model.config.extra, "decode": best, "prior_rnafold": prior}
     model.save_pretrained(a.head, dtype=stored)
-    print(
-        json.dumps({"decode_threshold": thr, "decode_no_lonely_pairs": nlp, "prior_rnafold": prior})
-    )
+    print(json.dumps({"decode": best, "prior_rnafold": prior}))
 
 
 if __name__ == "__main__":

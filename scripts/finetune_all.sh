@@ -12,7 +12,7 @@ DEST=rnaernie/data/models/rnaernie-tiny
 EPOCHS=${EPOCHS:-2}
 CLS=(--epochs "$EPOCHS" --batch-tokens 4096 --lr 2e-4)
 # the run each shipped head comes from: runs/ft-HEAD unless HEAD_RUN names another
-# (e.g. NRC_RUN=runs/ft-nrc-unguided STRUCTURE_RUN=runs/gpu1/models/ft-structure-v1)
+# (e.g. NRC_RUN=runs/ft-nrc-unguided STRUCTURE_RUN=runs/gpu-h100/models/ft-structure-v1)
 src() {
   local var
   var="$(echo "$1" | tr '[:lower:]' '[:upper:]')_RUN"
@@ -33,11 +33,11 @@ for job in "$@"; do
       wait ;;
     structure) rnaernie finetune structure $D/bprna_ts0_vl0_tr0/TR0.dbn.gz --valid $D/bprna_ts0_vl0_tr0/VL0.dbn --test $D/bprna_ts0_vl0_tr0/TS0.dbn --pretrained "$PRE" --out runs/ft-structure ;;
     structure-scratch) rnaernie finetune structure $D/bprna_ts0_vl0_tr0/TR0.dbn.gz --valid $D/bprna_ts0_vl0_tr0/VL0.dbn --test $D/bprna_ts0_vl0_tr0/TS0.dbn --pretrained '' --out runs/ft-structure-scratch ;;
-    structure-long)  # the shipped head: the GPU structure-v1 head, one more CPU epoch with sequences up to 510 nt
-      rnaernie finetune structure $D/bprna_ts0_vl0_tr0/TR0.dbn.gz --pretrained "${STRUCTURE_INIT:-runs/gpu1/models/ft-structure-v1}" --max-length 510 --epochs 1 --lr 1e-4 --out runs/ft-structure-long ;;
+    structure-long)  # the GPU structure-v1 head, one more CPU epoch with sequences up to 510 nt
+      rnaernie finetune structure $D/bprna_ts0_vl0_tr0/TR0.dbn.gz --pretrained "${STRUCTURE_INIT:-runs/gpu-h100/models/ft-structure-v1}" --max-length 510 --epochs 1 --lr 1e-4 --out runs/ft-structure-long ;;
     structure-long2)  # structure-long, two more CPU epochs (sequences up to 510 nt, another shuffle)
       rnaernie finetune structure $D/bprna_ts0_vl0_tr0/TR0.dbn.gz --pretrained runs/ft-structure-long --max-length 510 --epochs 2 --lr 1e-4 --seed 1 --out runs/ft-structure-long2 ;;
-    structure-long3)  # structure-long2, two more CPU epochs (another shuffle)
+    structure-long3)  # structure-long2, two more CPU epochs (another shuffle): the shipped head
       rnaernie finetune structure $D/bprna_ts0_vl0_tr0/TR0.dbn.gz --pretrained runs/ft-structure-long2 --max-length 510 --epochs 2 --lr 1e-4 --seed 2 --out runs/ft-structure-long3 ;;
     structure-long4)  # structure-long3, two more CPU epochs (another shuffle)
       rnaernie finetune structure $D/bprna_ts0_vl0_tr0/TR0.dbn.gz --pretrained runs/ft-structure-long3 --max-length 510 --epochs 2 --lr 1e-4 --seed 3 --out runs/ft-structure-long4 ;;

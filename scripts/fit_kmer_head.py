@@ -10,8 +10,8 @@ import argparse
 import json
 from pathlib import Path
 
-from rnaernie.finetune import read_labelled_fasta
 from rnaernie.kmer import KmerClassifier
+from rnaernie.training.common import read_labelled_fasta
 
 
 def main() -> None:

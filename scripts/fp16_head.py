@@ -11,7 +11,7 @@ from pathlib import Path
 
 import torch
 
-import rnaernie.heads as H
+import rnaernie.model as H
 
 CLASSES = {
     "nrc": H.RnaErnieForSequenceClassification,

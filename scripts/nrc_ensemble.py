@@ -24,11 +24,12 @@ from pathlib import Path
 
 import numpy as np
 
-from rnaernie.evaluate import _indicator, _model_cache, nrc_kmer_probs, paired_bootstrap
-from rnaernie.finetune import evaluate_classifier, predict_classifier
-from rnaernie.heads import RnaErnieForSequenceClassification
+from rnaernie.evaluate import model_cache, nrc_kmer_probs, paired_bootstrap
 from rnaernie.io import read_fasta
 from rnaernie.kmer import combine_experts
+from rnaernie.model import RnaErnieForPreTraining, RnaErnieForSequenceClassification
+from rnaernie.predict import classifier_probs
+from rnaernie.training.common import classification_metrics
 
 SHIPPED = Path(__file__).resolve().parents[1] / "rnaernie" / "data" / "models" / "rnaernie-tiny"
 
@@ -42,16 +43,15 @@ def _probs(
     # keyed by the head's weights and config, and for a type-guided head by its indicator's too
     guided = model.config.extra.get("type_guided", False)
     name = (
-        f"nrc_test_probs-{_model_cache(cache, indicator).name}.npy"
+        f"nrc_test_probs-{model_cache(cache, indicator).name}.npy"
         if guided
         else "nrc_test_probs.npy"
     )
-    f = _model_cache(cache, head) / name
+    f = model_cache(cache, head) / name
     if not f.exists():
-        top_k = model.config.extra.get("top_k", 3)
-        ind = _indicator(model, indicator, "cpu")
+        ind = RnaErnieForPreTraining.from_pretrained(indicator) if guided else None
         f.parent.mkdir(parents=True, exist_ok=True)
-        np.save(f, predict_classifier(model, seqs, indicator=ind, top_k=top_k, device="cpu"))
+        np.save(f, classifier_probs(model, seqs, indicator=ind, replace_invalid=True))
         print(head, "done", flush=True)
     return np.load(f)
 
@@ -111,7 +111,7 @@ def main() -> None:
             )
         for name in list(probs):
             probs[f"{name} x kmer"] = combine_experts(probs[name], kprobs)
-    res = {name: {**evaluate_classifier(p, y), **calibration(p, y)} for name, p in probs.items()}
+    res = {name: {**classification_metrics(p, y), **calibration(p, y)} for name, p in probs.items()}
     if a.versus_kmer:
         truth = np.array([labels[i] for i in y])
         kmer_ok = np.array([knames[i] for i in kprobs.argmax(1)]) == truth

@@ -17,14 +17,14 @@ from pathlib import Path
 import numpy as np
 
 from rnaernie.evaluate import paired_bootstrap
-from rnaernie.finetune import (
-    evaluate_classifier,
-    predict_classifier,
+from rnaernie.kmer import KmerClassifier, combine_experts
+from rnaernie.model import RnaErnieForSequenceClassification
+from rnaernie.predict import classifier_probs
+from rnaernie.training.common import (
+    classification_metrics,
     read_labelled_fasta,
     stratified_holdout,
 )
-from rnaernie.heads import RnaErnieForSequenceClassification
-from rnaernie.kmer import KmerClassifier, combine_experts
 
 
 def main() -> None:
@@ -43,7 +43,7 @@ def main() -> None:
     if model.config.extra.get("type_guided", False):
         raise SystemExit(f"{a.head}: a type-guided head; this script scores unguided heads")
     hs, hy = [seqs[i] for i in held], y[held]
-    pm = predict_classifier(model, hs)
+    pm = classifier_probs(model, hs, replace_invalid=True)
     pk = KmerClassifier.fit([seqs[i] for i in keep], y[keep], labels).predict_proba(hs)
     ph = combine_experts(pm, pk)
 
@@ -54,9 +54,9 @@ def main() -> None:
         "head": str(a.head),
         "n_train": len(keep),
         "n_valid": len(held),
-        "model": evaluate_classifier(pm, hy),
-        "kmer": evaluate_classifier(pk, hy),
-        "hybrid": {**evaluate_classifier(ph, hy), "vs_kmer": paired_bootstrap(ok(ph), ok(pk)),
+        "model": classification_metrics(pm, hy),
+        "kmer": classification_metrics(pk, hy),
+        "hybrid": {**classification_metrics(ph, hy), "vs_kmer": paired_bootstrap(ok(ph), ok(pk)),
                    "vs_model": paired_bootstrap(ok(ph), ok(pm))},
     }  # fmt: skip
     a.out.write_text(json.dumps(res, indent=1) + "\n")

@@ -1,9 +1,9 @@
 """Decoder settings of the structure head, measured on VL0 (selection) and TS0 / ArchiveII ≤ 600 nt.
 
 For each head (and the mean of all heads' logits, an ensemble) and each decoder setting — logit
-threshold × lonely pairs allowed or forbidden — the mean per-sequence F1 on every set. Also the
-previous evaluation's setting (threshold 0, lonely pairs allowed, sequences over 510 nt scored as
-empty predictions instead of read in windows), so the change can be traced.
+threshold × lonely pairs allowed or forbidden — the mean per-sequence F1 on every set. Also, on
+ArchiveII, the score with threshold 0 when sequences over 510 nt count as empty predictions instead
+of being read in windows (``arch_thr+0.0_long_scored_empty``), which shows what the windows add.
 
     python scripts/structure_decoding.py HEAD_DIR [HEAD_DIR ...] \\
         --data ../shared/data --cache runs/eval-cache --out benchmarks/results/structure_decoding.json
@@ -24,28 +24,24 @@ from pathlib import Path
 
 import numpy as np
 
-from rnaernie.evaluate import (
-    THRESHOLDS,
-    _model_cache,
-    _rnafold_structures,
-    _score_structures,
-    _structure_logits,
-    paired_bootstrap,
-    per_sequence_f1,
-)
-from rnaernie.heads import RnaErnieForContactPrediction
-from rnaernie.structure import f1, read_dbn
+from rnaernie.evaluate import model_cache, paired_bootstrap, rnafold_structures
+from rnaernie.model import RnaErnieForContactPrediction
+from rnaernie.predict import pair_logits
+from rnaernie.structure import DecodeOptions, f1, read_dbn
+from rnaernie.training.structure import THRESHOLDS, per_sequence_f1, score_structures
 
 
 def _rnafold(name: str, recs, cache: Path) -> np.ndarray:
     """Per-sequence F1 of RNAfold's MFE structures (folded once, cached by evaluate's helper)."""
-    pairs, _ = _rnafold_structures(cache, name, recs)
+    pairs, _ = rnafold_structures(cache, name, recs)
     return np.asarray([f1(p, r.pairs) for p, r in zip(pairs, recs)])
 
 
 # decoder settings: (logit threshold, no lonely pairs), named in the JSON as thr-0.5 / thr-0.5_nolp
 SETTINGS = {
-    f"thr{t:+.1f}{'_nolp' if nlp else ''}": (t, nlp) for nlp in (False, True) for t in THRESHOLDS
+    f"thr{t:+.1f}{'_nolp' if nlp else ''}": DecodeOptions(threshold=t, no_lonely_pairs=nlp)
+    for nlp in (False, True)
+    for t in THRESHOLDS
 }
 
 
@@ -63,7 +59,7 @@ def _sets(data: Path) -> dict:
 
 
 def _logits(head: Path, name: str, recs, cache: Path) -> list[np.ndarray]:
-    f = _model_cache(cache, head) / f"{name}.npz"  # keyed by the head's weights and config
+    f = model_cache(cache, head) / f"{name}.npz"  # keyed by the head's weights and config
     if f.exists():
         z = np.load(f)
         return [z[f"arr_{i}"] for i in range(len(z.files))]
@@ -71,7 +67,7 @@ def _logits(head: Path, name: str, recs, cache: Path) -> list[np.ndarray]:
     model = RnaErnieForContactPrediction.from_pretrained(head)
     if model.config.extra.get("type_guided"):
         raise SystemExit(f"{head}: type-guided heads are not supported here")
-    out = _structure_logits(model, recs, "cpu")
+    out = pair_logits(model, [r.sequence for r in recs], replace_invalid=True)
     f.parent.mkdir(parents=True, exist_ok=True)
     np.savez(f, *out)
     print(f"{head.name} {name}: logits in {time.perf_counter() - t:.0f} s", flush=True)
@@ -80,8 +76,8 @@ def _logits(head: Path, name: str, recs, cache: Path) -> list[np.ndarray]:
 
 def _grid(logits, recs) -> dict:
     return {
-        name: round(_score_structures(logits, recs, t, nlp)["f1"], 6)
-        for name, (t, nlp) in SETTINGS.items()
+        name: round(score_structures(logits, recs, opts)["f1"], 6)
+        for name, opts in SETTINGS.items()
     }
 
 
@@ -100,10 +96,12 @@ def main() -> None:
         per_head = logits[k] = {h.name: _logits(h, k, recs, a.cache) for h in a.heads}
         for name, z in per_head.items():
             res.setdefault(name, {})[k] = _grid(z, recs)
-            if k == "arch":  # the previous evaluation: ≤ 510 nt decoded, longer ones scored 0
+            if k == "arch":  # without windows: ≤ 510 nt decoded, longer ones scored 0
                 short = [i for i, r in enumerate(recs) if len(r.sequence) <= 510]
-                f = _score_structures([z[i] for i in short], [recs[i] for i in short], 0.0)["f1"]
-                res[name]["arch_previous_thr+0.0_510nt_only"] = round(f * len(short) / len(recs), 4)
+                f = score_structures(
+                    [z[i] for i in short], [recs[i] for i in short], DecodeOptions()
+                )["f1"]
+                res[name]["arch_thr+0.0_long_scored_empty"] = round(f * len(short) / len(recs), 4)
         if len(per_head) > 1:
             mean = [np.mean(m, axis=0) for m in zip(*per_head.values())]
             per_head[ENSEMBLE] = mean
@@ -119,7 +117,7 @@ def main() -> None:
             res.setdefault("rnafold", {})[k] = round(float(ref.mean()), 4)
             for name, z in logits[k].items():
                 r = res[name]
-                ours = per_sequence_f1(z, sets[k], *SETTINGS[r["chosen_on_vl0"]["setting"]])[0]
+                ours = per_sequence_f1(z, sets[k], SETTINGS[r["chosen_on_vl0"]["setting"]])[0]
                 r.setdefault("vs_rnafold", {})[k] = paired_bootstrap(ours, ref)
                 if k == "arch":  # ArchiveII names start with the family: 5s_, trna_, srp_, ...
                     fam = np.array([x.name.split("_")[0].lower() for x in sets[k]])

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import torch
 
-from rnaernie.config import RnaErnieConfig
-from rnaernie.heads import (
+from rnaernie.model import (
+    RnaErnieConfig,
     RnaErnieForContactPrediction,
     RnaErnieForInteraction,
     RnaErnieForPreTraining,

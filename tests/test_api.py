@@ -8,7 +8,9 @@ import numpy as np
 import pytest
 from _micro_model import NRC_LABELS, save_micro_model
 
-from rnaernie.api import load, resolve_model_dir, reverse_complement
+from rnaernie.api import load
+from rnaernie.model import resolve_model_dir
+from rnaernie.predict import reverse_complement
 
 SEQS = ["ACGUACGUAAGG", "GGGGAAAACCCCUUUAGGCAUCGAUGCUAGC", "AUG", "GGGAAAUCCC" * 3]
 
@@ -55,7 +57,7 @@ def test_long_sequences_use_windows(m):
 
 def test_fold_long_sequences_stitch_windows(m):
     """Over 510 nt, the pair logits are the mean of the 510-nt windows holding both bases."""
-    from rnaernie.inference import PAIR_FILL
+    from rnaernie.predict import PAIR_FILL
 
     long = ("GGGAAACCCUUAGCUAGGCUAAGC" * 40)[:700]  # windows [0,510) and [190,700)
     got = m.pair_logits([long])[0]

@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from rnaernie.attention import (
+from rnaernie.model.dispatch import (
     attention,
     attention_eager,
     lengths_to_mask,

@@ -10,7 +10,7 @@ import pytest
 from _micro_model import save_micro_model
 
 from rnaernie.cli import main
-from rnaernie.shards import split_bpseq
+from rnaernie.io.writers import split_bpseq
 from rnaernie.structure import dot_bracket_to_pairs, read_bpseq
 
 FA = ">a first\nACGUACGUAAGG\nGGCCAU\n>b\nGGGGAAAACCCC\n>c\nAUGCUAGCUAGCUAGCAUCGAUCGAUCG\n>d\nGGAUCCUUAGGAUCC\n"
@@ -138,7 +138,7 @@ def test_fold_long_records_dtype_and_lonely_pairs(model, tmp_path):
         assert run(model, *argv) == 0
         want = [r.dot_bracket for r in m.fold(src, threshold=-1.0, no_lonely_pairs=nlp)]
         assert out.read_text().splitlines()[2::3] == want and len(want[0]) == 700
-    with pytest.raises(ValueError, match="no_lonely_pairs needs the nussinov decoder"):
+    with pytest.raises(ValueError, match="no_lonely_pairs needs method 'nested'"):
         m.fold(src, decoder="greedy", no_lonely_pairs=True)
     pytest.importorskip("RNA")
     out = tmp_path / "prior.dbn"
@@ -215,15 +215,12 @@ def test_missing_head_is_a_clear_error(tmp_path, fa, capsys):
     assert "no nrc head" in capsys.readouterr().err
 
 
-def test_delegated_commands_fail_clearly():
-    import argparse
-
-    from rnaernie.cli import _delegate
-
-    with pytest.raises(ValueError, match="not available yet"):
-        _delegate("no_such_module", "finetune")(argparse.Namespace(args=[]))
-    with pytest.raises(SystemExit):  # rnaernie.evaluate exists: it parses its own arguments
+def test_training_commands_parse_their_own_options(capsys):
+    with pytest.raises(SystemExit):  # one parser tree: unknown flags are argparse errors
         main(["evaluate", "--no-such-flag"])
+    with pytest.raises(SystemExit):
+        main(["finetune", "classify", "x.fa", "--out", "o", "--epochs", "0"])
+    assert "must be >= 1" in capsys.readouterr().err
 
 
 def test_special_output_files_are_written_through(model, fa, tmp_path):

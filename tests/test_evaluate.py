@@ -20,31 +20,39 @@ def test_rnafold_baseline_scores_fixture_records():
 
 
 def test_model_results_are_cached_per_model(tmp_path):
-    from rnaernie.evaluate import _model_cache
+    from rnaernie.evaluate import model_cache
 
     a, b = tmp_path / "a", tmp_path / "b"
     for d, w in ((a, b"1"), (b, b"2")):
         (d / "heads").mkdir(parents=True)
         (d / "config.json").write_text("{}")
         (d / "heads" / "model.safetensors").write_bytes(w)
-    assert _model_cache(None, a) is None
-    assert _model_cache(tmp_path / "c", a) == _model_cache(tmp_path / "c", a)
-    assert _model_cache(tmp_path / "c", a) != _model_cache(tmp_path / "c", b)
+    assert model_cache(None, a) is None
+    assert model_cache(tmp_path / "c", a) == model_cache(tmp_path / "c", a)
+    assert model_cache(tmp_path / "c", a) != model_cache(tmp_path / "c", b)
 
 
 def test_ablation_flags_are_stored(tmp_path):
-    from rnaernie.evaluate import main
+    from rnaernie.cli import main
 
     m = tmp_path / "metrics.json"
     m.write_text('{"accuracy": 0.5}')
     out = tmp_path / "acc.json"
-    args = ["--data", str(tmp_path), "--model", str(tmp_path / "none"), "--sections", "none"]
+    args = ["evaluate", "--data-dir", str(tmp_path), "--sections", ""]
     assert main([*args, "--out", str(out), "--cache", "", "--ablation", f"x={m}"]) == 0
     import json
 
     assert json.loads(out.read_text())["ablations"] == {"x": {"accuracy": 0.5}}
-    with pytest.raises(SystemExit):
-        main([*args, "--out", str(out), "--ablation", "no-equals-sign"])
+    assert main([*args, "--out", str(out), "--ablation", "no-equals-sign"]) == 2
+    assert main([*args, "--out", str(out), "--sections", "nrc,bogus"]) == 2
+
+
+def test_evaluation_data_folder_is_required(monkeypatch, capsys):
+    from rnaernie.cli import main
+
+    monkeypatch.delenv("RNAERNIE_DATA", raising=False)
+    assert main(["evaluate", "--sections", ""]) == 2
+    assert "--data-dir" in capsys.readouterr().err
 
 
 def test_rnafold_prior_pairs_bonus_and_errors(monkeypatch):
@@ -89,22 +97,22 @@ def test_rnafold_prior_pairs_bonus_and_errors(monkeypatch):
 def test_prior_dominating_a_flat_model_reproduces_rnafold():
     """Logits that say 'no pair' everywhere plus a large MFE bonus decode to RNAfold's structure."""
     pytest.importorskip("RNA")
-    from rnaernie.evaluate import _prior_scores, choose_prior
     from rnaernie.structure.prior import rnafold_pairs
+    from rnaernie.training.structure import choose_prior, prior_scores
 
     recs = read_dbn(FIX / "structure" / "ts0_sample.dbn")
     mfe = rnafold_pairs([r.sequence for r in recs])
     flat = [np.full((len(r.sequence),) * 2, -10.0, np.float32) for r in recs]
     ref = rnafold_f1(recs, mfe)
-    got = _prior_scores(
-        flat, recs, mfe, {"weight": 20.0, "threshold": 0.0, "no_lonely_pairs": False}
-    )
+    got = prior_scores(flat, recs, mfe, {"weight": 20.0, "decode": {"threshold": 0.0}})
     assert got["f1"] == pytest.approx(ref["f1"]) and got["f1_shift1"] == pytest.approx(
         ref["f1_shift1"]
     )
     best = choose_prior(flat, recs, mfe, weights=(1.0, 20.0), thresholds=(0.0,))
-    assert best["weight"] == 20.0 and best["threshold"] == 0.0  # weight 1 leaves every logit < 0
-    assert _prior_scores(flat, recs, mfe, best)["f1"] >= ref["f1"]
+    assert (
+        best["weight"] == 20.0 and best["decode"]["threshold"] == 0.0
+    )  # weight 1 leaves every logit < 0
+    assert prior_scores(flat, recs, mfe, best)["f1"] >= ref["f1"]
 
 
 def test_paired_bootstrap_interval_brackets_the_mean_difference():

@@ -7,24 +7,22 @@ import numpy as np
 import pytest
 import torch
 
-from rnaernie.config import RnaErnieConfig
-from rnaernie.finetune import (
-    TypeIndicator,
-    _nucleotide_masker,
-    _schedule,
-    evaluate_classifier,
-    evaluate_structure,
-    finetune_classifier,
-    finetune_structure,
-    predict_classifier,
-    predict_pair_logits,
-    read_labelled_fasta,
-    stratified_holdout,
-)
-from rnaernie.heads import RnaErnieForPreTraining
+from rnaernie.cli import main
 from rnaernie.kmer import KmerClassifier
+from rnaernie.model import RnaErnieConfig, RnaErnieForPreTraining
+from rnaernie.predict import classifier_probs, guidance, pair_logits, type_probs
 from rnaernie.structure import read_dbn
 from rnaernie.tokenizer import Tokenizer
+from rnaernie.training import common
+from rnaernie.training.classify import finetune_classifier
+from rnaernie.training.common import (
+    classification_metrics,
+    nucleotide_masker,
+    read_labelled_fasta,
+    schedule,
+    stratified_holdout,
+)
+from rnaernie.training.structure import finetune_structure, structure_metrics
 from rnaernie.vocab import MASK_ID, NUC_OFFSET, NUM_TYPES, PAD_ID, TYPE_OFFSET, UNK_ID
 
 FIX = Path(__file__).parent / "fixtures"
@@ -45,12 +43,13 @@ def pretrained(tmp_path_factory):
 
 
 def test_indicator_topk_is_normalised_and_windows_max(pretrained):
-    ind = TypeIndicator(RnaErnieForPreTraining.from_pretrained(pretrained))
+    ind = RnaErnieForPreTraining.from_pretrained(pretrained)
     seqs = ["GGGAAACCC", "ACGU" * 300]  # the second needs windows
-    probs = ind.type_probs(seqs)
+    probs = type_probs(ind, seqs)
     assert probs.shape == (2, NUM_TYPES)
     np.testing.assert_allclose(probs.sum(1), 1.0, rtol=1e-5)
-    t, w = ind.predict(seqs, top_k=3)
+    typing = guidance(ind, seqs, 3)
+    t, w = typing.tokens, typing.weights
     assert t.shape == w.shape == (2, 3)
     assert ((t >= TYPE_OFFSET) & (t < TYPE_OFFSET + NUM_TYPES)).all()
     np.testing.assert_allclose(w.sum(1), 1.0, rtol=1e-5)
@@ -70,10 +69,10 @@ def test_classifier_guided_and_unguided(pretrained, tmp_path):
             epochs=1,
             batch_tokens=2048,
         )
-        p = predict_classifier(model, seqs, indicator=ind, top_k=2)
+        p = classifier_probs(model, seqs, indicator=ind)
         assert p.shape == (len(seqs), len(names))
         np.testing.assert_allclose(p.sum(1), 1.0, rtol=1e-5)
-        m = evaluate_classifier(p, y)
+        m = classification_metrics(p, y)
         assert 0 <= m["accuracy"] <= 1
         assert (tmp_path / str(guided) / "labels.json").exists()
     with pytest.raises(ValueError, match="needs a pretrained model"):
@@ -106,21 +105,23 @@ def test_structure_head_trains_and_decodes(pretrained):
         )
         assert (ind is not None) == guided
         assert model.config.extra["type_guided"] == guided
-        logits = predict_pair_logits(model, [r.sequence for r in recs], indicator=ind, top_k=2)
+        logits = pair_logits(model, [r.sequence for r in recs], indicator=ind)
         assert [x.shape for x in logits] == [(len(r.sequence),) * 2 for r in recs]
         assert all(np.isfinite(x).all() for x in logits)
-        m = evaluate_structure(logits, recs)
+        m = structure_metrics(model, recs, indicator=ind)
         assert 0 <= m["f1"] <= 1 and m["n"] == len(recs)
 
 
 def test_typed_pair_head_mixes_encodings(pretrained):
     """(K, B, T) inputs with weights: K = 1 equals the plain typed input; a zero weight drops a
     type; the type slot never counts as a nucleotide."""
-    from rnaernie.heads import RnaErnieForContactPrediction
+    from rnaernie.model import RnaErnieForContactPrediction
     from rnaernie.tokenizer import Tokenizer
 
     torch.manual_seed(0)
-    model = RnaErnieForContactPrediction.from_pretrained(pretrained, pair_channels=8).eval()
+    model = RnaErnieForContactPrediction.from_pretrained(
+        pretrained, pair_channels=8, new_head=True
+    ).eval()
     tok = Tokenizer()
     seqs = ["GGGAAACCCU", "ACGUAC"]
     e1 = tok.encode_batch(seqs, types=["tRNA", "rRNA"])
@@ -150,21 +151,21 @@ def test_typed_pair_head_mixes_encodings(pretrained):
 
 
 def test_classifier_reads_long_sequences_in_windows(pretrained):
-    """A sequence longer than one window gets the mean of its windows' probabilities, the same
-    numbers as the API's classify."""
+    """A sequence longer than one window gets the mean of its windows' probabilities (by hand),
+    as the API's classify reports them."""
     import sys
 
     sys.path.insert(0, str(Path(__file__).parent))
     from _micro_model import save_micro_model
 
     import rnaernie
-    from rnaernie.heads import RnaErnieForSequenceClassification
+    from rnaernie.model import RnaErnieForSequenceClassification
 
     d = save_micro_model(Path(pretrained).parent / "win", heads=("nrc",))
     model = RnaErnieForSequenceClassification.from_pretrained(d / "heads" / "nrc")
     rng = np.random.default_rng(0)
     seqs = ["".join(rng.choice(list("ACGU"), n)) for n in (1300, 40, 511)]
-    p = predict_classifier(model, seqs)
+    p = classifier_probs(model, seqs)
     got = rnaernie.load(d).classify(seqs, top_k=3, with_type=False)
     names = json.loads((d / "heads" / "nrc" / "labels.json").read_text())
     for g, w in zip(got, p):
@@ -180,7 +181,7 @@ def test_classifier_reads_long_sequences_in_windows(pretrained):
     np.testing.assert_allclose(z.softmax(-1).mean(0).numpy(), p[0], atol=1e-5)
 
 
-def test_api_type_guided_classify_matches_finetune_prediction(tmp_path):
+def test_api_classifies_a_type_guided_head_type_guided(tmp_path):
     # a head fine-tuned with type guidance is used type-guided by rnaernie.load(...).classify too
     import sys
 
@@ -195,9 +196,10 @@ def test_api_type_guided_classify_matches_finetune_prediction(tmp_path):
         d, seqs[:8], y[:8], names, out=d / "heads" / "nrc", top_k=2, epochs=1, batch_tokens=2048
     )
     model = rnaernie.RnaErnieForSequenceClassification.from_pretrained(d / "heads" / "nrc")
-    want = predict_classifier(
-        model, seqs, indicator=TypeIndicator(RnaErnieForPreTraining.from_pretrained(d)), top_k=2
-    )
+    ind = RnaErnieForPreTraining.from_pretrained(d)
+    want = classifier_probs(model, seqs, indicator=ind)
+    other = classifier_probs(model, seqs, indicator=ind, tprobs=np.eye(28)[[0] * len(seqs)])
+    assert np.abs(want - other).max() > 0  # the types reach the model: guidance is used
     got = rnaernie.load(d).classify(seqs, top_k=len(names), with_type=False)
     for g, w in zip(got, want):
         np.testing.assert_allclose(
@@ -212,7 +214,7 @@ def test_api_fold_uses_a_type_guided_structure_head(tmp_path):
     from _micro_model import save_micro_model
 
     import rnaernie
-    from rnaernie.heads import RnaErnieForContactPrediction
+    from rnaernie.model import RnaErnieForContactPrediction
 
     d = save_micro_model(tmp_path / "m", heads=())
     recs = [r for r in read_dbn(FIX / "structure" / "ts0_sample.dbn") if len(r.sequence) <= 120][:3]
@@ -228,14 +230,14 @@ def test_api_fold_uses_a_type_guided_structure_head(tmp_path):
     head = RnaErnieForContactPrediction.from_pretrained(d / "heads" / "structure")
     assert head.config.extra["type_guided"] is True
     seqs = [r.sequence for r in recs]
-    ind = TypeIndicator(RnaErnieForPreTraining.from_pretrained(d))
-    want = predict_pair_logits(head, seqs, indicator=ind, top_k=2)
+    ind = RnaErnieForPreTraining.from_pretrained(d)
+    want = pair_logits(head, seqs, indicator=ind)
     got = rnaernie.load(d).fold(seqs, return_probs=True)
     for g, w in zip(got, want):
         np.testing.assert_allclose(g.probs, 1 / (1 + np.exp(-w)), atol=1e-5)
     # over 508 nt: both paths stitch 508-nt windows every 254 nt
     long = [("GGGAAACCCUUAGCUAGGCUAAGC" * 30)[:600]]
-    want = predict_pair_logits(head, long, indicator=ind, top_k=2)[0]
+    want = pair_logits(head, long, indicator=ind)[0]
     np.testing.assert_allclose(rnaernie.load(d).pair_logits(long)[0], want, atol=1e-4)
 
 
@@ -246,7 +248,7 @@ def test_max_windows_from_the_head_config_is_used_by_the_api(tmp_path):
     from _micro_model import save_micro_model
 
     import rnaernie
-    from rnaernie.heads import RnaErnieForSequenceClassification
+    from rnaernie.model import RnaErnieForSequenceClassification
 
     d = save_micro_model(tmp_path / "m", heads=("nrc",))
     model = RnaErnieForSequenceClassification.from_pretrained(d / "heads" / "nrc")
@@ -254,7 +256,7 @@ def test_max_windows_from_the_head_config_is_used_by_the_api(tmp_path):
     model.save_pretrained(d / "heads" / "nrc")
     rng = np.random.default_rng(1)
     seqs = ["".join(rng.choice(list("ACGU"), n)) for n in (2000, 100)]
-    p2 = predict_classifier(model, seqs, max_windows=2)
+    p2 = classifier_probs(model, seqs)
     enc = rnaernie.Tokenizer().encode_batch(seqs[:1], window=510, stride=255)
     assert len(enc) > 2
     enc = enc.spread(2)  # the first and the last window
@@ -272,7 +274,7 @@ def test_max_windows_from_the_head_config_is_used_by_the_api(tmp_path):
 
 def test_schedule_warms_up_decays_to_zero_and_stops_at_the_step_count():
     opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
-    sched = _schedule(opt, total_steps=10, warmup_frac=0.2)
+    sched = schedule(opt, total_steps=10, warmup_frac=0.2)
     lrs = []
     while not sched.progress.done("test"):
         lrs.append(opt.param_groups[0]["lr"])
@@ -286,12 +288,10 @@ def test_schedule_warms_up_decays_to_zero_and_stops_at_the_step_count():
 
 
 def test_schedule_under_a_time_cap_follows_the_clock(monkeypatch):
-    import rnaernie.finetune as ft
-
     now = [100.0]
-    monkeypatch.setattr(ft.time, "perf_counter", lambda: now[0])
+    monkeypatch.setattr(common.time, "perf_counter", lambda: now[0])
     opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
-    sched = _schedule(opt, total_steps=1000, warmup_frac=0.1, max_minutes=1.0)
+    sched = schedule(opt, total_steps=1000, warmup_frac=0.1, max_minutes=1.0)
     now[0] += 30.0  # half the cap after one step: half-way through the decay
     opt.step()
     sched.progress.step += 1
@@ -306,8 +306,6 @@ def test_schedule_under_a_time_cap_follows_the_clock(monkeypatch):
 
 
 def test_training_batches_stop_when_the_schedule_is_done():
-    from rnaernie.finetune import _training_batches
-
     class Sched:  # progress done after `stop` steps
         def __init__(self, stop):
             self.progress = self
@@ -323,17 +321,17 @@ def test_training_batches_stop_when_the_schedule_is_done():
         calls.append(ep)
         return [np.array([ep, i]) for i in range(3)]
 
-    got = [(ep, idx.tolist()) for ep, idx in _training_batches(4, batches, Sched(10**9), "t")]
+    got = [(ep, idx.tolist()) for ep, idx in common.training_batches(4, batches, Sched(10**9), "t")]
     assert got == [(ep, [ep, i]) for ep in range(4) for i in range(3)] and calls == [0, 1, 2, 3]
     calls.clear()
-    got = [ep for ep, _ in _training_batches(4, batches, Sched(5), "t")]
+    got = [ep for ep, _ in common.training_batches(4, batches, Sched(5), "t")]
     assert got == [0, 0, 0, 1, 1] and calls == [0, 1]  # stops mid-epoch, no epoch drawn after
 
 
 def test_time_cap_must_be_positive():
     opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
     with pytest.raises(ValueError, match="max_minutes must be > 0, got 0"):
-        _schedule(opt, total_steps=10, warmup_frac=0.1, max_minutes=0)
+        schedule(opt, total_steps=10, warmup_frac=0.1, max_minutes=0)
 
 
 def test_stratified_holdout_takes_a_share_of_every_class():
@@ -348,11 +346,9 @@ def test_stratified_holdout_takes_a_share_of_every_class():
 
 
 def test_classify_cli_dropout_validation_part_and_kmer(pretrained, tmp_path):
-    from rnaernie.finetune import main
-
     out = tmp_path / "ft"
     rc = main(
-        ["classify", str(FIX / "nrc_small.fasta"), "--test", str(FIX / "nrc_small.fasta"),
+        ["finetune", "classify", str(FIX / "nrc_small.fasta"), "--test", str(FIX / "nrc_small.fasta"),
          "--pretrained", str(pretrained), "--no-type-guidance", "--epochs", "1",
          "--dropout", "0.2", "--mask-prob", "0.1", "--valid-fraction", "0.25", "--kmer",
          "--out", str(out)]
@@ -372,21 +368,19 @@ def test_classify_cli_dropout_validation_part_and_kmer(pretrained, tmp_path):
 def test_nucleotide_masker_hides_only_sequence_tokens():
     enc = Tokenizer().encode_batch(["ACGUNACGU" * 40, "GGCC"], types=["tRNA", "[MASK]"])
     ids = torch.from_numpy(enc.input_ids).repeat(20, 1)
-    out = _nucleotide_masker(0.3, seed=1)(ids)
+    out = nucleotide_masker(0.3, seed=1)(ids)
     changed = out != ids
     sequence = (ids >= NUC_OFFSET) | (ids == UNK_ID)
     assert not (changed & ~sequence).any()  # [CLS], [SEP], [IND], type slot and padding stay
     assert (out[changed] == MASK_ID).all()
     assert abs(changed.sum().item() / sequence.sum().item() - 0.3) < 0.02
     assert (out == PAD_ID).sum() == (ids == PAD_ID).sum()
-    again = _nucleotide_masker(0.3, seed=1)(ids)
+    again = nucleotide_masker(0.3, seed=1)(ids)
     torch.testing.assert_close(out, again)  # the seed fixes the draws
-    assert not torch.equal(
-        _nucleotide_masker(0.3, seed=1)(ids), _nucleotide_masker(0.3, seed=2)(ids)
-    )
+    assert not torch.equal(nucleotide_masker(0.3, seed=1)(ids), nucleotide_masker(0.3, seed=2)(ids))
     for bad in (-0.1, 1.0):
         with pytest.raises(ValueError, match=r"masking probability \(--mask-prob\) must be in"):
-            _nucleotide_masker(bad, seed=0)
+            nucleotide_masker(bad, seed=0)
 
 
 def test_classifier_mask_augmentation_is_seeded_and_changes_the_fit(pretrained):

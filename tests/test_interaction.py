@@ -7,11 +7,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rnaernie.interaction import (
+from rnaernie.predict import interaction_probs
+from rnaernie.training.interaction import (
     finetune_interaction,
     grouped_split,
     interaction_split,
-    predict_interaction,
     read_mirtarraw,
 )
 
@@ -98,7 +98,7 @@ def test_interaction_split_reads_both_layouts(tmp_path):
 
 
 @pytest.mark.parametrize("guided", [False, True])
-def test_finetune_and_predict_interaction_match_the_api(tmp_path, guided):
+def test_finetune_interaction_and_the_api(tmp_path, guided):
     from _micro_model import save_micro_model
 
     import rnaernie
@@ -115,7 +115,7 @@ def test_finetune_and_predict_interaction_match_the_api(tmp_path, guided):
         batch_size=16,
     )
     assert (ind is not None) == guided
-    p = predict_interaction(model, data, indicator=ind, top_k=2)
+    p = interaction_probs(model, data.a, data.b, indicator=ind)
     assert p.shape == (48, 2)
     np.testing.assert_allclose(p.sum(1), 1.0, rtol=1e-5)
     got = rnaernie.load(d).interact(
@@ -144,13 +144,23 @@ def test_finetune_cli_and_evaluation_section(tmp_path):
 
     from _micro_model import save_micro_model
 
+    from rnaernie.cli import main
     from rnaernie.evaluate import run
-    from rnaernie.finetune import main
 
     data = _mirtarraw_folder(tmp_path / "data" / "mirtarraw")
     d = save_micro_model(tmp_path / "m", heads=())
     out = d / "heads" / "interaction"
-    args = ["interact", str(data), "--pretrained", str(d), "--out", str(out), "--epochs", "1"]
+    args = [
+        "finetune",
+        "interact",
+        str(data),
+        "--pretrained",
+        str(d),
+        "--out",
+        str(out),
+        "--epochs",
+        "1",
+    ]
     assert main([*args, "--split", "grouped"]) == 0
     m = json.loads((out / "metrics.json").read_text())
     assert m["split"] == "grouped" and 0 <= m["auroc"] <= 1 and m["n_test"] > 0

@@ -1,6 +1,6 @@
 """Kernel-vs-reference checks at real sizes on a CUDA GPU (skipped without one).
 
-Run with ``pytest -m gpu tests/test_kernels_gpu.py`` on a machine with CUDA; ``scripts/gpu_session.sh``
+Run with ``pytest -m gpu tests/test_kernels_gpu.py`` on a machine with CUDA; ``scripts/gpu_checks.sh``
 runs this file and the benchmarks and writes the results under ``$OUT``.
 """
 

@@ -11,17 +11,17 @@ import pytest
 import torch
 
 from rnaernie import io
-from rnaernie.config import RnaErnieConfig
-from rnaernie.heads import (
+from rnaernie.model import (
+    RnaErnieConfig,
     RnaErnieForContactPrediction,
     RnaErnieForInteraction,
     RnaErnieForMaskedLM,
     RnaErnieForPreTraining,
     RnaErnieForSequenceClassification,
     RnaErnieForTokenClassification,
+    RnaErnieModel,
 )
-from rnaernie.inference import embed_batches, length_buckets
-from rnaernie.model import RnaErnieModel
+from rnaernie.predict import embed_batches, length_buckets
 from rnaernie.tokenizer import Tokenizer
 from rnaernie.vocab import MASK_ID
 
@@ -278,8 +278,10 @@ def test_head_from_base_and_base_from_head(tmp_path, caplog):
     pt = RnaErnieForPreTraining(micro()).eval()
     pt.save_pretrained(tmp_path / "pt")
     ids, mask, _ = batch(SEQS[:2])
-    with caplog.at_level(logging.INFO, logger="rnaernie.modeling_io"):
-        cls = RnaErnieForSequenceClassification.from_pretrained(tmp_path / "pt", num_labels=4)
+    with caplog.at_level(logging.INFO, logger="rnaernie.model.pretrained"):
+        cls = RnaErnieForSequenceClassification.from_pretrained(
+            tmp_path / "pt", num_labels=4, new_head=True
+        )
     assert "classifier.weight" in caplog.text
     assert sorted(cls.new_keys) == ["classifier.bias", "classifier.weight"]
     assert cls.config.num_labels == 4
@@ -290,12 +292,12 @@ def test_head_from_base_and_base_from_head(tmp_path, caplog):
     torch.testing.assert_close(got.pooler_output, want.pooler_output, atol=0, rtol=0)
     # base directory -> head
     base.save_pretrained(tmp_path / "base")
-    tok = RnaErnieForTokenClassification.from_pretrained(tmp_path / "base")
+    tok = RnaErnieForTokenClassification.from_pretrained(tmp_path / "base", new_head=True)
     torch.testing.assert_close(
         tok.ernie(ids, mask).last_hidden_state, want.last_hidden_state, atol=0, rtol=0
     )
-    with pytest.raises(ValueError, match="missing"):
-        RnaErnieForTokenClassification.from_pretrained(tmp_path / "base", strict=True)
+    with pytest.raises(ValueError, match="missing from the file: classifier"):
+        RnaErnieForTokenClassification.from_pretrained(tmp_path / "base")  # strict by default
     with pytest.raises(ValueError, match="safetensors"):
         RnaErnieModel.from_pretrained(tmp_path)
 
@@ -387,7 +389,7 @@ def test_cuda_auto_matches_sdpa_forward_backward():
 
 def test_stitch_pair_windows_against_a_loop():
     """Stitched pair logits: the mean over the windows holding both bases, else the fill value."""
-    from rnaernie.inference import PAIR_FILL, stitch_pair_windows
+    from rnaernie.predict import PAIR_FILL, stitch_pair_windows
 
     rng = np.random.default_rng(0)
     L, starts, w = 23, [0, 5, 10, 13], 10

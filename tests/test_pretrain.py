@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
+import shutil
 import socket
 from pathlib import Path
 
@@ -11,10 +13,11 @@ import torch
 import torch.multiprocessing as mp
 
 from rnaernie import vocab
-from rnaernie.heads import RnaErnieForPreTraining
 from rnaernie.masking import LEVELS
+from rnaernie.model import RnaErnieForPreTraining
 from rnaernie.motifs import MotifMatcher
-from rnaernie.pretrain import (
+from rnaernie.tokenizer import Tokenizer
+from rnaernie.training.pretrain import (
     RFAM_TO_RNACENTRAL,
     CorpusRecord,
     PretrainConfig,
@@ -26,7 +29,6 @@ from rnaernie.pretrain import (
     map_rfam_type,
     pretrain,
 )
-from rnaernie.tokenizer import Tokenizer
 
 FIXTURES = Path(__file__).parent / "fixtures"
 CORPUS = FIXTURES / "rfam_small.tsv"
@@ -136,6 +138,42 @@ def test_pretrain_logs_and_resume_is_exact(tmp_path):
         torch.testing.assert_close(a[k], b[k], rtol=0, atol=1e-6)
 
 
+class _Payload:
+    """Unpickling it creates the directory ``marker``: what a planted checkpoint could do."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (os.mkdir, (self.marker,))
+
+
+def test_resume_never_unpickles_run_folder_files(tmp_path):
+    marker = tmp_path / "payload_ran"
+    payload = pickle.dumps(_Payload(marker))
+    pickle.loads(payload)  # the payload works...
+    assert marker.exists()
+    marker.rmdir()
+    pretrain(_cfg(tmp_path / "good", steps=2, stop_at=1))
+    names = ["trainer.json", "trainer.safetensors", "model/model.safetensors", "model/config.json"]
+    for name in names:
+        run = tmp_path / name.replace("/", "_")
+        shutil.copytree(tmp_path / "good", run)
+        (run / "checkpoint/trainer.pt").write_bytes(payload)  # the old path: never read
+        (run / "checkpoint" / name).write_bytes(payload)
+        where = run / "checkpoint" / name.split("/")[0]
+        with pytest.raises(ValueError, match=f"malformed pretraining checkpoint {where}"):
+            pretrain(_cfg(run, steps=2))
+    # a pickle at the old path next to a sound checkpoint is ignored; alone it is refused, unread
+    (tmp_path / "good/checkpoint/trainer.pt").write_bytes(payload)
+    assert pretrain(_cfg(tmp_path / "good", steps=2)) == tmp_path / "good/final"
+    (tmp_path / "legacy/checkpoint").mkdir(parents=True)
+    (tmp_path / "legacy/checkpoint/trainer.pt").write_bytes(payload)
+    with pytest.raises(ValueError, match=r"trainer\.pt: pickled checkpoints are not read"):
+        pretrain(_cfg(tmp_path / "legacy", steps=1))
+    assert not marker.exists()
+
+
 def test_time_cap_ends_the_run_with_a_decayed_learning_rate(tmp_path):
     cfg = _cfg(tmp_path / "capped", steps=10**6, max_minutes=0.01, warmup_steps=1)
     final = pretrain(cfg)
@@ -235,7 +273,7 @@ def test_two_gloo_ranks_equal_one_process_with_same_global_batch(tmp_path):
 
 def test_evaluate_reports_levels_and_baselines():
     torch.manual_seed(0)
-    from rnaernie.config import RnaErnieConfig
+    from rnaernie.model import RnaErnieConfig
 
     model = RnaErnieForPreTraining(RnaErnieConfig.preset("tiny", **MICRO))
     m = evaluate_pretraining(model, iter_corpus(CORPUS, "valid"))
@@ -243,4 +281,13 @@ def test_evaluate_reports_levels_and_baselines():
         assert 0.0 <= m[f"mlm_acc_{lv}"] <= 1.0
         assert 0.25 <= m[f"baseline_most_frequent_nucleotide_{lv}"] <= 1.0 or m[f"masked_{lv}"] == 0
     assert m["typed_sequences"] == 4 and 0 < m["baseline_most_frequent_type"] <= 1
-    assert np.isfinite(m["type_acc_slot"])
+    assert np.isfinite(m["type_acc_slot"]) and m["ln4"] == pytest.approx(np.log(4))
+
+    class Copy(torch.nn.Module):  # predicts its input token: right only where the base was kept
+        def forward(self, ids, mask):
+            logits = 10.0 * torch.nn.functional.one_hot(ids, vocab.VOCAB_SIZE).float()
+            return type("O", (), {"logits": logits, "type_logits": torch.zeros(len(ids), 28)})
+
+    c = evaluate_pretraining(Copy(), iter_corpus(CORPUS, "valid"), levels=("base",))
+    assert c["mlm_acc_mask_base"] == 0.0 and 0.05 < c["mlm_acc_base"] < 0.3
+    assert c["masked_mask_base"] < c["masked_base"] and c["mlm_loss_mask_base"] > c["mlm_loss_base"]

@@ -12,7 +12,9 @@ import pytest
 from _micro_model import save_micro_model
 
 from rnaernie.cli import main
-from rnaernie.shards import Invalid, NpyWriter, iter_records, iter_shards, part_stem
+from rnaernie.io import Invalid, iter_records
+from rnaernie.io.runner import iter_shards, part_stem
+from rnaernie.io.writers import NpyWriter
 
 
 def _fasta(n: int) -> str:

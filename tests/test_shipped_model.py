@@ -11,7 +11,8 @@ import pytest
 import torch
 
 import rnaernie
-from rnaernie.cli import example_fasta, main
+from rnaernie.cli import main
+from rnaernie.cli.options import example_fasta
 from rnaernie.io import read_fasta
 from rnaernie.kmer import KmerClassifier
 from rnaernie.structure import dot_bracket_to_pairs

@@ -1,8 +1,9 @@
 """RNA secondary structure: decoders over pair-score matrices, formats and metrics.
 
-* :func:`decode` / :func:`decode_batch`: best nested structure (C++ sparse DP, constraints).
-* :func:`decode_greedy`: mutual-best-partner matching, pseudoknots allowed.
-* :func:`decode_ref`, :func:`decode_greedy_ref`: plain-Python references.
+* :func:`decode` / :func:`decode_batch` with one :class:`DecodeOptions`: ``method`` ``"nested"``
+  (best nested structure, C++ sparse DP, constraints), ``"mea"`` (maximum expected accuracy over
+  pair probabilities), ``"greedy"`` / ``"threshknot"`` (mutual best partners, pseudoknots allowed).
+* :func:`decode_ref`: the plain-Python reference of every method.
 * dot-bracket ↔ pairs ↔ contact map; ``.dbn`` / BPSEQ / CT readers and writers.
 * base-pair precision / recall / F1 / MCC (exact or ±1 shift).
 * :mod:`rnaernie.structure.prior`: RNAfold MFE pairs as a bonus on the pair logits (needs viennarna).
@@ -20,7 +21,7 @@ Example:
 
 from __future__ import annotations
 
-from .decoders import StructureResult, decode, decode_batch, decode_greedy
+from .decoders import StructureResult, decode, decode_batch
 from .dotbracket import (
     contact_map_to_pairs,
     dot_bracket_to_pairs,
@@ -30,17 +31,17 @@ from .dotbracket import (
 )
 from .formats import Record, read_bpseq, read_ct, read_dbn, write_bpseq, write_ct, write_dbn
 from .metrics import confusion, f1, mcc, mean_f1, precision, recall
-from .reference import decode_greedy_ref, decode_ref, nussinov_numpy
+from .options import DecodeOptions
+from .reference import decode_ref, nussinov_numpy
 
 __all__ = [
+    "DecodeOptions",
     "Record",
     "StructureResult",
     "confusion",
     "contact_map_to_pairs",
     "decode",
     "decode_batch",
-    "decode_greedy",
-    "decode_greedy_ref",
     "decode_ref",
     "dot_bracket_to_pairs",
     "f1",

@@ -1,49 +1,50 @@
 """Structure decoders over an ``(L, L)`` pair-score matrix: thin wrappers over ``rnaernie._core``.
 
-Conventions (shared by the C++ decoders and the Python references in :mod:`.reference`):
+Every setting travels in one :class:`~rnaernie.structure.DecodeOptions` (``options.method`` picks
+the decoder). Conventions (shared by the C++ decoders and the Python references in :mod:`.reference`):
 
 * Only the upper triangle ``scores[i, j]`` with ``i < j`` is read; the diagonal and the lower
   triangle are ignored. Symmetrise first (``(S + S.T) / 2``) if your model does not.
-* ``kind="logits"`` (default threshold 0.0, i.e. probability 0.5) or ``kind="probs"`` (default
-  threshold 0.5). ``kind`` only sets the default threshold; the scores are used as given.
-* A pair ``(i, j)`` may be chosen only if ``scores[i, j] > threshold``, ``j - i - 1 >= min_loop``
-  and, with ``canonical_only``, the bases form AU, GC or GU (either orientation, case-insensitive,
-  T counts as U; ``N`` and other letters never pair canonically).
-* :func:`decode` maximises ``sum(scores[i, j] - threshold)`` over nested (pseudoknot-free) sets of such
-  pairs. ``no_lonely_pairs=True`` also requires every pair to stack on ``(i+1, j-1)`` or ``(i-1, j+1)``.
-* ``constraint`` is a ViennaRNA-style hard-constraint string of the sequence's length:
-  ``.`` no constraint; ``x`` unpaired; ``|`` paired with any allowed partner; ``<`` paired downstream
-  (the base is the 5' end of its pair); ``>`` paired upstream (the 3' end); ``(`` ``)`` paired with
-  each other (matched like brackets). Positions marked ``| < > ( )`` must pair, and their pairs are
-  exempt from the threshold (a forced base may take a pair scoring below it). Forced ``( )`` pairs
-  are also exempt from ``canonical_only`` and ``no_lonely_pairs``, but must respect ``min_loop``.
-  Unlike ViennaRNA's default, ``<`` and ``>`` enforce pairing (ViennaRNA needs
-  ``CONSTRAINT_DB_ENFORCE_BP`` for that). If no structure satisfies the constraint, ``ValueError``.
-* The DP accumulates in float32, so among structures whose totals differ by less than float32
-  rounding (about 1e-6 relative) any may be returned; ``score`` is recomputed in float64.
+* ``nested`` and ``greedy`` take any real scores (logits: threshold 0.0 is probability 0.5);
+  ``mea`` and ``threshknot`` take base-pair probabilities in ``[0, 1]`` (else ``ValueError``).
+* A pair ``(i, j)`` may be chosen only if ``scores[i, j] > threshold`` (``>=`` for threshknot),
+  ``j - i - 1 >= min_loop`` and, with ``canonical_only``, the bases form AU, GC or GU (either
+  orientation, case-insensitive, T counts as U; ``N`` and other letters never pair canonically).
+* ``nested`` maximises ``sum(scores[i, j] - threshold)`` over nested (pseudoknot-free) sets of such
+  pairs; ``mea`` maximises ``sum_{(i,j) paired} 2 gamma P_ij + sum_{i unpaired} q_i`` with
+  ``q_i = 1 - sum_{j != i} P_ij`` (every ``P`` of the upper triangle, allowed or not).
+  ``no_lonely_pairs=True`` also requires every pair to stack on ``(i+1, j-1)`` or ``(i-1, j+1)``.
+* ``greedy`` / ``threshknot`` keep ``(i, j)`` when ``j`` is ``i``'s best allowed partner and ``i``
+  is ``j``'s (ties go to the smaller index); crossing pairs are written with ``[] {} <>``.
+* ``constraint`` (``nested`` and ``mea`` only) is a ViennaRNA-style hard-constraint string of the
+  sequence's length: ``.`` no constraint; ``x`` unpaired; ``|`` paired with any allowed partner;
+  ``<`` paired downstream (the base is the 5' end of its pair); ``>`` paired upstream (the 3' end);
+  ``(`` ``)`` paired with each other (matched like brackets). Positions marked ``| < > ( )`` must
+  pair, and their pairs are exempt from the threshold (a forced base may take a pair scoring below
+  it). Forced ``( )`` pairs are also exempt from ``canonical_only`` and ``no_lonely_pairs``, but
+  must respect ``min_loop``. Unlike ViennaRNA's default, ``<`` and ``>`` enforce pairing (ViennaRNA
+  needs ``CONSTRAINT_DB_ENFORCE_BP`` for that). If no structure satisfies it, ``ValueError``.
+* The DPs accumulate in float64 (scores near the float32 maximum cannot overflow them).
 * Score matrices: numpy arrays or CPU torch tensors of a floating dtype (float32 is used without a
-  copy; other float dtypes are converted). Integer, bool, complex and object dtypes are rejected:
-  integers are rarely meant as logits, so we refuse rather than cast silently.
+  copy; other float dtypes are converted to float32). Integer, bool, complex and object dtypes are
+  rejected: integers are rarely meant as logits, so we refuse rather than cast silently.
 * Every rejected input raises ``ValueError`` (batch calls name the batch index).
 """
 
 from __future__ import annotations
 
-import math
 import numbers
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 
 from .dotbracket import pairs_to_dot_bracket
+from .options import NESTED_METHODS, DecodeOptions
 
-__all__ = ["StructureResult", "decode", "decode_batch", "decode_greedy"]
-
-Kind = Literal["logits", "probs"]
-_INT32_MAX = 2**31 - 1
+__all__ = ["StructureResult", "decode", "decode_batch"]
 
 
 @dataclass(frozen=True)
@@ -53,7 +54,8 @@ class StructureResult:
     Attributes:
         pairs: ``np.int64`` array ``(n, 2)``, 0-based ``i < j``, sorted by ``i``.
         dot_bracket: the structure as a string of length ``L`` (``[] {} <>`` for crossing pairs).
-        score: ``sum(scores[i, j] - threshold)`` over the pairs (float64).
+        score: ``sum(scores[i, j] - threshold)`` over the pairs, or for ``mea`` the MEA objective
+            (float64).
     """
 
     pairs: np.ndarray
@@ -116,21 +118,12 @@ def _as_constraint(constraint: Any, where: str = "") -> str | None:
     return constraint
 
 
-def _options(threshold: Any, kind: Any, min_loop: Any) -> tuple[float, int]:
-    if kind not in ("logits", "probs"):
-        raise ValueError(f"kind must be 'logits' or 'probs', got {kind!r}")
-    if threshold is None:
-        threshold = 0.0 if kind == "logits" else 0.5
-    if isinstance(threshold, bool) or not isinstance(threshold, numbers.Real):
-        raise ValueError(f"threshold must be a real number, got {threshold!r}")
-    threshold = float(threshold)
-    if not math.isfinite(threshold):
-        raise ValueError(f"threshold must be finite, got {threshold}")
-    if isinstance(min_loop, bool) or not isinstance(min_loop, numbers.Integral):
-        raise ValueError(f"min_loop must be an int, got {min_loop!r}")
-    if not 0 <= int(min_loop) <= _INT32_MAX:
-        raise ValueError(f"min_loop must be >= 0, got {min_loop}")
-    return threshold, int(min_loop)
+def _as_options(options: Any) -> DecodeOptions:
+    if options is None:
+        return DecodeOptions()
+    if not isinstance(options, DecodeOptions):
+        raise ValueError(f"options must be a DecodeOptions, got {type(options).__name__}")
+    return options
 
 
 def _nested_result(pairs: np.ndarray, score: float, length: int) -> StructureResult:
@@ -140,28 +133,30 @@ def _nested_result(pairs: np.ndarray, score: float, length: int) -> StructureRes
     return StructureResult(pairs, "".join(chars.tolist()), float(score))
 
 
+def _result(
+    pairs: np.ndarray, score: float, length: int, options: DecodeOptions
+) -> StructureResult:
+    if options.method in NESTED_METHODS:
+        return _nested_result(pairs, score, length)
+    return StructureResult(pairs, pairs_to_dot_bracket(pairs, length), float(score))
+
+
 def decode(
     seq: str,
     scores: Any,
+    options: DecodeOptions | None = None,
     *,
-    threshold: float | None = None,
-    canonical_only: bool = True,
-    min_loop: int = 3,
-    no_lonely_pairs: bool = False,
     constraint: str | None = None,
-    kind: Kind = "logits",
 ) -> StructureResult:
-    """Best nested structure for one sequence (see the module docstring for the exact rules).
+    """Decode one structure (see the module docstring for the exact rules of each method).
 
     Args:
         seq: sequence of length ``L`` (``ACGU``; other letters never pair canonically).
-        scores: ``(L, L)`` floating pair scores; only ``scores[i, j]`` with ``i < j`` is read.
-        threshold: pairs need ``score > threshold``; default 0.0 for logits, 0.5 for probs.
-        canonical_only: allow only AU, GC, GU pairs.
-        min_loop: minimum number of unpaired bases enclosed by a pair.
-        no_lonely_pairs: every pair must stack on a neighbouring pair.
-        constraint: ViennaRNA-style hard constraint (``. x | < > ( )``) of length ``L``.
-        kind: ``"logits"`` or ``"probs"``: sets the default threshold.
+        scores: ``(L, L)`` floating pair scores (logits, or probabilities for ``mea`` and
+            ``threshknot``); only ``scores[i, j]`` with ``i < j`` is read.
+        options: the method and its settings; default ``DecodeOptions()`` (nested, threshold 0.0).
+        constraint: ViennaRNA-style hard constraint (``. x | < > ( )``) of length ``L``; ``nested``
+            and ``mea`` only.
 
     Returns:
         :class:`StructureResult` with ``pairs`` ``(n, 2)`` int64, ``dot_bracket`` and ``score``.
@@ -173,62 +168,24 @@ def decode(
         ...     s[k, 11 - k] = 2.0
         >>> decode("GGGGAAAACCCC", s).dot_bracket
         '((((....))))'
+        >>> p = np.where(s > 0, 0.9, 0.0).astype(np.float32)
+        >>> decode("GGGGAAAACCCC", p, DecodeOptions(method="mea", gamma=2.0)).dot_bracket
+        '((((....))))'
     """
     seq = _as_seq(seq)
-    thr, loop = _options(threshold, kind, min_loop)
-    pairs, score = _core().structure_decode_nested(
-        seq,
-        _as_matrix(scores),
-        thr,
-        bool(canonical_only),
-        loop,
-        bool(no_lonely_pairs),
-        _as_constraint(constraint),
+    options = _as_options(options)
+    pairs, score = _core().structure_decode(
+        seq, _as_matrix(scores), options._to_core(), _as_constraint(constraint)
     )
-    return _nested_result(pairs, score, len(seq))
-
-
-def decode_greedy(
-    seq: str,
-    scores: Any,
-    *,
-    threshold: float | None = None,
-    canonical_only: bool = True,
-    min_loop: int = 3,
-    kind: Kind = "logits",
-) -> StructureResult:
-    """Greedy mutual-best-partner decoding (pseudoknots allowed), ``O(L^2)``.
-
-    Among allowed pairs (``score > threshold``, ``j - i - 1 >= min_loop``, canonical if requested),
-    ``(i, j)`` is kept when ``j`` is ``i``'s best-scoring partner and ``i`` is ``j``'s; ties go to the
-    smaller partner index. ``dot_bracket`` writes crossing pairs with ``[] {} <>``.
-
-    Example:
-        >>> import numpy as np
-        >>> s = np.full((12, 12), -1.0, dtype=np.float32)
-        >>> s[0, 11] = s[1, 10] = 3.0
-        >>> decode_greedy("GGGGAAAACCCC", s).pairs.tolist()
-        [[0, 11], [1, 10]]
-    """
-    seq = _as_seq(seq)
-    thr, loop = _options(threshold, kind, min_loop)
-    pairs, score = _core().structure_decode_greedy(
-        seq, _as_matrix(scores), thr, bool(canonical_only), loop
-    )
-    return StructureResult(pairs, pairs_to_dot_bracket(pairs, len(seq)), float(score))
+    return _result(pairs, score, len(seq), options)
 
 
 def decode_batch(
     seqs: Sequence[str],
     scores_list: Sequence[Any],
+    options: DecodeOptions | None = None,
     *,
-    threshold: float | None = None,
-    canonical_only: bool = True,
-    min_loop: int = 3,
-    no_lonely_pairs: bool = False,
     constraints: Sequence[str | None] | None = None,
-    kind: Kind = "logits",
-    method: Literal["nested", "greedy"] = "nested",
     num_threads: int | None = None,
 ) -> list[StructureResult]:
     """Decode a batch of sequences of different lengths on a thread pool (the GIL is released).
@@ -236,10 +193,9 @@ def decode_batch(
     Args:
         seqs: ``B`` sequences, lengths ``L_b``.
         scores_list: ``B`` score matrices, each ``(L_b, L_b)``.
-        constraints: ``None`` or ``B`` constraint strings (or ``None`` entries); nested only.
-        method: ``"nested"`` (:func:`decode`) or ``"greedy"`` (:func:`decode_greedy`).
+        options: one :class:`DecodeOptions` for the whole batch (default ``DecodeOptions()``).
+        constraints: ``None`` or ``B`` constraint strings (or ``None`` entries); nested and mea only.
         num_threads: worker threads; default ``os.cpu_count()``.
-        Other arguments as in :func:`decode`.
 
     Returns:
         ``B`` :class:`StructureResult`, equal to the single calls. An invalid item raises
@@ -251,8 +207,7 @@ def decode_batch(
         >>> [r.dot_bracket for r in out]
         ['.........', '....']
     """
-    if method not in ("nested", "greedy"):
-        raise ValueError(f"method must be 'nested' or 'greedy', got {method!r}")
+    options = _as_options(options)
     if isinstance(seqs, str) or not isinstance(seqs, Sequence):
         raise ValueError("seqs must be a sequence of str")
     seqs = [_as_seq(s, f"batch index {k}: ") for k, s in enumerate(seqs)]
@@ -271,10 +226,7 @@ def decode_batch(
     if constraints is not None:
         if isinstance(constraints, str) or not isinstance(constraints, Sequence):
             raise ValueError("constraints must be a sequence of str or None")
-        if method == "greedy" and any(c is not None for c in constraints):
-            raise ValueError("constraints are supported by the nested decoder only")
         constraints = [_as_constraint(c, f"batch index {k}: ") for k, c in enumerate(constraints)]
-    thr, loop = _options(threshold, kind, min_loop)
     if num_threads is None:
         num_threads = os.cpu_count() or 1
     if isinstance(num_threads, bool) or not isinstance(num_threads, numbers.Integral):
@@ -282,19 +234,6 @@ def decode_batch(
     if not 1 <= int(num_threads) <= 4096:
         raise ValueError(f"num_threads must be in [1, 4096], got {num_threads}")
     raw = _core().structure_decode_batch(
-        method == "greedy",
-        seqs,
-        mats,
-        thr,
-        bool(canonical_only),
-        loop,
-        bool(no_lonely_pairs),
-        constraints,
-        int(num_threads),
+        seqs, mats, options._to_core(), constraints, int(num_threads)
     )
-    if method == "greedy":
-        return [
-            StructureResult(p, pairs_to_dot_bracket(p, len(s)), float(sc))
-            for (p, sc), s in zip(raw, seqs)
-        ]
-    return [_nested_result(p, sc, len(s)) for (p, sc), s in zip(raw, seqs)]
+    return [_result(p, sc, len(s), options) for (p, sc), s in zip(raw, seqs)]

@@ -16,7 +16,6 @@ Example:
 from __future__ import annotations
 
 import gzip
-import io
 import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -24,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..io import write_atomic
+from ..io import open_text, write_atomic
 from .dotbracket import dot_bracket_to_pairs, normalize_pairs, pairs_to_dot_bracket
 
 __all__ = [
@@ -70,15 +69,8 @@ class Record:
         )
 
 
-def _open_text(path: PathLike) -> io.TextIOBase:
-    p = Path(path)
-    if p.suffix == ".gz":
-        return io.TextIOWrapper(gzip.open(p, "rb"), encoding="utf-8")
-    return open(p, encoding="utf-8")
-
-
 def _lines(path: PathLike) -> Iterator[tuple[int, str]]:
-    with _open_text(path) as fh:
+    with open_text(path) as fh:
         for lineno, line in enumerate(fh, start=1):
             yield lineno, line.rstrip("\r\n")
 

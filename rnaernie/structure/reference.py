@@ -1,8 +1,11 @@
 """Plain-Python references for the C++ decoders (slow; used by the tests and benchmarks).
 
-``decode_ref`` is a column-wise Nussinov DP ("j unpaired, or j pairs with k"), a different
-decomposition from the C++ row-push DP, over the same rules (see :mod:`.decoders`), in float64.
-``nussinov_numpy`` is a vectorised numpy DP (no constraints), the benchmark baseline.
+``decode_ref`` takes the arguments of :func:`~rnaernie.structure.decode`. For ``nested`` and
+``mea`` it runs a column-wise DP ("j unpaired, or j pairs with k"), a different decomposition from
+the C++ row-push DP, in float64; ``mea`` is scored directly (``2 gamma P`` per pair, ``q_j`` per
+unpaired base) rather than through the C++ pair weights ``2 gamma P_ij - q_i - q_j``.
+``greedy`` / ``threshknot`` compare every pair of bases. ``nussinov_numpy`` is a vectorised numpy
+DP (no constraints), the benchmark baseline.
 """
 
 from __future__ import annotations
@@ -12,10 +15,11 @@ from typing import Any
 
 import numpy as np
 
-from .decoders import StructureResult, _as_matrix, _options
+from .decoders import StructureResult, _as_matrix, _as_options
 from .dotbracket import pairs_to_dot_bracket
+from .options import NESTED_METHODS, DecodeOptions
 
-__all__ = ["decode_greedy_ref", "decode_ref", "nussinov_numpy"]
+__all__ = ["decode_ref", "mea_unpaired", "nussinov_numpy"]
 
 NEG_INF = -math.inf
 _CANONICAL = {("A", "U"), ("U", "A"), ("G", "C"), ("C", "G"), ("G", "U"), ("U", "G")}
@@ -73,58 +77,72 @@ def parse_constraint(constraint: str | None, length: int, min_loop: int):
     return must, can5, can3, mate
 
 
+def mea_unpaired(probs: np.ndarray) -> list[float]:
+    """``q_i = 1 - sum_{j != i} P_ij`` over the upper triangle of ``probs`` (float64)."""
+    up = np.triu(np.asarray(probs, dtype=np.float64), 1)
+    return (1.0 - up.sum(axis=0) - up.sum(axis=1)).tolist()
+
+
 def candidate_pairs(
-    seq: str,
-    scores: np.ndarray,
-    threshold: float,
-    canonical_only: bool,
-    min_loop: int,
-    constraint: str | None,
+    seq: str, scores: np.ndarray, opt: DecodeOptions, constraint: str | None
 ) -> tuple[dict[tuple[int, int], tuple[float, bool]], list[bool]]:
-    """``{(i, j): (score - threshold, forced)}`` of the pairs the rules allow, and ``must``."""
-    n = len(seq)
-    must, can5, can3, mate = parse_constraint(constraint, n, min_loop)
+    """``{(i, j): (value, forced)}`` of the pairs the rules allow, and ``must``.
+
+    ``value`` is what the pair adds to the objective: ``score - threshold`` (nested) or
+    ``2 gamma P`` (mea).
+    """
+    n, thr, mea = len(seq), opt.threshold, opt.method == "mea"
+    must, can5, can3, mate = parse_constraint(constraint, n, opt.min_loop)
     cands: dict[tuple[int, int], tuple[float, bool]] = {}
     for i in range(n):
-        for j in range(i + min_loop + 1, n):
-            w = float(scores[i, j]) - threshold
+        for j in range(i + opt.min_loop + 1, n):
+            s = float(scores[i, j])
+            value, gate = (2.0 * opt.gamma * s, s > thr) if mea else (s - thr, s - thr > 0)
             if mate[i] >= 0 or mate[j] >= 0:
                 if mate[i] == j:
-                    cands[(i, j)] = (w, True)
+                    cands[(i, j)] = (value, True)
                 continue
             if not (can5[i] and can3[j]):
                 continue
-            if canonical_only and not is_canonical(seq[i], seq[j]):
+            if opt.canonical_only and not is_canonical(seq[i], seq[j]):
                 continue
-            if w > 0 or must[i] or must[j]:
-                cands[(i, j)] = (w, False)
+            if gate or must[i] or must[j]:
+                cands[(i, j)] = (value, False)
     return cands, must
 
 
-def _check(seq: str, mat: np.ndarray) -> None:
+def _check(seq: str, mat: np.ndarray, prob: bool) -> None:
     if mat.ndim != 2 or mat.shape[0] != mat.shape[1] or mat.shape[0] != len(seq):
         raise ValueError(f"scores must be ({len(seq)}, {len(seq)}), got {mat.shape}")
-    if mat.size and not np.all(np.isfinite(np.triu(mat, 1))):
+    up = mat[np.triu_indices(len(seq), 1)]
+    if not np.all(np.isfinite(up)):
         raise ValueError("score matrix has a non-finite value")
+    if prob and not np.all((up >= 0) & (up <= 1)):
+        raise ValueError("mea and threshknot need probabilities in [0, 1]")
 
 
 def decode_ref(
     seq: str,
     scores: Any,
+    options: DecodeOptions | None = None,
     *,
-    threshold: float | None = None,
-    canonical_only: bool = True,
-    min_loop: int = 3,
-    no_lonely_pairs: bool = False,
     constraint: str | None = None,
-    kind: str = "logits",
 ) -> StructureResult:
     """Python reference of :func:`rnaernie.structure.decode` (same arguments and rules)."""
-    thr, min_loop = _options(threshold, kind, min_loop)
+    opt = _as_options(options)
     mat = np.asarray(_as_matrix(scores), dtype=np.float32)
-    _check(seq, mat)
-    n = len(seq)
-    cands, must = candidate_pairs(seq, mat, thr, canonical_only, min_loop, constraint)
+    _check(seq, mat, opt.method in ("mea", "threshknot"))
+    if opt.method in NESTED_METHODS:
+        return _nested_ref(seq, mat, opt, constraint)
+    if constraint is not None:
+        raise ValueError(f"constraints need method 'nested' or 'mea', got {opt.method!r}")
+    return _mutual_best_ref(seq, mat, opt)
+
+
+def _nested_ref(seq: str, mat: np.ndarray, opt: DecodeOptions, constraint: str | None):
+    n, nlp = len(seq), opt.no_lonely_pairs
+    cands, must = candidate_pairs(seq, mat, opt, constraint)
+    u = mea_unpaired(mat) if opt.method == "mea" else [0.0] * n  # value of an unpaired base
     by_col: list[list[int]] = [[] for _ in range(n)]
     for i, j in sorted(cands):
         by_col[j].append(i)
@@ -135,15 +153,15 @@ def decode_ref(
     for j in range(n):
         for k in by_col[j]:
             w, forced = cands[(k, j)]
-            inner = N[k + 1][j] if k + 1 <= j - 1 else 0.0
-            if no_lonely_pairs:
+            inner = N[k + 1][j]  # the interval [k + 1, j - 1]
+            if nlp:
                 qin = Q.get((k + 1, j - 1), NEG_INF)
                 Q[(k, j)] = w + max(inner, qin)
                 P[(k, j)] = Q[(k, j)] if forced else w + qin
             else:
                 P[(k, j)] = w + inner
         for i in range(j, -1, -1):
-            best = NEG_INF if must[j] else N[i][j]
+            best = NEG_INF if must[j] else N[i][j] + u[j]
             for k in by_col[j]:
                 if k >= i:
                     best = max(best, N[i][k] + P[(k, j)])
@@ -157,7 +175,7 @@ def decode_ref(
         if state == "N":
             while j >= i:
                 v = N[i][j + 1]
-                if not must[j] and N[i][j] == v:
+                if not must[j] and N[i][j] + u[j] == v:
                     j -= 1
                     continue
                 k = next(k for k in by_col[j] if k >= i and N[i][k] + P[(k, j)] == v)
@@ -168,7 +186,7 @@ def decode_ref(
         if j - i - 1 <= 0:
             continue
         inner = N[i + 1][j]
-        if not no_lonely_pairs:
+        if not nlp:
             todo.append(("N", i + 1, j - 1))
             continue
         qin = Q.get((i + 1, j - 1), NEG_INF)
@@ -176,33 +194,25 @@ def decode_ref(
         todo.append(("Q", i + 1, j - 1) if (not stacked or qin > inner) else ("N", i + 1, j - 1))
     pairs.sort()
     arr = np.array(pairs, dtype=np.int64).reshape(-1, 2)
-    score = sum(cands[p][0] for p in pairs)
+    paired = {b for p in pairs for b in p}
+    score = sum(cands[p][0] for p in pairs) + sum(u[b] for b in range(n) if b not in paired)
     return StructureResult(arr, pairs_to_dot_bracket(arr, n), float(score))
 
 
-def decode_greedy_ref(
-    seq: str,
-    scores: Any,
-    *,
-    threshold: float | None = None,
-    canonical_only: bool = True,
-    min_loop: int = 3,
-    kind: str = "logits",
-) -> StructureResult:
-    """Python reference of :func:`rnaernie.structure.decode_greedy` (same arguments and rules)."""
-    thr, min_loop = _options(threshold, kind, min_loop)
-    mat = np.asarray(_as_matrix(scores), dtype=np.float32)
-    _check(seq, mat)
-    n = len(seq)
+def _mutual_best_ref(seq: str, mat: np.ndarray, opt: DecodeOptions) -> StructureResult:
+    n, thr = len(seq), opt.threshold
+    inclusive = opt.method == "threshknot"
     best = [-1] * n
     for p in range(n):
         best_s = NEG_INF
         for q in range(n):
             a, b = min(p, q), max(p, q)
-            if b - a - 1 < min_loop or a == b:
+            if b - a - 1 < opt.min_loop or a == b:
                 continue
             s = float(mat[a, b])
-            if not s > thr or (canonical_only and not is_canonical(seq[a], seq[b])):
+            if not (s >= thr if inclusive else s > thr):
+                continue
+            if opt.canonical_only and not is_canonical(seq[a], seq[b]):
                 continue
             if best[p] < 0 or s > best_s:
                 best[p], best_s = q, s

@@ -1,8 +1,8 @@
 """Stress the structure entry points of ``rnaernie._core`` through the public Python API.
 
 ``run(n_iter, seed)`` feeds random and adversarial inputs (random shapes, NaN/inf, empty, wrong
-dtypes, garbage constraint strings, mismatched lengths) to ``decode``, ``decode_greedy`` and
-``decode_batch``; every rejection must be a ``ValueError`` (anything else propagates). Meant to
+dtypes, garbage constraint strings, mismatched lengths) to ``decode`` and ``decode_batch``
+under every decoder method; every rejection must be a ``ValueError`` (anything else propagates). Meant to
 run under an ASan/UBSan build.
 """
 
@@ -13,7 +13,8 @@ import sys
 
 import numpy as np
 
-from rnaernie.structure import decode, decode_batch, decode_greedy
+from rnaernie.structure import DecodeOptions, decode, decode_batch
+from rnaernie.structure.options import METHODS
 
 _DTYPES = [
     np.float32,
@@ -69,23 +70,23 @@ def _seq(rng: random.Random, n: int) -> str:
 
 
 def _kwargs(rng: random.Random, greedy: bool) -> dict:
-    kw: dict = {}
+    kw: dict = {"method": rng.choice(["greedy", "threshknot"] if greedy else METHODS)}
     if rng.random() < 0.3:
         kw["min_loop"] = rng.choice([0, 1, 3, 5, -1, 2**31, 2.5])
     if rng.random() < 0.3:
         kw["threshold"] = rng.choice([0.0, 0.5, -1.0, float("nan"), float("inf"), 1e300])
     if rng.random() < 0.2:
         kw["canonical_only"] = rng.random() < 0.5
-    if rng.random() < 0.1:
-        kw["kind"] = rng.choice(["logits", "probs", "bad"])
+    if rng.random() < 0.2:
+        kw["gamma"] = rng.choice([1.0, 0.5, 0.0, -1.0, float("nan"), 1e300])
     if not greedy and rng.random() < 0.3:
         kw["no_lonely_pairs"] = True
     return kw
 
 
-def _call(fn, *args, **kw) -> None:
-    try:
-        fn(*args, **kw)
+def _call(fn, *args, options: dict | None = None, **kw) -> None:
+    try:  # bad options are rejected by DecodeOptions, which is part of the call
+        fn(*args, DecodeOptions(**(options or {})), **kw)
     except ValueError:
         pass
 
@@ -97,8 +98,8 @@ def run(n_iter: int, seed: int) -> None:
     for _ in range(n_iter):
         n = rng.choice([0, 1, 2, 3, 5, 8, 13, 40, 100])
         seq, mat = _seq(rng, n), _matrix(rng, nrng, n)
-        _call(decode, seq, mat, constraint=_constraint(rng, n), **_kwargs(rng, False))
-        _call(decode_greedy, seq, mat, **_kwargs(rng, True))
+        _call(decode, seq, mat, constraint=_constraint(rng, n), options=_kwargs(rng, False))
+        _call(decode, seq, mat, options=_kwargs(rng, True))
         b = rng.randint(0, 4)
         lens = [rng.choice([0, 1, 4, 9, 30]) for _ in range(b)]
         seqs = [_seq(rng, m) for m in lens]
@@ -106,11 +107,10 @@ def run(n_iter: int, seed: int) -> None:
         if rng.random() < 0.1 and mats:
             mats.pop()
         cons = [_constraint(rng, m) for m in lens] if rng.random() < 0.5 else None
-        kw = _kwargs(rng, False)
-        _call(
-            decode_batch, seqs, mats, constraints=cons, num_threads=rng.choice([None, 1, 2]), **kw
-        )
-        _call(decode_batch, seqs, mats, method="greedy", num_threads=2)
+        threads = rng.choice([None, 1, 2])
+        _call(decode_batch, seqs, mats, options=_kwargs(rng, False), constraints=cons,
+              num_threads=threads)  # fmt: skip
+        _call(decode_batch, seqs, mats, options={"method": "greedy"}, num_threads=2)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,75 @@
+"""The ``rnaernie`` command line: every parser lives in this package (:mod:`.predict` for the
+prediction commands, :mod:`.train` for pretraining, fine-tuning and evaluation, :mod:`.options`
+for what they share). Bad input or options end with one line ``rnaernie CMD: error: ...`` and
+exit status 2; no output file is left behind."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from . import predict, train
+
+__all__ = ["build_parser", "main"]
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    import subprocess
+
+    root = Path(__file__).resolve().parents[2]
+    if not (root / "benchmarks").is_dir():
+        raise ValueError(
+            "the benchmarks live in the source tree (benchmarks/); run from a checkout"
+        )
+    script = root / "scripts" / "run_benchmarks.sh"
+    cmd = (["bash", str(script), *args.args] if script.is_file() else
+           [sys.executable, "-m", "pytest", str(root / "benchmarks"), "--benchmark-only",
+            "-p", "no:cacheprovider", *args.args])  # fmt: skip
+    print("running:", " ".join(cmd), file=sys.stderr)
+    return subprocess.call(cmd, cwd=root)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="rnaernie",
+        description="RNA language model (RNAErnie): find motifs, embed, classify, fold and "
+        "screen RNA; pretrain, fine-tune and evaluate models.",
+        epilog="Inputs: FASTA/FASTQ, plain or gzipped, or '-' for stdin. Outputs are written to "
+        "OUT.tmp and renamed when complete.",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="more log output")
+    sub = parser.add_subparsers(dest="command", required=True)
+    predict.add_parsers(sub)
+    train.add_parsers(sub)
+    p = sub.add_parser("bench", help="run the benchmarks of a checkout (pytest benchmarks/)")
+    p.add_argument("args", nargs=argparse.REMAINDER, help="passed on to pytest")
+    p.set_defaults(func=cmd_bench)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s"
+    )
+    try:
+        return args.func(args)
+    except (ValueError, OSError) as e:  # bad input, options, model folders, outputs
+        if isinstance(e, BrokenPipeError):  # e.g. piped into `head`
+            sys.stderr.close()
+            return 0
+        msg = e.strerror + f": {e.filename}" if isinstance(e, OSError) and e.filename else e
+        print(f"rnaernie {args.command}: error: {msg}", file=sys.stderr)
+        return 2
+    except ImportError as e:
+        print(f"rnaernie {args.command}: error: missing optional dependency: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"rnaernie {args.command}: interrupted (no output written)", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,407 @@
+"""The prediction commands: ``motifs``, ``embed``, ``classify``, ``fold``, ``screen``,
+``interact``, ``merge``. Every command that reads sequences streams them through the one
+reader and the one sharded runner of :mod:`rnaernie.io` (chunks, ``--skip-invalid``, shards,
+``--resume``, merge), and writes through ``OUT.tmp``."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..api import FOLD_MAX_NT
+from ..io import check_output, iter_records, open_text
+from ..io.runner import merge_parts, run_sharded
+from ..io.writers import EmbeddingWriter, NpyWriter, StructureWriter, TableWriter, is_special
+from .options import (
+    example_fasta,
+    ext,
+    finite_float,
+    load_model,
+    model_args,
+    positive_int,
+    probability,
+    run_options,
+    stream_args,
+)
+
+
+class _Out:
+    """A writer plus how a processed result is written to it."""
+
+    def __init__(self, writer: Any, write: Callable[[Any, Any], None]) -> None:
+        self.writer, self._write = writer, write
+
+    def write(self, result: Any) -> None:
+        self._write(self.writer, result)
+
+    def commit(self) -> None:
+        self.writer.commit()
+
+    def abort(self) -> None:
+        self.writer.abort()
+
+
+def _run(args: argparse.Namespace, tags: list[str], open_out, process, desc: str) -> int:
+    src = args.input or example_fasta()
+    items = iter_records(src, max_length=args.max_length)
+    return run_sharded(run_options(args), items, str(src), tags, open_out, process, desc)
+
+
+def _check_output(args: argparse.Namespace) -> None:
+    if args.output not in (None, "-"):
+        check_output(args.output)
+
+
+def _table(columns: list[tuple[str, str]]):
+    return lambda path: _Out(TableWriter(path, columns), lambda w, rows: w.write(rows))
+
+
+_MOTIF_COLUMNS = [
+    ("id", "str"),
+    ("start", "int"),
+    ("end", "int"),
+    ("motif", "str"),
+    ("source", "str"),
+]
+
+
+def cmd_motifs(args: argparse.Namespace) -> int:
+    from ..motifs import MotifMatcher
+
+    _check_output(args)
+    matcher = MotifMatcher.default()
+
+    def process(recs):
+        ids, seqs = [r.id for r in recs], [r.seq for r in recs]
+        hits = matcher.find(seqs, names=ids)
+        yield [(ids[hits.seq_index[k]], int(hits.start[k]), int(hits.end[k]),
+                matcher.motifs[int(hits.motif_id[k])], matcher.source_names[hits.source[k]])
+               for k in range(len(hits))]  # fmt: skip
+
+    return _run(args, [ext(args.output) or ".tsv"], _table(_MOTIF_COLUMNS), process, "motifs")
+
+
+def cmd_embed(args: argparse.Namespace) -> int:
+    if args.output in (None, "-"):
+        raise ValueError("embed needs --output (.npy, .safetensors, .tsv, .csv or .parquet)")
+    if ext(args.output) not in (".npy", ".safetensors", ".tsv", ".csv", ".parquet"):
+        raise ValueError("embedding output must end in .npy, .safetensors, .tsv, .csv or "
+                         f".parquet, got {args.output!r}")  # fmt: skip
+    _check_output(args)
+    m = load_model(args)
+
+    def process(recs):
+        yield (
+            [r.id for r in recs],
+            m.embed(recs, pooling=args.pooling, batch_tokens=args.batch_tokens),
+        )
+
+    def open_out(path):
+        return _Out(EmbeddingWriter(path, m.hidden_size), lambda w, r: w.write(*r))
+
+    return _run(args, EmbeddingWriter.tags(args.output), open_out, process, "embed")
+
+
+_CLASSIFY_COLUMNS = [("id", "str"), ("label", "str"), ("probability", "float"), ("top_k", "str"),
+                     ("rna_type", "str"), ("rna_type_probability", "float")]  # fmt: skip
+
+
+def cmd_classify(args: argparse.Namespace) -> int:
+    _check_output(args)
+    m = load_model(args)
+    m.classify([], head=args.head)  # a missing head fails before any output is opened
+
+    def process(recs):
+        res = m.classify(recs, top_k=args.top_k, batch_tokens=args.batch_tokens,
+                         with_type=not args.no_type, head=args.head, kmer=not args.no_kmer)  # fmt: skip
+        yield [
+            (c.id, c.label, c.probability,
+             ";".join(f"{lab}:{p:.4g}" for lab, p in zip(c.labels, c.probabilities)),
+             c.rna_type.type if c.rna_type else None,
+             c.rna_type.probability if c.rna_type else None)
+            for c in res
+        ]  # fmt: skip
+
+    return _run(args, [ext(args.output) or ".tsv"], _table(_CLASSIFY_COLUMNS), process, "classify")
+
+
+def cmd_fold(args: argparse.Namespace) -> int:
+    from ..io.plot import plot_structure, safe_filename
+
+    if ext(args.output) not in ("", ".dbn", ".fa", ".fasta", ".bpseq", ".tsv", ".csv", ".parquet"):
+        raise ValueError("structure output must end in .dbn, .fa, .fasta, .bpseq, .tsv, .csv or "
+                         f".parquet, got {args.output!r}")  # fmt: skip
+    _check_output(args)
+    plot_dir = Path(args.plot) if args.plot else None
+    m = load_model(args)
+    m.fold([])  # a missing structure head fails before any output is opened
+    if plot_dir is not None:
+        plot_dir.mkdir(parents=True, exist_ok=True)
+
+    def process(recs):
+        res = m.fold(
+            recs, threshold=args.threshold, decoder=args.decoder, batch_tokens=args.batch_tokens,
+            return_probs=plot_dir is not None, no_lonely_pairs=args.no_lonely_pairs,
+            max_length=args.max_length or FOLD_MAX_NT, prior=args.prior,
+            prior_weight=args.prior_weight,
+        )  # fmt: skip
+        if plot_dir is not None:
+            for r in res:
+                plot_structure(plot_dir / f"{safe_filename(r.id)}.png", r.sequence, r.pairs,
+                               r.probs, r.id)  # fmt: skip
+        yield res
+
+    def open_out(path):
+        return _Out(StructureWriter(path), lambda w, r: w.write(r))
+
+    return _run(args, [ext(args.output) or ".dbn"], open_out, process, "fold")
+
+
+def cmd_screen(args: argparse.Namespace) -> int:
+    from ..screen import TASKS, ScreenRow, screen, windows
+
+    tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]
+    bad = [t for t in tasks if t not in TASKS]
+    if bad or not tasks:
+        raise ValueError(f"--tasks: unknown task(s) {bad or tasks}; choose from {', '.join(TASKS)}")
+    if args.stride > args.window:
+        raise ValueError(f"--stride {args.stride} is larger than --window {args.window}: "
+                         "windows would leave gaps")  # fmt: skip
+    with_emb = "embed" in tasks
+    if with_emb and (args.output in (None, "-") or is_special(args.output)):
+        raise ValueError("--tasks embed writes OUT.embeddings.npy: give --output FILE")
+    main_ext = ext(args.output) or ".tsv"
+    if main_ext not in (".tsv", ".csv", ".parquet"):
+        raise ValueError(f"screen output must end in .tsv, .csv or .parquet, got {args.output!r}")
+    if "structure" in tasks and args.window > 510:
+        raise ValueError("--tasks structure needs --window <= 510 (one window of the model)")
+    _check_output(args)
+    m = load_model(args)
+    if "structure" in tasks:
+        m.fold([])  # a missing structure head fails before any output is opened
+
+    class Writer:
+        def __init__(self, path):
+            self.table = TableWriter(path, ScreenRow.COLUMNS)
+            self.emb = None
+            if with_emb:
+                from ..io import component_path
+
+                self.emb = NpyWriter(component_path(path, ".embeddings.npy"), m.hidden_size)
+
+        def write(self, rows):
+            self.table.write([r.as_row() for r in rows])
+            if self.emb is not None and rows:
+                self.emb.write(np.stack([r.embedding for r in rows]))
+
+        def commit(self):
+            if self.emb is not None:
+                self.emb.commit()
+            self.table.commit()
+
+        def abort(self):
+            if self.emb is not None:
+                self.emb.abort()
+            self.table.abort()
+
+    def process(recs):
+        yield from screen(
+            m, windows(recs, args.window, args.stride, args.strands), tasks,
+            batch_windows=args.batch_windows, min_score=args.min_score,
+            batch_tokens=args.batch_tokens, threshold=args.threshold,
+        )  # fmt: skip
+
+    tags = [main_ext] + ([".embeddings.npy"] if with_emb else [])
+    return _run(args, tags, lambda p: _Out(Writer(p), lambda w, r: w.write(r)), process, "screen")
+
+
+def cmd_interact(args: argparse.Namespace) -> int:
+    columns = [("id", "str"), ("label", "str"), ("probability", "float"), ("probabilities", "str")]
+    _check_output(args)
+    m = load_model(args)
+    m.interact([])  # a missing interaction head fails before any output is opened
+
+    def flush(w: TableWriter, batch: list[tuple[str, str, str]]) -> int:
+        res = m.interact(batch)
+        w.write([(r.id, r.label, r.probability, ";".join(f"{p:.4g}" for p in r.probabilities))
+                 for r in res])  # fmt: skip
+        return len(res)
+
+    src, n = args.input, 0
+    with open_text(src) as fh:
+        w = TableWriter(args.output or "-", columns)
+        try:
+            batch: list[tuple[str, str, str]] = []
+            for lineno, line in enumerate(fh, start=1):
+                f = line.rstrip("\r\n").split("\t")
+                if not line.strip() or (lineno == 1 and f[0].lower() == "id"):
+                    continue
+                if len(f) != 3:
+                    raise ValueError(f"{src}, line {lineno}: expected 3 tab-separated columns "
+                                     f"(id, seq_a, seq_b), got {len(f)}")  # fmt: skip
+                batch.append((f[0], f[1], f[2]))
+                if len(batch) >= args.chunk_size:
+                    n += flush(w, batch)
+                    batch = []
+            if batch:
+                n += flush(w, batch)
+            if n == 0:
+                raise ValueError(f"{src}: no pairs (empty input)")
+            w.commit()
+        except UnicodeDecodeError:
+            w.abort()
+            raise ValueError(f"{src}: not a UTF-8 text file") from None
+        except BaseException:
+            w.abort()
+            raise
+    return 0
+
+
+def cmd_merge(args: argparse.Namespace) -> int:
+    merge_parts(args.output, keep_parts=args.keep_parts)
+    return 0
+
+
+def add_parsers(sub: Any) -> None:
+    """The prediction commands' parsers."""
+    p = sub.add_parser(
+        "motifs", help="tokenize sequences and list every known-motif occurrence (TSV)"
+    )
+    stream_args(p, "output .tsv (default: stdout), .csv or .parquet", None)
+    p.set_defaults(func=cmd_motifs)
+
+    p = sub.add_parser(
+        "embed", help="sequence embeddings (.npy + .ids.txt, .safetensors, .tsv, .csv, .parquet)",
+        description="Mean (or [CLS]) embedding of each sequence from the final encoder layer. "
+        "Sequences over 510 nt: mean of the embeddings of 510-nt windows (stride 255).",
+    )  # fmt: skip
+    stream_args(
+        p, "output file: .npy (ids in OUT.ids.txt), .safetensors, .tsv, .csv or .parquet", 10**7
+    )
+    p.add_argument("--pooling", default="mean", choices=["mean", "cls"])
+    model_args(p)
+    p.set_defaults(func=cmd_embed)
+
+    p = sub.add_parser(
+        "classify", help="ncRNA family (classification head) and RNA type (pretraining head)",
+        description="Top-k labels of one of the model's classifier heads (--head), plus the top RNA type of the "
+        "pretraining type head. Sequences over 510 nt: probabilities averaged over windows. A head that "
+        "carries a k-mer classifier (the shipped nrc head does) multiplies its probabilities with it.",
+    )  # fmt: skip
+    stream_args(p, "output .tsv (default: stdout), .csv or .parquet", 10**7)
+    p.add_argument(
+        "--top-k", type=positive_int, default=3, help="labels listed in the top_k column"
+    )
+    p.add_argument("--no-type", action="store_true", help="skip the RNA-type prediction")
+    p.add_argument(
+        "--no-kmer",
+        action="store_true",
+        help="the language model's probabilities alone, without the head's k-mer classifier",
+    )
+    p.add_argument(
+        "--head",
+        default="nrc",
+        choices=["nrc", "lncrna"],
+        help="nrc: 13 ncRNA families (default); lncrna: lncRNA vs protein-coding mRNA",
+    )
+    model_args(p)
+    p.set_defaults(func=cmd_classify)
+
+    p = sub.add_parser(
+        "fold", help="secondary structure (structure head + Nussinov/greedy decoder)",
+        description="Pair logits from the model's heads/structure, decoded to a structure. "
+        "Records over 510 nt are read in half-overlapping 510-nt windows whose pair logits are "
+        "averaged (pairs no window holds stay unpaired); decoding is cubic in length, so records "
+        "over --max-length are rejected (use `screen --tasks structure` for genomes).",
+    )  # fmt: skip
+    stream_args(
+        p,
+        "output: dot-bracket FASTA (.dbn/.fa, default stdout), .bpseq, .tsv, .csv, .parquet",
+        FOLD_MAX_NT,
+    )
+    p.add_argument("--decoder", default="nussinov", choices=["nussinov", "greedy"])
+    p.add_argument(
+        "--threshold",
+        type=finite_float,
+        default=None,
+        help="pair logit threshold (default: the head's, chosen on the validation set)",
+    )
+    p.add_argument(
+        "--prior",
+        choices=["rnafold"],
+        default=None,
+        help="add a bonus to the pair logits of ViennaRNA's MFE structure before decoding "
+        "(needs viennarna; weight and decoder settings chosen on bpRNA VL0, see docs/results.md)",
+    )
+    p.add_argument(
+        "--prior-weight",
+        type=finite_float,
+        default=None,
+        help="the MFE-pair bonus (default: the head's)",
+    )
+    lp = p.add_mutually_exclusive_group()
+    lp.add_argument(
+        "--no-lonely-pairs",
+        dest="no_lonely_pairs",
+        action="store_const",
+        const=True,
+        help="forbid isolated pairs, as RNAfold --noLP (default: the head's setting)",
+    )
+    lp.add_argument(
+        "--lonely-pairs",
+        dest="no_lonely_pairs",
+        action="store_const",
+        const=False,
+        help="allow isolated pairs",
+    )
+    p.add_argument(
+        "--plot", metavar="DIR", help="write a PNG per structure (arc diagram + contact map)"
+    )
+    model_args(p, batch_tokens=4096)
+    p.set_defaults(func=cmd_fold)
+
+    p = sub.add_parser(
+        "screen", help="slide windows along long sequences, both strands; type/structure/embedding per window",
+        description="One row per window: id, strand, start, end (0-based, end exclusive, forward-strand "
+        "coordinates for both strands), rna_type, type_probability, dot_bracket, num_pairs. "
+        "With --tasks embed, row k's embedding is row k of OUT.embeddings.npy.",
+    )  # fmt: skip
+    stream_args(p, "output .tsv (default: stdout), .csv or .parquet", None)
+    p.add_argument("--window", type=positive_int, default=200, help="window length (nt)")
+    p.add_argument(
+        "--stride", type=positive_int, default=100, help="step between window starts (nt)"
+    )
+    p.add_argument("--strands", default="both", choices=["both", "+", "-"])
+    p.add_argument(
+        "--tasks", default="type,structure", help="comma-separated: type, structure, embed"
+    )
+    p.add_argument(
+        "--min-score",
+        type=probability,
+        default=None,
+        help="keep windows with top type probability >= this",
+    )
+    p.add_argument(
+        "--threshold", type=finite_float, default=None, help="pair logit threshold for structure"
+    )
+    p.add_argument("--batch-windows", type=positive_int, default=256, help="windows per model call")
+    model_args(p)
+    p.set_defaults(func=cmd_screen)
+
+    p = sub.add_parser("interact", help="miRNA-target interaction (heads/interaction)",
+                       description="Input: TSV with columns id, seq_a, seq_b (header line optional).")  # fmt: skip
+    p.add_argument("input", help="TSV of pairs (plain or .gz, '-' for stdin)")
+    p.add_argument("-o", "--output", help="output .tsv (default: stdout), .csv or .parquet")
+    p.add_argument("--chunk-size", type=positive_int, default=512, help="pairs per model call")
+    p.add_argument("-q", "--quiet", action="store_true", help="(no progress bar is shown)")
+    model_args(p)
+    p.set_defaults(func=cmd_interact)
+
+    p = sub.add_parser("merge", help="concatenate the part files of a sharded run (in shard order)")
+    p.add_argument("output", help="the OUT given to the sharded run")
+    p.add_argument("--keep-parts", action="store_true", help="keep the part files")
+    p.set_defaults(func=cmd_merge)

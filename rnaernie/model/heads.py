@@ -1,0 +1,367 @@
+"""Task heads on the RNAErnie encoder. Each keeps the encoder at ``self.ernie``.
+
+* :class:`RnaErnieForPreTraining` — MLM over the 39-token vocabulary + RNA-type from [CLS].
+* :class:`RnaErnieForMaskedLM` — MLM only.
+* :class:`RnaErnieForSequenceClassification` — pooled [CLS] → ``num_labels``.
+* :class:`RnaErnieForTokenClassification` — every token → ``num_labels``.
+* :class:`RnaErnieForContactPrediction` — (B, L, L) pair logits over nucleotide positions.
+* :class:`RnaErnieForInteraction` — two sequences (miRNA, target), encoded separately (two-tower).
+
+Loss conventions: labels of -100 are ignored; classification losses are cross-entropy, except
+``num_labels == 1`` (regression, MSE) and the contact head (binary cross-entropy with logits).
+
+Example:
+    >>> import torch
+    >>> from rnaernie.config import RnaErnieConfig
+    >>> model = RnaErnieForPreTraining(RnaErnieConfig.preset("tiny"))
+    >>> ids = torch.tensor([[2, 35, 4, 37, 38, 3]])
+    >>> labels = torch.tensor([[-100, -100, 36, -100, -100, -100]])
+    >>> out = model(ids, labels=labels, type_labels=torch.tensor([9]))
+    >>> out.logits.shape, out.type_logits.shape
+    (torch.Size([1, 6, 39]), torch.Size([1, 28]))
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ..vocab import IND_ID
+from .config import RnaErnieConfig
+from .encoder import _ACTIVATIONS, RnaErnieModel, RnaErnieModelOutput
+from .pretrained import RnaErniePreTrainedModel
+
+IGNORE_INDEX = -100
+
+
+@dataclass
+class RnaErniePreTrainingOutput:
+    """``loss`` = mlm_loss + type_loss (those given); ``logits`` (B, L, V); ``type_logits`` (B, T)."""
+
+    loss: Tensor | None
+    mlm_loss: Tensor | None
+    type_loss: Tensor | None
+    logits: Tensor
+    type_logits: Tensor
+    hidden_states: tuple[Tensor, ...] | None = None
+    attentions: tuple[Tensor, ...] | None = None
+
+
+@dataclass
+class RnaErnieHeadOutput:
+    """``logits``: (B, V) / (B, L, V) / (B, num_labels) / (B, L, num_labels) / (B, L, L) by head."""
+
+    loss: Tensor | None
+    logits: Tensor
+    hidden_states: tuple[Tensor, ...] | None = None
+    attentions: tuple[Tensor, ...] | None = None
+    pair_mask: Tensor | None = None
+
+
+def _ce(logits: Tensor, labels: Tensor) -> Tensor:
+    """Mean cross-entropy over labels != -100 (0 with a gradient path when there are none)."""
+    flat = labels.reshape(-1)
+    if not bool((flat != IGNORE_INDEX).any()):
+        return logits.sum() * 0.0
+    return F.cross_entropy(
+        logits.reshape(-1, logits.shape[-1]).float(), flat, ignore_index=IGNORE_INDEX
+    )
+
+
+def _classification_loss(logits: Tensor, labels: Tensor, num_labels: int) -> Tensor:
+    if num_labels == 1:
+        return F.mse_loss(logits.squeeze(-1).float(), labels.to(logits.dtype))
+    return _ce(logits, labels.long())
+
+
+def _head_dropout(config: RnaErnieConfig) -> nn.Dropout:
+    """Dropout before a task head: ``classifier_dropout``, else the hidden dropout."""
+    p = (
+        config.classifier_dropout
+        if config.classifier_dropout is not None
+        else config.hidden_dropout
+    )
+    return nn.Dropout(p)
+
+
+def masked_mean(h: Tensor, mask: Tensor) -> Tensor:
+    """(B, L, C), (B, L) → (B, C): mean over positions where ``mask`` is nonzero."""
+    m = mask.to(h.dtype).unsqueeze(-1)  # (B, L, 1)
+    return (h * m).sum(dim=1) / m.sum(dim=1).clamp(min=1.0)
+
+
+class RnaErnieMLMHead(nn.Module):
+    """dense → act → LayerNorm → decoder tied to the word embeddings (+ own bias): (B, L, C) → (B, L, V)."""
+
+    def __init__(self, config: RnaErnieConfig):
+        super().__init__()
+        C = config.hidden_size
+        self.transform = nn.Linear(C, C)
+        self.act = _ACTIVATIONS[config.hidden_act]
+        self.layer_norm = nn.LayerNorm(C, eps=config.layer_norm_eps)
+        self.bias = nn.Parameter(torch.zeros(config.vocab_size))
+
+    def forward(self, h: Tensor, word_embeddings: Tensor) -> Tensor:
+        h = self.layer_norm(self.act(self.transform(h)))  # (B, L, C)
+        return F.linear(h, word_embeddings, self.bias)  # (B, L, V)
+
+
+# ----------------------------------------------------------------------------- pretraining
+
+
+class RnaErnieForMaskedLM(RnaErniePreTrainedModel):
+    """Masked-language-model head. ``labels`` (B, L): token ids at masked positions, -100 elsewhere."""
+
+    def __init__(self, config: RnaErnieConfig):
+        super().__init__(config)
+        self.ernie = RnaErnieModel(config, add_pooling_layer=False)
+        self.mlm_head = RnaErnieMLMHead(config)
+        self.init_weights()
+
+    def forward(
+        self,
+        input_ids: Tensor,
+        attention_mask: Tensor | None = None,
+        token_type_ids: Tensor | None = None,
+        position_ids: Tensor | None = None,
+        labels: Tensor | None = None,
+        output_attentions: bool = False,
+        output_hidden_states: bool = False,
+    ) -> RnaErnieHeadOutput:
+        out = self.ernie(
+            input_ids, attention_mask, token_type_ids, position_ids,
+            output_attentions, output_hidden_states, return_pooler=False,
+        )  # fmt: skip
+        logits = self.mlm_head(out.last_hidden_state, self.ernie.embeddings.word_embeddings.weight)
+        loss = _ce(logits, labels) if labels is not None else None
+        return RnaErnieHeadOutput(loss, logits, out.hidden_states, out.attentions)
+
+
+class RnaErnieForPreTraining(RnaErniePreTrainedModel):
+    """MLM over the vocabulary plus RNA-type classification from the pooled [CLS].
+
+    ``labels`` (B, L): target token ids at masked positions, -100 elsewhere.
+    ``type_labels`` (B,): index into :data:`rnaernie.vocab.RNA_TYPES` (0..27), -100 to ignore.
+    """
+
+    def __init__(self, config: RnaErnieConfig):
+        super().__init__(config)
+        self.ernie = RnaErnieModel(config, add_pooling_layer=True)
+        self.mlm_head = RnaErnieMLMHead(config)
+        self.type_head = nn.Linear(config.hidden_size, config.num_rna_types)
+        self.init_weights()
+
+    def forward(
+        self,
+        input_ids: Tensor,
+        attention_mask: Tensor | None = None,
+        token_type_ids: Tensor | None = None,
+        position_ids: Tensor | None = None,
+        labels: Tensor | None = None,
+        type_labels: Tensor | None = None,
+        output_attentions: bool = False,
+        output_hidden_states: bool = False,
+    ) -> RnaErniePreTrainingOutput:
+        out = self.ernie(
+            input_ids, attention_mask, token_type_ids, position_ids,
+            output_attentions, output_hidden_states,
+        )  # fmt: skip
+        logits = self.mlm_head(out.last_hidden_state, self.ernie.embeddings.word_embeddings.weight)
+        type_logits = self.type_head(out.pooler_output)  # (B, T)
+        mlm_loss = _ce(logits, labels) if labels is not None else None
+        type_loss = _ce(type_logits, type_labels) if type_labels is not None else None
+        parts = [x for x in (mlm_loss, type_loss) if x is not None]
+        loss = sum(parts[1:], parts[0]) if parts else None
+        return RnaErniePreTrainingOutput(
+            loss, mlm_loss, type_loss, logits, type_logits, out.hidden_states, out.attentions
+        )
+
+
+# ----------------------------------------------------------------------------- classification
+
+
+class RnaErnieForSequenceClassification(RnaErniePreTrainedModel):
+    """tanh-pooled [CLS] → dropout → Linear(C, num_labels). ``labels`` (B,)."""
+
+    per_token = False  # RnaErnieForTokenClassification: every token instead of the pooled [CLS]
+
+    def __init__(self, config: RnaErnieConfig):
+        super().__init__(config)
+        self.num_labels = config.num_labels
+        self.ernie = RnaErnieModel(config, add_pooling_layer=not self.per_token)
+        self.dropout = _head_dropout(config)
+        self.classifier = nn.Linear(config.hidden_size, config.num_labels)
+        self.init_weights()
+
+    def forward(
+        self,
+        input_ids: Tensor,
+        attention_mask: Tensor | None = None,
+        token_type_ids: Tensor | None = None,
+        position_ids: Tensor | None = None,
+        labels: Tensor | None = None,
+        output_attentions: bool = False,
+        output_hidden_states: bool = False,
+    ) -> RnaErnieHeadOutput:
+        out = self.ernie(
+            input_ids, attention_mask, token_type_ids, position_ids,
+            output_attentions, output_hidden_states, return_pooler=not self.per_token,
+        )  # fmt: skip
+        h = out.last_hidden_state if self.per_token else out.pooler_output
+        logits = self.classifier(self.dropout(h))  # (B, num_labels) or (B, L, num_labels)
+        loss = _classification_loss(logits, labels, self.num_labels) if labels is not None else None
+        return RnaErnieHeadOutput(loss, logits, out.hidden_states, out.attentions)
+
+
+class RnaErnieForTokenClassification(RnaErnieForSequenceClassification):
+    """Every token → Linear(C, num_labels). ``labels`` (B, L), -100 on special/padding tokens."""
+
+    per_token = True
+
+
+# ----------------------------------------------------------------------------- pairs
+
+
+class RnaErnieForContactPrediction(RnaErniePreTrainedModel):
+    """Base-pair (contact) logits over nucleotide positions.
+
+    Token states of the nucleotides (``[CLS]`` and ``[SEP]`` dropped: position i of the output is
+    nucleotide i, i.e. token i + 1) are projected to P = ``pair_channels``; the pair features
+    ``[a_i * a_j, a_i + a_j]`` (2P, L, L) go through two ``pair_kernel_size`` 2-D convolutions to one
+    logit per pair, then are symmetrised. Returns ``logits`` (B, L, L) with L = tokens - 2, and
+    ``pair_mask`` (B, L, L) bool marking pairs of two real nucleotides (i != j). ``labels``
+    (B, L, L) in {0, 1} (or -100 to ignore) give a BCE-with-logits loss over masked pairs.
+    """
+
+    def __init__(self, config: RnaErnieConfig):
+        super().__init__(config)
+        P, k = config.pair_channels, config.pair_kernel_size
+        self.ernie = RnaErnieModel(config, add_pooling_layer=False)
+        self.proj = nn.Linear(config.hidden_size, P)
+        self.conv1 = nn.Conv2d(2 * P, P, k, padding=k // 2)
+        self.conv2 = nn.Conv2d(P, 1, k, padding=k // 2)
+        self.init_weights()
+
+    def forward(
+        self,
+        input_ids: Tensor,
+        attention_mask: Tensor | None = None,
+        token_type_ids: Tensor | None = None,
+        position_ids: Tensor | None = None,
+        labels: Tensor | None = None,
+        output_attentions: bool = False,
+        output_hidden_states: bool = False,
+        type_weights: Tensor | None = None,
+    ) -> RnaErnieHeadOutput:
+        """``input_ids`` (B, T) is ``[CLS] seq [SEP]`` or ``[CLS] seq [IND] TYPE [SEP]``.
+
+        Type-guided: ``input_ids`` (K, B, T) holds the same sequences with K different types in the
+        slot and ``type_weights`` (B, K) their weights; the pair head reads the weighted mean of the
+        K encodings of the nucleotides.
+        """
+        if attention_mask is None:
+            attention_mask = input_ids != self.config.pad_token_id
+        typed_k = input_ids.shape[0] if input_ids.dim() == 3 else 0
+        if typed_k:
+            if type_weights is None or tuple(type_weights.shape) != (
+                input_ids.shape[1],
+                typed_k,
+            ):
+                raise ValueError("(K, B, T) input_ids need type_weights of shape (B, K)")
+            flat = lambda x: None if x is None else x.reshape(-1, x.shape[-1])  # noqa: E731
+            out = self.ernie(
+                flat(input_ids), flat(attention_mask), flat(token_type_ids), flat(position_ids),
+                output_attentions, output_hidden_states, return_pooler=False,
+            )  # fmt: skip
+            h = out.last_hidden_state.unflatten(0, input_ids.shape[:2])  # (K, B, T, C)
+            w = type_weights.t().to(h.dtype)[:, :, None, None]  # (K, B, 1, 1)
+            h = (h * w).sum(0)  # (B, T, C)
+            input_ids, attention_mask = input_ids[0], attention_mask[0]
+        else:
+            out = self.ernie(
+                input_ids, attention_mask, token_type_ids, position_ids,
+                output_attentions, output_hidden_states, return_pooler=False,
+            )  # fmt: skip
+            h = out.last_hidden_state
+        # nucleotides per sequence: real tokens minus [CLS] [SEP] (and [IND] TYPE when typed)
+        typed_rows = (input_ids == IND_ID).any(dim=-1).to(torch.long)
+        n = attention_mask.to(torch.long).sum(dim=-1) - 2 - 2 * typed_rows  # (B,)
+        L = input_ids.shape[1] - 2
+        valid = torch.arange(L, device=input_ids.device)[None, :] < n[:, None]  # (B, L)
+        a = self.proj(h[:, 1:-1])  # (B, L, P)
+        a = a * valid.unsqueeze(-1).to(a.dtype)  # padding / [SEP] / type-slot features are zero
+        a = a.transpose(1, 2)  # (B, P, L)
+        ai, aj = a.unsqueeze(-1), a.unsqueeze(-2)  # (B, P, L, 1), (B, P, 1, L)
+        pair_mask = valid[:, :, None] & valid[:, None, :]  # (B, L, L)
+        keep = pair_mask.unsqueeze(1).to(a.dtype)  # (B, 1, L, L): padding pairs read as zeros
+        z = torch.cat([ai * aj, ai + aj], dim=1) * keep  # (B, 2P, L, L)
+        z = F.relu(self.conv1(z)) * keep  # (B, P, L, L)
+        z = self.conv2(z).squeeze(1)  # (B, L, L)
+        logits = 0.5 * (z + z.transpose(-1, -2))
+        pair_mask = pair_mask & ~torch.eye(L, dtype=torch.bool, device=pair_mask.device)
+        loss = None
+        if labels is not None:
+            keep = pair_mask & (labels != IGNORE_INDEX)
+            if bool(keep.any()):
+                loss = F.binary_cross_entropy_with_logits(
+                    logits[keep].float(), labels[keep].float()
+                )
+            else:
+                loss = logits.sum() * 0.0
+        return RnaErnieHeadOutput(loss, logits, out.hidden_states, out.attentions, pair_mask)
+
+
+# ----------------------------------------------------------------------------- interaction
+
+
+class RnaErnieForInteraction(RnaErniePreTrainedModel):
+    """miRNA–target interaction, two-tower: each sequence is encoded on its own by the shared
+    encoder and mean-pooled over its real tokens to ``a``, ``b`` (B, C); ``[a, b, |a-b|, a*b]``
+    (B, 4C) → Linear → ReLU → dropout → Linear(num_labels).
+
+    Two towers (rather than one ``[CLS] a [SEP] b [SEP]`` input) keep each input within the
+    position table, let target embeddings be cached, and match how the encoder was pretrained
+    (single sequences, token type 0). ``labels`` (B,).
+    """
+
+    def __init__(self, config: RnaErnieConfig):
+        super().__init__(config)
+        C = config.hidden_size
+        self.num_labels = config.num_labels
+        self.ernie = RnaErnieModel(config, add_pooling_layer=False)
+        self.mlp = nn.Sequential(
+            nn.Linear(4 * C, C), nn.ReLU(), _head_dropout(config), nn.Linear(C, config.num_labels)
+        )
+        self.init_weights()
+
+    def encode(
+        self, input_ids: Tensor, attention_mask: Tensor | None = None
+    ) -> RnaErnieModelOutput:
+        return self.ernie(input_ids, attention_mask, return_pooler=False)
+
+    def pool(self, input_ids: Tensor, attention_mask: Tensor | None = None) -> Tensor:
+        """(B, L) → (B, C) mean over real tokens."""
+        if attention_mask is None:
+            attention_mask = input_ids != self.config.pad_token_id
+        return masked_mean(self.encode(input_ids, attention_mask).last_hidden_state, attention_mask)
+
+    def classify(self, a: Tensor, b: Tensor) -> Tensor:
+        """Pooled (B, C) embeddings of both sequences → (B, num_labels) logits."""
+        return self.mlp(torch.cat([a, b, (a - b).abs(), a * b], dim=-1))
+
+    def forward(
+        self,
+        input_ids_a: Tensor,
+        input_ids_b: Tensor,
+        attention_mask_a: Tensor | None = None,
+        attention_mask_b: Tensor | None = None,
+        labels: Tensor | None = None,
+    ) -> RnaErnieHeadOutput:
+        a = self.pool(input_ids_a, attention_mask_a)  # (B, C)
+        b = self.pool(input_ids_b, attention_mask_b)  # (B, C)
+        logits = self.classify(a, b)  # (B, num_labels)
+        loss = _classification_loss(logits, labels, self.num_labels) if labels is not None else None
+        return RnaErnieHeadOutput(loss, logits)
