@@ -180,6 +180,21 @@ def _padded_ids(ids: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.pad(ids, pad, constant_values=PAD_ID) if extra else ids)
 
 
+def _batches(ids_all: Tensor, lengths: np.ndarray, batch_tokens: int, device,
+             max_batch_size: int | None = None) -> Iterator[tuple[np.ndarray, Tensor, Tensor]]:  # fmt: skip
+    """``(idx, ids (..., B, L), mask (B, L))`` per length bucket, on ``device``. ``L`` is rounded
+    up to :data:`PAD_MULTIPLE` and a short last batch's ``B`` to a power of two (its extra rows
+    repeat a real one; drop outputs past ``len(idx)``), so few distinct shapes ever run."""
+    for idx in length_buckets(lengths, batch_tokens, max_batch_size):
+        L = _padded(int(lengths[idx].max()))
+        full = max(1, min(max_batch_size or batch_tokens, batch_tokens // L))
+        B = len(idx) if len(idx) >= full else min(full, 1 << (len(idx) - 1).bit_length())
+        rows = np.pad(idx, (0, B - len(idx)), mode="edge")
+        lens = torch.from_numpy(lengths[rows])
+        mask = torch.arange(L)[None, :] < lens[:, None]
+        yield idx, ids_all[..., torch.from_numpy(rows), :L].to(device), mask.to(device)
+
+
 def _device(model: torch.nn.Module) -> torch.device:
     return next(model.parameters()).device
 
@@ -196,11 +211,7 @@ def run_rows(
     ids_all = _padded_ids(enc.input_ids)
     lengths = np.asarray(enc.lengths, dtype=np.int64)
     with torch.inference_mode():
-        for idx in length_buckets(lengths, batch_tokens, max_batch_size):
-            lens = torch.from_numpy(lengths[idx])
-            L = _padded(int(lens.max()))
-            ids = ids_all[torch.from_numpy(idx), :L].to(device)
-            mask = (torch.arange(L)[None, :] < lens[:, None]).to(device)
+        for idx, ids, mask in _batches(ids_all, lengths, batch_tokens, device, max_batch_size):
             res = fn(ids, mask).float().cpu().numpy()
             for j, i in enumerate(idx.tolist()):
                 out[i] = res[j]
@@ -294,16 +305,13 @@ def embed_batches(
     encoder.eval()
     try:
         with torch.inference_mode():
-            for idx in length_buckets(lengths, batch_tokens, max_batch_size):
-                lens = torch.from_numpy(lengths[idx])
-                L = _padded(int(lens.max()))
-                ids = ids_all[torch.from_numpy(idx), :L].to(device, non_blocking=True)
-                mask = torch.arange(L)[None, :] < lens[:, None]
-                h = encoder(ids, mask.to(device), return_pooler=False).last_hidden_state.float()
+            for idx, ids, mask in _batches(ids_all, lengths, batch_tokens, device, max_batch_size):
+                h = encoder(ids, mask, return_pooler=False).last_hidden_state.float()
+                h, mask = h[: len(idx)], mask[: len(idx)]
                 if pooling == "none":
                     h = h.cpu()
                     for j, i in enumerate(idx.tolist()):
-                        out[i] = h[j, : int(lens[j])].clone()  # type: ignore[index]
+                        out[i] = h[j, : int(lengths[i])].clone()  # type: ignore[index]
                     continue
                 if pooling == "cls":
                     pooled = h[:, 0]
@@ -555,13 +563,10 @@ def pair_logits(
     lengths = np.asarray(e0.lengths, dtype=np.int64)
     max_rows = max(1, (batch_tokens * 64) // (max(int(lengths.max()), 1) ** 2 * len(encs)))
     with torch.inference_mode():
-        for idx in length_buckets(lengths, batch_tokens, max_rows):
-            lens = torch.from_numpy(lengths[idx])
-            L = _padded(int(lens.max()))
-            ids = ids_all[:, torch.from_numpy(idx), :L].to(dev)  # (K, b, L)
-            mask = (torch.arange(L)[None, :] < lens[:, None]).to(dev)
+        for idx, ids, mask in _batches(ids_all, lengths, batch_tokens, dev, max_rows):  # (K, B, L)
             if typing is not None:
-                tw = torch.from_numpy(typing.weights[e0.seq_index[idx]])
+                rows_ = np.pad(idx, (0, ids.shape[1] - len(idx)), mode="edge")  # the batch's rows
+                tw = torch.from_numpy(typing.weights[e0.seq_index[rows_]])
                 z = model(ids, mask.expand(len(encs), -1, -1), type_weights=tw.to(dev)).logits
             else:
                 z = model(ids[0], mask).logits

@@ -219,10 +219,10 @@ def test_api_bad_inputs(model, tmp_path):
         rnaernie.load(model, threads=-3)
 
 
-def test_gzip_on_stdin_and_checkout_import(tmp_path):
+def test_gzip_on_stdin(tmp_path):
     """``cat x.fa.gz | rnaernie motifs -`` reads gzip from stdin."""
     code = "import sys; from rnaernie.cli import main; sys.exit(main(sys.argv[1:]))"
-    p = subprocess.run([sys.executable, "-c", code, "motifs", "-", "-q"],
+    p = subprocess.run([sys.executable, "-c", code, "motifs", "-", "-q"], cwd=tmp_path,
                        input=gzip.compress(FA.encode()), capture_output=True, check=False)  # fmt: skip
     assert p.returncode == 0, p.stderr
     assert p.stdout.decode().splitlines()[0] == "id\tstart\tend\tmotif\tsource"
