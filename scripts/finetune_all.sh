@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PRE=${PRE:-runs/pretrain-tiny/final}
-D=../shared/data
+D=${RNAERNIE_DATA:-../shared/data}
 DEST=rnaernie/data/models/rnaernie-tiny
 EPOCHS=${EPOCHS:-2}
 CLS=(--epochs "$EPOCHS" --batch-tokens 4096 --lr 2e-4)

@@ -226,3 +226,19 @@ def test_gzip_on_stdin(tmp_path):
                        input=gzip.compress(FA.encode()), capture_output=True, check=False)  # fmt: skip
     assert p.returncode == 0, p.stderr
     assert p.stdout.decode().splitlines()[0] == "id\tstart\tend\tmotif\tsource"
+
+
+def test_motifs_rows_are_unique_tsv_safe_and_skip_invalid(tmp_path, capsys):
+    import csv
+
+    src = tmp_path / "in.fa"
+    src.write_text(">a\tb\nGGACUGAUGGACUGA\n>bad\nACGU!\n>c\nUUUUUUUU\n")
+    out = tmp_path / "m.tsv"
+    assert main(["motifs", str(src), "-o", str(out), "-q"]) == 2
+    assert "record 'bad'" in capsys.readouterr().err and not out.exists()
+    assert main(["motifs", str(src), "-o", str(out), "-q", "--skip-invalid"]) == 0
+    with out.open() as fh:
+        rows = list(csv.reader(fh, delimiter="\t"))[1:]
+    assert rows and {r[0] for r in rows} <= {"a\tb", "c"}  # the tab stays inside the id field
+    assert len(rows) == len({tuple(r) for r in rows})  # no duplicate rows
+    assert "bad" in (tmp_path / "m.skipped.tsv").read_text()

@@ -44,6 +44,7 @@ from safetensors.torch import load_file, save_file
 from torch import Tensor
 
 from ..io import open_text, read_fasta
+from ..io.runner import dist_env
 from ..masking import LEVELS, select_mask_positions
 from ..model import RnaErnieConfig, RnaErnieForPreTraining
 from ..model.dispatch import mlm_replace
@@ -319,12 +320,6 @@ def _lr_lambda(
     return f
 
 
-def _dist() -> tuple[int, int]:
-    if torch.distributed.is_available() and torch.distributed.is_initialized():
-        return torch.distributed.get_rank(), torch.distributed.get_world_size()
-    return 0, 1
-
-
 def _save_checkpoint(path: Path, model, opt, sched, state: dict) -> None:
     """Tensors (optimizer state, torch RNG) in ``trainer.safetensors``, the rest in ``trainer.json``,
     weights in ``model/``: nothing is pickled, so a planted file cannot run code on resume."""
@@ -398,7 +393,7 @@ def pretrain(cfg: PretrainConfig) -> Path:
     if world > 1 and not torch.distributed.is_initialized():
         backend = "nccl" if torch.cuda.is_available() else "gloo"
         torch.distributed.init_process_group(backend)
-    rank, world = _dist()
+    rank, world = dist_env()
     if cfg.device == "auto":
         device = torch.device(
             f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}" if torch.cuda.is_available() else "cpu"
