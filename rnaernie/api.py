@@ -520,7 +520,7 @@ class RnaErnie:
         """Score (miRNA, target) pairs with ``heads/interaction`` (two-tower head, 2 classes).
 
         ``pairs``: ``(a, b)`` or ``(id, a, b)`` tuples, the miRNA ``a`` written 5'→3' (the shipped
-        head was trained so; MirTarRAW's file stores it reversed, see :mod:`rnaernie.interaction`).
+        head was trained so; MirTarRAW's file stores it reversed, see :mod:`rnaernie.training.interaction`).
         Each sequence is cut to 508 nt. A head fine-tuned with type guidance runs type-guided.
         """
         items = list(pairs)

@@ -11,7 +11,7 @@ projection (one GEMM instead of three), the token-type row 0 is broadcast instea
 
 Example:
     >>> import torch
-    >>> from rnaernie.config import RnaErnieConfig
+    >>> from rnaernie.model import RnaErnieConfig
     >>> model = RnaErnieModel(RnaErnieConfig.preset("tiny")).eval()
     >>> ids = torch.tensor([[2, 35, 36, 37, 38, 3]])
     >>> model(ids).last_hidden_state.shape
@@ -131,7 +131,7 @@ class RnaErnieEmbeddings(nn.Module):
 
 
 class RnaErnieSelfAttention(nn.Module):
-    """Fused q/k/v projection → :func:`rnaernie.attention.attention` → output projection."""
+    """Fused q/k/v projection → :func:`rnaernie.model.dispatch.attention` → output projection."""
 
     def __init__(self, config: RnaErnieConfig):
         super().__init__()
@@ -257,7 +257,7 @@ class RnaErnieModel(RnaErniePreTrainedModel):
 
     Feed our 39-token ids (:mod:`rnaernie.vocab`), laid out ``[CLS] seq [SEP]`` and right-padded
     with 0. ``from_pretrained`` also accepts a directory saved by multimolecule's ``RnaErnieModel``
-    (its 28-token embeddings are remapped onto our layout; see :mod:`rnaernie.modeling_io`).
+    (its 28-token embeddings are remapped onto our layout; see :mod:`rnaernie.model.convert`).
     """
 
     base_model_prefix = ""

@@ -12,7 +12,7 @@ Loss conventions: labels of -100 are ignored; classification losses are cross-en
 
 Example:
     >>> import torch
-    >>> from rnaernie.config import RnaErnieConfig
+    >>> from rnaernie.model import RnaErnieConfig
     >>> model = RnaErnieForPreTraining(RnaErnieConfig.preset("tiny"))
     >>> ids = torch.tensor([[2, 35, 4, 37, 38, 3]])
     >>> labels = torch.tensor([[-100, -100, 36, -100, -100, -100]])

@@ -15,7 +15,7 @@ Two splits (see ``mirtarraw/SOURCE.md``):
 * ``grouped`` — a stratified random 80/20 split (fixed seed) in which all copies of a duplicated
   (miRNA, target) sequence pair fall on the same side.
 
-The model is the two-tower :class:`rnaernie.heads.RnaErnieForInteraction`. With type guidance, each
+The model is the two-tower :class:`rnaernie.model.RnaErnieForInteraction`. With type guidance, each
 tower's pooled embedding is the probability-weighted mean over the indicator's top-k typed inputs
 ``[CLS] seq [IND] TYPE [SEP]``.
 """
