@@ -239,3 +239,19 @@ def test_special_output_files_are_written_through(model, fa, tmp_path):
     assert stat.S_ISFIFO(fifo.stat().st_mode)
     assert got[0].count(">") == 4
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.fa", "pipe"]
+
+
+def test_progress_lines_when_stderr_is_not_a_terminal(model, tmp_path, monkeypatch, caplog):
+    """A cluster log gets a line every PROGRESS_EVERY_S: records, rate, share of the file read."""
+    import logging
+
+    import rnaernie.io.runner as runner
+
+    monkeypatch.setattr(runner, "PROGRESS_EVERY_S", 0.0)
+    src = tmp_path / "many.fa"
+    src.write_text("".join(f">r{i}\nACGUACGUAAGGCCAU\n" for i in range(40)))
+    with caplog.at_level(logging.WARNING, logger="rnaernie.io.runner"):
+        assert main(["classify", str(src), "-o", str(tmp_path / "o.tsv"), "--model", model,
+                     "--chunk-size", "8"]) == 0  # fmt: skip
+    lines = [r.getMessage() for r in caplog.records if r.name == "rnaernie.io.runner"]
+    assert any("classify: 40 records" in x and "100 % of the input" in x for x in lines), lines

@@ -6,6 +6,7 @@ reader and the one sharded runner of :mod:`rnaernie.io` (chunks, ``--skip-invali
 from __future__ import annotations
 
 import argparse
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from ..api import FOLD_MAX_NT
-from ..io import check_output, iter_records, open_text
+from ..io import check_output, iter_records, open_binary, open_text
 from ..io.runner import merge_parts, run_sharded
 from ..io.writers import EmbeddingWriter, NpyWriter, StructureWriter, TableWriter, is_special
 from .options import (
@@ -47,8 +48,16 @@ class _Out:
 
 def _run(args: argparse.Namespace, tags: list[str], open_out, process, desc: str) -> int:
     src = args.input or example_fasta()
-    items = iter_records(src, max_length=args.max_length)
-    return run_sharded(run_options(args), items, str(src), tags, open_out, process, desc)
+    fh, name, close = open_binary(src)  # opened here so that progress can tell how far it read
+    try:
+        raw = getattr(fh, "fileobj", fh)  # a gzip stream: the compressed bytes read
+        size = os.path.getsize(name) if close and os.path.isfile(name) else 0
+        items = iter_records(fh, max_length=args.max_length)
+        return run_sharded(run_options(args), items, str(src), tags, open_out, process, desc,
+                           position=raw.tell, size=size)  # fmt: skip
+    finally:
+        if close:
+            fh.close()
 
 
 def _check_output(args: argparse.Namespace) -> None:

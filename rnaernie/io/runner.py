@@ -189,13 +189,16 @@ PROGRESS_EVERY_S = 30.0  # a progress line this often when stderr is not a termi
 
 class Progress:
     """Records done: a tqdm bar on a terminal, else a log line every :data:`PROGRESS_EVERY_S`
-    seconds (with the rate), so a cluster log shows a run is alive; nothing when ``quiet``."""
+    seconds, so a cluster log shows a run is alive: records, rate, the share of the input file
+    read (``position()`` / ``size`` bytes, when known) and the results written while one long
+    record is worked on. Nothing when ``quiet``."""
 
-    def __init__(self, desc: str, quiet: bool = False) -> None:
+    def __init__(self, desc: str, quiet: bool = False, position=None, size: int = 0) -> None:
         import sys
         import time
 
-        self.desc, self.quiet, self.n, self._time = desc, quiet, 0, time.monotonic
+        self.desc, self.quiet, self.n, self.results, self._time = desc, quiet, 0, 0, time.monotonic
+        self.position, self.size = position, size
         self.t0 = self.last = self._time()
         self.bar = None
         if not quiet and sys.stderr.isatty():
@@ -204,13 +207,19 @@ class Progress:
             self.bar = tqdm(desc=desc, unit="rec", file=sys.stderr)
 
     def update(self, n: int) -> None:
+        """``n`` more records done (0: one more batch of results of the current records)."""
         self.n += n
+        self.results = self.results + 1 if n == 0 else 0
+        read = f"{100 * self.position() / self.size:.0f} % of the input" if self.size else ""
         if self.bar is not None:
             self.bar.update(n)
+            self.bar.set_postfix_str(read, refresh=False)
         elif not self.quiet and self._time() - self.last >= PROGRESS_EVERY_S:
             self.last = self._time()
             rate = self.n / max(self.last - self.t0, 1e-9)
-            logger.warning("%s: %d records (%.1f/s)", self.desc, self.n, rate)
+            busy = f", {self.results} result batches of the current records" if self.results else ""
+            logger.warning("%s: %d records (%.1f/s)%s%s", self.desc, self.n, rate,
+                           f", {read}" if read else "", busy)  # fmt: skip
 
     def close(self) -> None:
         if self.bar is not None:
@@ -272,6 +281,7 @@ def _run_stream(opts: RunOptions, items, out, open_out, process, skipped_path, b
             if recs:
                 for result in process(recs):
                     w.write(result)
+                    bar.update(0)  # alive inside long records
             bar.update(len(recs))
         if seen == 0:
             raise ValueError(f"{src}: no sequence records (empty input)")
@@ -310,15 +320,16 @@ def report_skipped(command: str, skipped: list[Invalid], where: str | None) -> N
 
 
 def run_sharded(opts: RunOptions, items: Iterable[Any], src: str, tags: list[str], open_out,
-                process, desc: str) -> int:  # fmt: skip
+                process, desc: str, position=None, size: int = 0) -> int:  # fmt: skip
     """Stream ``items`` (records or :class:`Invalid`) through ``process`` (a chunk of records →
     results) into writers from ``open_out(path)``; sharded when ``opts.shard_size`` or the world
     size asks for it (see the module docstring), merged by rank 0. ``tags``: the extensions of
-    the main file and its sidecars. Returns the exit status."""
+    the main file and its sidecars; ``position()`` / ``size``: bytes of the input read so far and
+    in all, for the progress output. Returns the exit status."""
     out = opts.output or "-"
     rank, world = dist_env()
     shard_size = opts.shard_size or (DEFAULT_SHARD_SIZE if world > 1 else 0)
-    bar = Progress(desc, opts.quiet)
+    bar = Progress(desc, opts.quiet, position, size)
     try:
         if not shard_size:
             if out != "-" and opts.resume and Path(out).is_file():
