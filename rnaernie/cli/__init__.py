@@ -31,6 +31,13 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return subprocess.call(cmd, cwd=root)
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    from ..model.export import export_onnx
+
+    print(export_onnx(args.model, args.output, head=args.head))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="rnaernie",
@@ -43,6 +50,15 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     predict.add_parsers(sub)
     train.add_parsers(sub)
+    p = sub.add_parser("export", help="export a model to another format (onnx)",
+                       description="ONNX graph of the encoder (inputs input_ids, attention_mask; "
+                       "output last_hidden_state), or with --head of that classifier head too "
+                       "(output logits); dynamic batch and length. Needs pip install 'rnaernie[onnx]'.")  # fmt: skip
+    p.add_argument("format", choices=["onnx"])
+    p.add_argument("model", help="shipped model name or model directory")
+    p.add_argument("output", help="the .onnx file to write")
+    p.add_argument("--head", default=None, help="a sequence-classification head (e.g. nrc)")
+    p.set_defaults(func=cmd_export)
     p = sub.add_parser("bench", help="run the benchmarks of a checkout (pytest benchmarks/)")
     p.add_argument("args", nargs=argparse.REMAINDER, help="passed on to pytest")
     p.set_defaults(func=cmd_bench)

@@ -301,7 +301,7 @@ class RnaErnieModel(RnaErniePreTrainedModel):
                 raise ValueError("attention_mask must have the shape of input_ids")
             mask = attention_mask.to(torch.bool)
         lengths = mask.sum(dim=-1)  # (B,)
-        if not mask.is_cuda and bool(mask.all()):
+        if not mask.is_cuda and not torch.compiler.is_compiling() and bool(mask.all()):
             mask = None  # no padding: the unmasked (fastest) attention path
         x = self.embeddings(input_ids, token_type_ids, position_ids)  # (B, L, C)
         x, hidden, attns = self.encoder(

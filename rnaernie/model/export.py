@@ -1,0 +1,81 @@
+"""ONNX export of the encoder (and a sequence-classification head), for tools outside Python.
+
+The graph takes ``input_ids`` and ``attention_mask`` (int64, (B, L), dynamic batch and length,
+padding on the right, as :class:`~rnaernie.tokenizer.Tokenizer` produces them) and returns
+``last_hidden_state`` (B, L, H) float32, plus ``logits`` (B, C) with a classifier head. Exported
+with attention ``"eager"`` (plain matmul + softmax ops) through ``torch.onnx.export``'s dynamo
+exporter; needs the ``onnx`` extra (onnx, onnxscript; onnxruntime to run it).
+
+Example:
+    >>> export_onnx("rnaernie-tiny", "tiny.onnx")  # doctest: +SKIP
+    >>> import onnxruntime as ort  # doctest: +SKIP
+    >>> ort.InferenceSession("tiny.onnx").run(None, {"input_ids": ids, "attention_mask": mask})
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+
+import torch
+from torch import Tensor, nn
+
+from ..tokenizer import Tokenizer
+from .heads import RnaErnieForSequenceClassification
+from .pretrained import resolve_model_dir
+
+__all__ = ["export_onnx"]
+
+
+class _Graph(nn.Module):
+    def __init__(self, model: nn.Module, head: bool) -> None:
+        super().__init__()
+        self.model, self.head = model, head
+
+    def forward(self, input_ids: Tensor, attention_mask: Tensor) -> tuple[Tensor, ...]:
+        if not self.head:
+            return (self.model(input_ids, attention_mask, return_pooler=False).last_hidden_state,)
+        out = self.model.ernie(input_ids, attention_mask)
+        logits = self.model.classifier(out.pooler_output)  # eval: dropout is the identity
+        return out.last_hidden_state, logits
+
+
+def export_onnx(
+    model: str | os.PathLike[str], out: str | os.PathLike[str], *, head: str | None = None
+) -> Path:
+    """Write ``out`` (.onnx): the encoder of ``model`` (a shipped name or a model directory), or
+    with ``head`` (e.g. ``"nrc"``) that sequence-classification head, encoder included. The file is
+    written to ``out.tmp`` and renamed. Returns the path."""
+    from ..io import check_output
+
+    root = resolve_model_dir(model)
+    out = Path(out)
+    check_output(out)
+    if head is None:
+        from .encoder import RnaErnieModel
+
+        net = RnaErnieModel.from_pretrained(root, attn_implementation="eager")
+    else:
+        d = root / "heads" / head
+        if not (d / "model.safetensors").is_file():
+            raise ValueError(f"{root} has no {head} head (expected {d / 'model.safetensors'})")
+        net = RnaErnieForSequenceClassification.from_pretrained(d, attn_implementation="eager")
+        if net.config.extra.get("type_guided"):
+            raise ValueError(f"{d}: a type-guided head needs the type indicator; not exportable")
+    graph = _Graph(net.eval().float(), head is not None)
+    enc = Tokenizer().encode_batch(["ACGUACGU", "GGC"])  # two rows, one padded
+    ids, mask = torch.from_numpy(enc.input_ids), torch.from_numpy(enc.attention_mask)
+    names = ["last_hidden_state"] + (["logits"] if head else [])
+    dims = {"input_ids": {0: "batch", 1: "length"}, "attention_mask": {0: "batch", 1: "length"}}
+    tmp = out.with_name(out.name + ".tmp")
+    try:
+        with warnings.catch_warnings():  # (no no_grad: it makes mkldnn ops ONNX cannot express)
+            warnings.simplefilter("ignore")
+            torch.onnx.export(graph, (ids, mask), str(tmp), dynamo=True,
+                              input_names=["input_ids", "attention_mask"], output_names=names,
+                              dynamic_shapes=dims, external_data=False, verbose=False)  # fmt: skip
+        os.replace(tmp, out)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return out
