@@ -172,10 +172,11 @@ def _padded(n: int) -> int:
     return max(PAD_MULTIPLE, -(-n // PAD_MULTIPLE) * PAD_MULTIPLE)
 
 
-def _padded_ids(ids: np.ndarray) -> torch.Tensor:
-    """(R, L) ids with ``[PAD]`` columns added up to a multiple of :data:`PAD_MULTIPLE`."""
+def _padded_ids(ids: np.ndarray, limit: int) -> torch.Tensor:
+    """(R, L) ids with ``[PAD]`` columns added up to a multiple of :data:`PAD_MULTIPLE` (at most
+    ``limit``, the model's position table)."""
     ids = np.asarray(ids, dtype=np.int64)
-    extra = _padded(ids.shape[-1]) - ids.shape[-1]
+    extra = max(0, min(_padded(ids.shape[-1]), limit) - ids.shape[-1])
     pad = [(0, 0)] * (ids.ndim - 1) + [(0, extra)]
     return torch.from_numpy(np.pad(ids, pad, constant_values=PAD_ID) if extra else ids)
 
@@ -186,7 +187,7 @@ def _batches(ids_all: Tensor, lengths: np.ndarray, batch_tokens: int, device,
     up to :data:`PAD_MULTIPLE` and a short last batch's ``B`` to a power of two (its extra rows
     repeat a real one; drop outputs past ``len(idx)``), so few distinct shapes ever run."""
     for idx in length_buckets(lengths, batch_tokens, max_batch_size):
-        L = _padded(int(lengths[idx].max()))
+        L = min(_padded(int(lengths[idx].max())), ids_all.shape[-1])
         full = max(1, min(max_batch_size or batch_tokens, batch_tokens // L))
         B = len(idx) if len(idx) >= full else min(full, 1 << (len(idx) - 1).bit_length())
         rows = np.pad(idx, (0, B - len(idx)), mode="edge")
@@ -208,7 +209,7 @@ def run_rows(
 ) -> list[np.ndarray]:
     """``fn(ids, mask) -> (b, ...)`` over length buckets of ``enc``; float32 outputs per row."""
     out: list[Any] = [None] * len(enc)
-    ids_all = _padded_ids(enc.input_ids)
+    ids_all = _padded_ids(enc.input_ids, MAX_NT + 2)  # rows of encode_windows
     lengths = np.asarray(enc.lengths, dtype=np.int64)
     with torch.inference_mode():
         for idx, ids, mask in _batches(ids_all, lengths, batch_tokens, device, max_batch_size):
@@ -298,7 +299,7 @@ def embed_batches(
     device = _device(encoder) if device is None else device
     ids_np, lengths = _as_rows(inputs, max_length, truncate)
     n = len(lengths)
-    ids_all = _padded_ids(ids_np)
+    ids_all = _padded_ids(ids_np, encoder.config.max_position_embeddings)
     out: Tensor | list[Tensor | None]
     out = torch.empty(n, encoder.config.hidden_size) if pooling != "none" else [None] * n
     was_training = encoder.training
@@ -559,7 +560,7 @@ def pair_logits(
         encs = [encode_windows(tok, seqs, names=names, replace_invalid=replace_invalid)]
     e0 = encs[0]
     rows: list[np.ndarray] = [np.zeros((0, 0), np.float32)] * len(e0)
-    ids_all = _padded_ids(np.stack([e.input_ids for e in encs]))
+    ids_all = _padded_ids(np.stack([e.input_ids for e in encs]), MAX_NT + 2)
     lengths = np.asarray(e0.lengths, dtype=np.int64)
     max_rows = max(1, (batch_tokens * 64) // (max(int(lengths.max()), 1) ** 2 * len(encs)))
     with torch.inference_mode():
@@ -585,9 +586,11 @@ def head_decode_options(extra: dict, prior: str | None = None) -> DecodeOptions:
     """The decoder settings a structure head stores (chosen on validation data when it was
     fine-tuned): its config's ``extra["decode"]``, or with a prior ``extra["prior_<name>"]
     ["decode"]``; the defaults of :class:`~rnaernie.structure.DecodeOptions` where absent."""
-    d = extra.get("decode", {})
-    if prior is not None:
-        d = extra.get(f"prior_{prior}", {}).get("decode", d)
+    legacy = {"threshold": "decode_threshold", "no_lonely_pairs": "decode_no_lonely_pairs"}
+    d = extra.get("decode") or {k: extra[v] for k, v in legacy.items() if v in extra}
+    if prior is not None:  # heads saved before one options object kept flat keys here too
+        p = extra.get(f"prior_{prior}", {})
+        d = p.get("decode") or {**d, **{k: p[k] for k in legacy if k in p}}
     return DecodeOptions.from_dict(d)
 
 

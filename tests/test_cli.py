@@ -255,3 +255,13 @@ def test_progress_lines_when_stderr_is_not_a_terminal(model, tmp_path, monkeypat
                      "--chunk-size", "8"]) == 0  # fmt: skip
     lines = [r.getMessage() for r in caplog.records if r.name == "rnaernie.io.runner"]
     assert any("classify: 40 records" in x and "100 % of the input" in x for x in lines), lines
+
+
+def test_python_dash_m_runs_the_cli(tmp_path):
+    """``torchrun -m rnaernie.cli`` (the scale-out recipe) needs ``python -m rnaernie.cli``."""
+    import subprocess
+    import sys
+
+    p = subprocess.run([sys.executable, "-m", "rnaernie.cli", "--help"], cwd=tmp_path,
+                       capture_output=True, text=True, check=False)  # fmt: skip
+    assert p.returncode == 0 and "screen" in p.stdout

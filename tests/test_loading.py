@@ -163,3 +163,35 @@ def test_official_state_dict_roundtrip(tmp_path):
     with torch.inference_mode():
         want = ours.ernie(ids, mask).last_hidden_state
         torch.testing.assert_close(base(ids, mask).last_hidden_state, want, atol=0, rtol=0)
+
+
+def test_bare_encoder_loads_from_a_head_file_and_legacy_decode_keys(tmp_path):
+    """A bare encoder reads any head's file (a missing pooler is initialised); a structure head
+    saved with the flat decoder keys decodes with those settings."""
+    from rnaernie.model import RnaErnieForContactPrediction
+    from rnaernie.predict import head_decode_options
+
+    head = RnaErnieForContactPrediction(RnaErnieConfig.preset("tiny", hidden_size=32,
+        num_hidden_layers=1, num_attention_heads=2, intermediate_size=64))  # fmt: skip
+    head.save_pretrained(tmp_path / "h")
+    enc = RnaErnieModel.from_pretrained(tmp_path / "h")
+    assert sorted(enc.new_keys) == ["pooler.dense.bias", "pooler.dense.weight"]
+    extra = {"decode_threshold": 1.5, "decode_no_lonely_pairs": True,
+             "prior_rnafold": {"weight": 2.5, "threshold": 0.5, "no_lonely_pairs": False}}  # fmt: skip
+    assert head_decode_options(extra).threshold == 1.5
+    assert head_decode_options(extra).no_lonely_pairs is True
+    p = head_decode_options(extra, "rnafold")
+    assert (p.threshold, p.no_lonely_pairs) == (0.5, False)
+    with pytest.raises(ValueError, match="new_head=True"):
+        RnaErnieForMaskedLM.from_pretrained(tmp_path / "h")
+
+
+def test_open_text_leaves_a_borrowed_stream_open():
+    import io
+
+    from rnaernie.io import open_text
+
+    raw = io.BytesIO(b">a\nACGU\n")
+    with open_text(raw) as fh:
+        assert fh.readline() == ">a\n"
+    assert not raw.closed

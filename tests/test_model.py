@@ -408,3 +408,11 @@ def test_stitch_pair_windows_against_a_loop():
         stitch_pair_windows(11, [5], [one])
     with pytest.raises(ValueError, match="2 window starts and 1 windows"):
         stitch_pair_windows(7, [0, 1], [one])
+
+
+def test_embed_batches_never_pads_past_the_position_table():
+    """A 513-token row (the whole position table) embeds: padding to 16 stops at the table."""
+    m = RnaErnieModel(RnaErnieConfig.preset("tiny", hidden_size=32, num_hidden_layers=1,
+                                            num_attention_heads=2, intermediate_size=64)).eval()  # fmt: skip
+    out = embed_batches(m, ["ACGU" * 127 + "AAA"], max_length=513)
+    assert out.shape == (1, 32) and torch.isfinite(out).all()

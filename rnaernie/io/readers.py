@@ -17,6 +17,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import io
 import os
@@ -245,7 +246,17 @@ def open_text(source: str | os.PathLike[str] | IO[Any]) -> IO[str]:
     through. Close it when done (``with open_text(p) as fh``)."""
     if isinstance(source, io.TextIOBase):
         return source  # type: ignore[return-value]
-    return io.TextIOWrapper(open_binary(source)[0], encoding="utf-8", errors="strict")
+    fh, _, owned = open_binary(source)
+    return (io.TextIOWrapper if owned else _Borrowed)(fh, encoding="utf-8", errors="strict")
+
+
+class _Borrowed(io.TextIOWrapper):
+    """Text over a stream the caller owns (stdin, a stream passed in): closing it leaves the stream
+    open."""
+
+    def close(self) -> None:
+        with contextlib.suppress(ValueError):  # already detached
+            self.detach()
 
 
 def read_fasta(

@@ -208,13 +208,21 @@ class RnaErniePreTrainedModel(nn.Module):
 
         missing = [k for k in own if k not in state]
         extra = [k for k in state if k not in own and not k.startswith(enc + "pooler.")]
-        bad_missing = [k for k in missing if is_encoder(k) or not new_head]
+        pooler = enc + "pooler."  # a missing pooler is freshly initialised (not every file has one)
+        bad_missing = [
+            k for k in missing if is_encoder(k) or not (new_head or k.startswith(pooler))
+        ]
         bad_extra = [k for k in extra if is_encoder(k) or not new_head]
+        hint = (
+            ""
+            if any(map(is_encoder, bad_missing + bad_extra))
+            else (" (a different head than the file's? new_head=True starts a fresh one)")
+        )
         if bad_missing:
-            raise ValueError(f"{source}: tensors missing from the file: {where(bad_missing)}")
+            raise ValueError(f"{source}: tensors missing from the file: {where(bad_missing)}{hint}")
         if bad_extra:
             raise ValueError(f"{source}: unexpected tensors in the file (does config.json match "
-                             f"the weights?): {where(bad_extra)}")  # fmt: skip
+                             f"the weights?): {where(bad_extra)}{hint}")  # fmt: skip
         self.load_state_dict({k: v for k, v in state.items() if k in own}, strict=False)
         if missing:
             logger.info("newly initialised weights: %s", ", ".join(missing))

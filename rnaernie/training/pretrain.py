@@ -409,7 +409,9 @@ def pretrain(cfg: PretrainConfig) -> Path:
     torch.manual_seed(cfg.seed)
     if cfg.init_from:
         # The architecture comes from the weights; ``preset`` is ignored, overrides still apply.
-        model = RnaErnieForPreTraining.from_pretrained(cfg.init_from, **cfg.model_overrides)
+        model = RnaErnieForPreTraining.from_pretrained(
+            cfg.init_from, new_head=True, **cfg.model_overrides
+        )
     else:
         model = RnaErnieForPreTraining(RnaErnieConfig.preset(cfg.preset, **cfg.model_overrides))
     model.to(device)
