@@ -26,6 +26,10 @@
 # the same budget), then the nRC fine-tunings from both (guided / unguided; scratch for reference) and
 # three structure fine-tunings (the continued base at two LRs; the shipped structure head continued),
 # without their VL0/TS0 evaluation (done on the CPU afterwards). Brings the continued base back in fp32.
+# PLAN=pretrain-diagnosis: the decisive pretraining comparison (scripts/pretrain_diagnosis.py
+# --mode heldout, base-level masking, held-out masked-base accuracy and loss against tokens seen):
+# random against sinusoidal position initialisation, side by side, DIAG_TOKENS tokens each (default
+# 5e7) or until the deadline                                           -> diagnosis/*.json(l)
 # PLAN=nrc-aug: the shipped nRC recipe (unguided, from $V2) with the [MASK] augmentation at
 # MASK_PROBS (default "0 0.1 0.2"), each twice at once: on 90 % of the training set, scored on the
 # other 10 % (choose the probability there), and on all of it, scored on test (ship that one).
@@ -55,6 +59,19 @@ if [ "${SKIP_INSTALL:-0}" != 1 ]; then
 fi
 "$PY" -c "import rnaernie, rnaernie._core" >>"$W/install.log" 2>&1 || log "rnaernie not importable"
 { nvidia-smi || true; "$PY" -c "import torch, triton; print(torch.__version__, torch.version.cuda, triton.__version__)"; } >"$W/machine.txt" 2>&1
+
+if [ "$PLAN" = pretrain-diagnosis ]; then
+    mkdir -p "$W/diagnosis"
+    for pos in random sinusoidal; do
+        (timeout $(($(left) - 30)) "$PY" scripts/pretrain_diagnosis.py --mode heldout --n 0 --device "$DEVICE" \
+            --corpus "$D/rfam14_2_seed_typed/rfam14.2_seed_typed.tsv.gz" --pos-init "$pos" --levels base \
+            --lr 1e-3 --batch-tokens 32768 --max-tokens "${DIAG_TOKENS:-5e7}" --eval-tokens 2e6 \
+            --max-minutes $((($(left) - 45) / 60)) --threads 4 --out "$W/diagnosis/heldout_$pos.json" \
+            >"$W/diagnosis/heldout_$pos.log" 2>&1; echo "rc=$?" >>"$W/diagnosis/heldout_$pos.log") &
+    done
+    wait
+    for pos in random sinusoidal; do log "diagnosis $pos: $(grep '\[eval\]' "$W/diagnosis/heldout_$pos.log" | tail -1)"; done
+fi
 
 if [ "$PLAN" = pretrain ]; then  # the two pretrainings, in parallel, before the fine-tunings
     for name in pretrain pretrain-baseonly; do

@@ -209,6 +209,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--log-seconds", type=float, default=5.0)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--device", default="cpu", help="cpu or cuda (bf16 autocast on CUDA)")
     a = ap.parse_args(argv)
 
     torch.set_num_threads(a.threads)
@@ -236,6 +237,8 @@ def main(argv: list[str] | None = None) -> int:
         )
     cfg = RnaErnieConfig.preset(a.preset, hidden_dropout=a.dropout, attention_dropout=a.dropout)
     model = RnaErnieForPreTraining(cfg)
+    dev = torch.device(a.device)
+    amp = torch.autocast("cuda", dtype=torch.bfloat16, enabled=dev.type == "cuda")
     if a.pos_init == "sinusoidal":  # smooth positions: relative offsets are a rotation of q/k
         w = model.ernie.embeddings.position_embeddings.weight
         ang = torch.arange(w.shape[0])[:, None] / 10000 ** (
@@ -243,6 +246,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         with torch.no_grad():
             w[:, 0::2], w[:, 1::2] = torch.sin(ang) * 0.02 * 2**0.5, torch.cos(ang) * 0.02 * 2**0.5
+    model.to(dev)
     decay = [p for p in model.parameters() if p.ndim >= 2]
     rest = [p for p in model.parameters() if p.ndim < 2]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": a.weight_decay}, {"params": rest, "weight_decay": 0.0}],
@@ -265,7 +269,9 @@ def main(argv: list[str] | None = None) -> int:
                      "train_nt": sum(len(r.seq) for r in train), "eval_sequences": len(held), "evals": []}  # fmt: skip
 
     def evaluate(step: int, tokens: int, wall: float) -> dict:
-        m = evaluate_pretraining(model, iter(held), seed=1234, matcher=eval_matcher, levels=levels)
+        with amp:
+            m = evaluate_pretraining(model, iter(held), seed=1234, matcher=eval_matcher,
+                                     levels=levels, device=dev)  # fmt: skip
         model.train()
         rec = {"step": step, "tokens": tokens, "wall_s": round(wall, 1), **m}
         with open(curve, "a") as fh:
@@ -301,16 +307,13 @@ def main(argv: list[str] | None = None) -> int:
                 done = True
                 break
             b = build_batch(recs, tokenizer=tok, matcher=matcher, seed=a.seed * 7919 + step, levels=levels,
-                            open_slot_prob=a.open_slot_prob, mask_prob=a.mask_prob)  # fmt: skip
+                            open_slot_prob=a.open_slot_prob, mask_prob=a.mask_prob, device=dev)  # fmt: skip
             for g in opt.param_groups:
                 g["lr"] = lr_at(step, tokens)
-            o = model(
-                b["input_ids"],
-                b["attention_mask"],
-                labels=b["labels"],
-                type_labels=b["type_labels"],
-            )
-            loss = o.mlm_loss + a.type_weight * o.type_loss
+            with amp:
+                o = model(b["input_ids"], b["attention_mask"], labels=b["labels"],
+                          type_labels=b["type_labels"])  # fmt: skip
+                loss = o.mlm_loss + a.type_weight * o.type_loss
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
