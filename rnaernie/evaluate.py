@@ -39,14 +39,13 @@ from .kmer import KMER_FILE, KmerClassifier, combine_experts, fit_logreg, kmer_s
 from .model import (
     RnaErnieForContactPrediction,
     RnaErnieForInteraction,
-    RnaErnieForPreTraining,
     RnaErnieForSequenceClassification,
     RnaErnieModel,
 )
 from .predict import classifier_probs, embed_batches, interaction_probs, pair_logits
 from .structure import f1, read_dbn
 from .structure.prior import rnafold_pairs
-from .training.common import classification_metrics, read_labelled_fasta
+from .training.common import classification_metrics, frozen_indicator, read_labelled_fasta
 from .training.interaction import interaction_split
 from .training.structure import (
     choose_decoding,
@@ -196,9 +195,7 @@ SECTIONS = ("nrc", "lncrna", "interaction", "structure", "clustering")
 
 def _indicator(model, model_dir: Path, device: str):
     """The type indicator (the frozen pretraining model) of a head fine-tuned with type guidance."""
-    if not model.config.extra.get("type_guided", False):
-        return None
-    return RnaErnieForPreTraining.from_pretrained(model_dir).to(device).eval()
+    return frozen_indicator(model_dir, bool(model.config.extra.get("type_guided")), device)
 
 
 def _classifier_result(

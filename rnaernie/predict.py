@@ -182,10 +182,11 @@ def _padded_ids(ids: np.ndarray, limit: int) -> torch.Tensor:
 
 
 def _batches(ids_all: Tensor, lengths: np.ndarray, batch_tokens: int, device,
-             max_batch_size: int | None = None) -> Iterator[tuple[np.ndarray, Tensor, Tensor]]:  # fmt: skip
-    """``(idx, ids (..., B, L), mask (B, L))`` per length bucket, on ``device``. ``L`` is rounded
-    up to :data:`PAD_MULTIPLE` and a short last batch's ``B`` to a power of two (its extra rows
-    repeat a real one; drop outputs past ``len(idx)``), so few distinct shapes ever run."""
+             max_batch_size: int | None = None) -> Iterator[tuple[np.ndarray, np.ndarray, Tensor, Tensor]]:  # fmt: skip
+    """``(idx, rows, ids (..., B, L), mask (B, L))`` per length bucket, on ``device``. ``L`` is
+    rounded up to :data:`PAD_MULTIPLE` and a short last batch's ``B`` to a power of two: ``rows``
+    (B,) is ``idx`` with its last row repeated (drop outputs past ``len(idx)``), so few distinct
+    shapes ever run."""
     for idx in length_buckets(lengths, batch_tokens, max_batch_size):
         L = min(_padded(int(lengths[idx].max())), ids_all.shape[-1])
         full = max(1, min(max_batch_size or batch_tokens, batch_tokens // L))
@@ -193,7 +194,7 @@ def _batches(ids_all: Tensor, lengths: np.ndarray, batch_tokens: int, device,
         rows = np.pad(idx, (0, B - len(idx)), mode="edge")
         lens = torch.from_numpy(lengths[rows])
         mask = torch.arange(L)[None, :] < lens[:, None]
-        yield idx, ids_all[..., torch.from_numpy(rows), :L].to(device), mask.to(device)
+        yield idx, rows, ids_all[..., torch.from_numpy(rows), :L].to(device), mask.to(device)
 
 
 def _device(model: torch.nn.Module) -> torch.device:
@@ -212,7 +213,7 @@ def run_rows(
     ids_all = _padded_ids(enc.input_ids, MAX_NT + 2)  # rows of encode_windows
     lengths = np.asarray(enc.lengths, dtype=np.int64)
     with torch.inference_mode():
-        for idx, ids, mask in _batches(ids_all, lengths, batch_tokens, device, max_batch_size):
+        for idx, _, ids, mask in _batches(ids_all, lengths, batch_tokens, device, max_batch_size):
             res = fn(ids, mask).float().cpu().numpy()
             for j, i in enumerate(idx.tolist()):
                 out[i] = res[j]
@@ -306,7 +307,9 @@ def embed_batches(
     encoder.eval()
     try:
         with torch.inference_mode():
-            for idx, ids, mask in _batches(ids_all, lengths, batch_tokens, device, max_batch_size):
+            for idx, _, ids, mask in _batches(
+                ids_all, lengths, batch_tokens, device, max_batch_size
+            ):
                 h = encoder(ids, mask, return_pooler=False).last_hidden_state.float()
                 h, mask = h[: len(idx)], mask[: len(idx)]
                 if pooling == "none":
@@ -564,10 +567,9 @@ def pair_logits(
     lengths = np.asarray(e0.lengths, dtype=np.int64)
     max_rows = max(1, (batch_tokens * 64) // (max(int(lengths.max()), 1) ** 2 * len(encs)))
     with torch.inference_mode():
-        for idx, ids, mask in _batches(ids_all, lengths, batch_tokens, dev, max_rows):  # (K, B, L)
-            if typing is not None:
-                rows_ = np.pad(idx, (0, ids.shape[1] - len(idx)), mode="edge")  # the batch's rows
-                tw = torch.from_numpy(typing.weights[e0.seq_index[rows_]])
+        for idx, batch_rows, ids, mask in _batches(ids_all, lengths, batch_tokens, dev, max_rows):
+            if typing is not None:  # ids: (K, B, L), one slice per kept type
+                tw = torch.from_numpy(typing.weights[e0.seq_index[batch_rows]])
                 z = model(ids, mask.expand(len(encs), -1, -1), type_weights=tw.to(dev)).logits
             else:
                 z = model(ids[0], mask).logits

@@ -27,9 +27,9 @@ import numpy as np
 from rnaernie.evaluate import model_cache, nrc_kmer_probs, paired_bootstrap
 from rnaernie.io import read_fasta
 from rnaernie.kmer import combine_experts
-from rnaernie.model import RnaErnieForPreTraining, RnaErnieForSequenceClassification
+from rnaernie.model import RnaErnieForSequenceClassification
 from rnaernie.predict import classifier_probs
-from rnaernie.training.common import classification_metrics
+from rnaernie.training.common import classification_metrics, frozen_indicator
 
 SHIPPED = Path(__file__).resolve().parents[1] / "rnaernie" / "data" / "models" / "rnaernie-tiny"
 
@@ -49,7 +49,7 @@ def _probs(
     )
     f = model_cache(cache, head) / name
     if not f.exists():
-        ind = RnaErnieForPreTraining.from_pretrained(indicator) if guided else None
+        ind = frozen_indicator(indicator, guided, "cpu")
         f.parent.mkdir(parents=True, exist_ok=True)
         np.save(f, classifier_probs(model, seqs, indicator=ind, replace_invalid=True))
         print(head, "done", flush=True)

@@ -42,7 +42,7 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_finetune(args: argparse.Namespace) -> int:
+def cmd_finetune(a: argparse.Namespace) -> int:
     """``rnaernie finetune {classify,structure,interact} ...``"""
     from ..kmer import KmerClassifier, combine_experts
     from ..predict import classifier_probs, interaction_probs
@@ -50,7 +50,6 @@ def cmd_finetune(args: argparse.Namespace) -> int:
     from ..training import classify, interaction, structure
     from ..training.common import classification_metrics, read_labelled_fasta, stratified_holdout
 
-    a = args
     pre = a.pretrained or None
     out = Path(a.out)
     if a.task == "classify":

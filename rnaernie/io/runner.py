@@ -15,6 +15,8 @@ from __future__ import annotations
 import json
 import logging
 import os
+import sys
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import groupby
@@ -64,8 +66,7 @@ def iter_shards(
 
 def part_stem(out: str | os.PathLike[str], shard: int) -> Path:
     """``res.tsv`` → ``res.part-00003`` (the stem every component of a part hangs from)."""
-    p = Path(out)
-    return p.with_name(f"{p.name[: -len(p.suffix)] if p.suffix else p.name}.part-{shard:05d}")
+    return component_path(out, f".part-{shard:05d}")
 
 
 @dataclass
@@ -194,12 +195,9 @@ class Progress:
     record is worked on. Nothing when ``quiet``."""
 
     def __init__(self, desc: str, quiet: bool = False, position=None, size: int = 0) -> None:
-        import sys
-        import time
-
-        self.desc, self.quiet, self.n, self.results, self._time = desc, quiet, 0, 0, time.monotonic
+        self.desc, self.quiet, self.n, self.results = desc, quiet, 0, 0
         self.position, self.size = position, size
-        self.t0 = self.last = self._time()
+        self.t0 = self.last = time.monotonic()
         self.bar = None
         if not quiet and sys.stderr.isatty():
             from tqdm import tqdm
@@ -210,16 +208,19 @@ class Progress:
         """``n`` more records done (0: one more batch of results of the current records)."""
         self.n += n
         self.results = self.results + 1 if n == 0 else 0
-        read = f"{100 * self.position() / self.size:.0f} % of the input" if self.size else ""
         if self.bar is not None:
             self.bar.update(n)
-            self.bar.set_postfix_str(read, refresh=False)
-        elif not self.quiet and self._time() - self.last >= PROGRESS_EVERY_S:
-            self.last = self._time()
+            self.bar.set_postfix_str(self._read(), refresh=False)
+        elif not self.quiet and time.monotonic() - self.last >= PROGRESS_EVERY_S:
+            self.last = time.monotonic()
             rate = self.n / max(self.last - self.t0, 1e-9)
+            read = self._read()
             busy = f", {self.results} result batches of the current records" if self.results else ""
             logger.warning("%s: %d records (%.1f/s)%s%s", self.desc, self.n, rate,
                            f", {read}" if read else "", busy)  # fmt: skip
+
+    def _read(self) -> str:
+        return f"{100 * self.position() / self.size:.0f} % of the input" if self.size else ""
 
     def close(self) -> None:
         if self.bar is not None:
@@ -307,8 +308,6 @@ def write_skipped(path: Path, skipped: list[Invalid]) -> None:
 
 def report_skipped(command: str, skipped: list[Invalid], where: str | None) -> None:
     """Say on stderr how many records were skipped and list the first ten."""
-    import sys
-
     if not skipped:
         return
     print(f"rnaernie {command}: skipped {len(skipped)} invalid record(s)"
