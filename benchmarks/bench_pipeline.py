@@ -1,9 +1,8 @@
-"""End-to-end pipeline throughput: ``rnaernie embed`` / ``rnaernie screen`` against the same work
+"""End-to-end pipeline throughput: ``rnaernie embed`` against the same work
 through multimolecule's ``RnaTokenizer`` + ``RnaErnieModel`` (same config, random weights), in the
 same run; and peak memory of ``rnaernie embed`` as the input grows 10×.
 
 Sizes (environment variables, so a quick run stays quick):
-  RNAERNIE_BENCH_GENOME_KB  genome-like FASTA for screen (default 50 kb; 10 Mb = 10000)
   RNAERNIE_BENCH_NRC        number of nRC test records for embed (default 600; all = 2600)
   RNAERNIE_BENCH_PRESET     model size (default "tiny", the shipped size)
 
@@ -13,7 +12,8 @@ same-precision baseline.
 
 Run:
   pytest benchmarks/bench_pipeline.py --benchmark-only --benchmark-json benchmarks/results/pipeline.json
-Each case records sequences/s, windows/s and tokens/s in ``extra_info``.
+Each case records sequences/s and tokens/s in ``extra_info``. Screening is measured against
+Infernal by ``scripts/screen_benchmark.py`` (``screen.json``).
 """
 
 from __future__ import annotations
@@ -22,18 +22,15 @@ import os
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 from conftest import DATA
 
-GENOME_KB = int(os.environ.get("RNAERNIE_BENCH_GENOME_KB", "50"))
 N_NRC = int(os.environ.get("RNAERNIE_BENCH_NRC", "600"))
 PRESET = os.environ.get("RNAERNIE_BENCH_PRESET", "tiny")
 NRC = DATA / "nrc" / "test.fasta"
-WINDOW, STRIDE = 200, 100
 
 
 @pytest.fixture(scope="module")
@@ -80,29 +77,6 @@ def nrc_fasta(tmp_path_factory):
     p = tmp_path_factory.mktemp("nrc") / "nrc.fa"
     p.write_text("".join(f">{r.id}\n{r.seq}\n" for r in recs))
     return p, [r.seq for r in recs]
-
-
-def _genome(path: Path, kb: int, n_records: int = 4) -> None:
-    rng = np.random.default_rng(0)
-    per = kb * 1000 // n_records
-    with open(path, "w") as fh:
-        for i in range(n_records):
-            s = "".join(rng.choice(list("ACGT"), per))
-            fh.write(f">chr{i}\n" + "\n".join(s[k : k + 60] for k in range(0, per, 60)) + "\n")
-
-
-@pytest.fixture(scope="module")
-def genome(tmp_path_factory):
-    p = tmp_path_factory.mktemp("genome") / "genome.fa"
-    _genome(p, GENOME_KB)
-    return p
-
-
-def _windows(path: Path) -> list[str]:
-    from rnaernie.io import read_fasta
-    from rnaernie.screen import windows
-
-    return [w.seq for w in windows(read_fasta(path), WINDOW, STRIDE)]
 
 
 def _mm_embed(mm, seqs: list[str], batch_size: int = 32) -> np.ndarray:
@@ -156,29 +130,6 @@ def test_embed_nrc_multimolecule(benchmark, mm_dtype, nrc_fasta):
         lambda: _mm_embed(mm_dtype, [r.seq for r in read_fasta(path)]), rounds=2, warmup_rounds=1
     )
     _record(benchmark, len(seqs), sum(len(s) + 2 for s in seqs), "sequences", mm_dtype[1].dtype)
-
-
-# ----------------------------------------------------------------------------- screen, genome
-
-
-@pytest.mark.parametrize("dtype", DTYPES)
-def test_screen_genome_rnaernie_cli(benchmark, model_dir, genome, tmp_path, dtype):
-    from rnaernie.cli import main
-
-    n = len(_windows(genome))
-    out = tmp_path / "s.tsv"
-    argv = ["screen", str(genome), "-o", str(out), "--model", str(model_dir), "-q", "--tasks", "type",
-            "--window", str(WINDOW), "--stride", str(STRIDE), "--dtype", dtype]  # fmt: skip
-    benchmark.pedantic(lambda: main(argv), rounds=1, warmup_rounds=0)
-    _record(benchmark, n, n * (WINDOW + 2), "windows", _ours_dtype(dtype))
-    benchmark.extra_info["genome_kb"] = GENOME_KB
-
-
-def test_screen_genome_multimolecule(benchmark, mm_dtype, genome):
-    n = len(_windows(genome))
-    benchmark.pedantic(lambda: _mm_embed(mm_dtype, _windows(genome)), rounds=1, warmup_rounds=0)
-    _record(benchmark, n, n * (WINDOW + 2), "windows", mm_dtype[1].dtype)
-    benchmark.extra_info["genome_kb"] = GENOME_KB
 
 
 # ----------------------------------------------------------------------------- memory

@@ -63,11 +63,10 @@ from .predict import (
     Folded,
     Interaction,
     TypePrediction,
-    normalise,
 )
 from .structure import DecodeOptions, decode_batch
 from .structure.prior import PRIORS, add_pair_bonus, rnafold_pairs
-from .tokenizer import Tokenizer
+from .tokenizer import Tokenizer, normalise
 
 __all__ = [
     "MODEL_NAMES",

@@ -7,10 +7,18 @@ multiplies the two heads' probabilities (a product of experts with equal weights
 the head has one; the language model and the k-mer spectrum make different errors.
 
     >>> x = kmer_spectra(["ACGU", "GGGA"], kmax=2)   # (2, 4 + 16) float32
+
+Composition-preserving background for detectors: :func:`dinucleotide_shuffle` and
+:func:`shuffled_genome`.
+
+    >>> s = dinucleotide_shuffle("GGGAAACCCUUU", np.random.default_rng(0))
+    >>> sorted(s) == sorted("GGGAAACCCUUU") and s[0] == "G" and s[-1] == "U"
+    True
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -18,7 +26,10 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["KMER_FILE", "KmerClassifier", "combine_experts", "fit_logreg", "kmer_spectra"]
+from .tokenizer import normalise
+
+__all__ = ["KMER_FILE", "KmerClassifier", "combine_experts", "dinucleotide_shuffle", "filter_scores",
+           "fit_logreg", "kmer_spectra", "shuffled_genome"]  # fmt: skip
 
 KMER_FILE = "kmer_logreg.safetensors"
 
@@ -180,3 +191,65 @@ class KmerClassifier:
                 f"intercept {intercept.shape} do not fit kmax={kmax} and {len(labels)} labels"
             )
         return cls(kmax, mean, scale, coef, intercept, labels)
+
+
+def filter_scores(z: np.ndarray) -> np.ndarray:
+    """(N,) log-odds of "some family" against background from (N, C) k-mer logits whose last
+    column is background."""
+    fam = z[:, :-1]
+    m = fam.max(1)
+    return m + np.log(np.exp(fam - m[:, None]).sum(1)) - z[:, -1]
+
+
+def dinucleotide_shuffle(seq: str, rng: np.random.Generator) -> str:
+    """A uniformly random sequence with the same dinucleotide counts, first and last letter as
+    ``seq`` (Altschul & Erickson 1985, by a random Eulerian path: Kandel et al. 1996)."""
+    n = len(seq)
+    if n < 3:
+        return seq
+    out: dict[str, list[str]] = {}
+    for a, b in itertools.pairwise(seq):
+        out.setdefault(a, []).append(b)
+    last = seq[-1]
+    # a random arborescence towards `last` of "last exits" (Wilson's algorithm on the multigraph)
+    exit_idx: dict[str, int] = {}
+    in_tree = {last}
+    for u in out:
+        cur = u
+        while cur not in in_tree:
+            exit_idx[cur] = int(rng.integers(len(out[cur])))
+            cur = out[cur][exit_idx[cur]]
+        cur = u
+        while cur not in in_tree:
+            in_tree.add(cur)
+            cur = out[cur][exit_idx[cur]]
+    order: dict[str, list[str]] = {}
+    for v, succ in out.items():
+        if v == last:
+            order[v] = [succ[i] for i in rng.permutation(len(succ))]
+            continue
+        k = exit_idx[v]
+        rest = succ[:k] + succ[k + 1 :]
+        order[v] = [rest[i] for i in rng.permutation(len(rest))] + [succ[k]]
+    pos = dict.fromkeys(order, 0)
+    res = [seq[0]]
+    cur = seq[0]
+    for _ in range(n - 1):
+        nxt = order[cur][pos[cur]]
+        pos[cur] += 1
+        res.append(nxt)
+        cur = nxt
+    return "".join(res)
+
+
+def shuffled_genome(transcripts: Sequence[str], length: int, rng: np.random.Generator) -> str:
+    """``length`` nt of background: randomly chosen transcripts, each dinucleotide-shuffled, joined
+    (the last one cut). Real composition, no real genes."""
+    if not transcripts:
+        raise ValueError("no transcripts to build background sequence from")
+    parts, total = [], 0
+    while total < length:
+        t = normalise(transcripts[int(rng.integers(len(transcripts)))])
+        parts.append(dinucleotide_shuffle(t, rng))
+        total += len(t)
+    return "".join(parts)[:length]

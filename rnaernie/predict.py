@@ -51,9 +51,7 @@ __all__ = [
     "head_decode_options",
     "interaction_probs",
     "length_buckets",
-    "normalise",
     "pair_logits",
-    "reverse_complement",
     "stitch_pair_windows",
     "top_types",
     "type_prediction",
@@ -68,7 +66,6 @@ PAIR_FILL = -1.0e4  # the logit of a pair no window holds: below any sensible th
 # distinct input shape, so unrounded lengths made memory grow with the input (measured: embed
 # peaked at 0.83 GB for 1,000 records and 1.98 GB for 10,000); rounded, the shapes repeat.
 PAD_MULTIPLE = 16
-_NORMALISE = str.maketrans("acgutT", "ACGUUU")
 
 
 # ----------------------------------------------------------------------------- results
@@ -134,17 +131,6 @@ class Interaction:
     label: str
     probability: float
     probabilities: tuple[float, ...]
-
-
-def normalise(seq: str) -> str:
-    """Upper-case, ``T``→``U``, whitespace removed (the tokenizer's normalisation)."""
-    return "".join(seq.split()).translate(_NORMALISE).upper()
-
-
-def reverse_complement(seq: str) -> str:
-    """RNA reverse complement (``T`` read as ``U``; other letters become ``N``)."""
-    s = normalise(seq)
-    return "".join("ACGU"["UGCA".index(c)] if c in "ACGU" else "N" for c in reversed(s))
 
 
 # ----------------------------------------------------------------------------- batching

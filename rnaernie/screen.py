@@ -1,9 +1,29 @@
-"""Screening long (genomic) sequences: slide windows along both strands and run the model per window.
+"""Screening genomes for RNA genes: windows on both strands, a k-mer filter, the detector head,
+scores calibrated to E-values, loci.
 
-Coordinates are 0-based, end exclusive, on the forward strand, for both strands: the minus-strand
+The detector (``heads/screen``, trained by ``rnaernie finetune screen``; see
+:mod:`rnaernie.training.screen`) classifies a window into the families of its training set or
+background. The pipeline, as Infernal's ``cmsearch`` has it:
+
+1. **Windows** of ``window`` nt every ``stride`` nt on both strands (:func:`window_spans`); a long
+   record is cut into :class:`Chunk` s of whole windows, so memory does not grow with the
+   record and ranks can share one chromosome.
+2. **Filter**: the k-mer logistic regression stored with the head scores every window; only
+   windows whose log-odds of "some family" reach the head's threshold (chosen to keep 99 % of
+   validation positives) go on.
+3. **Score**: the detector's log-odds, in bits, of the best family against background.
+4. **Loci**: overlapping hit windows of one family and strand merge into one locus (best score,
+   window count); the locus spans the windows' intersection, or their union when that is shorter
+   than the stride (a gene longer than the window). Of overlapping loci on one strand the best
+   scoring one is kept (families compete, as Rfam's clans do).
+5. **E-value** = the rate of background loci scoring at least as high, per Mb searched (from the
+   head's :class:`Calibration`, measured on shuffled transcripts that training never saw; an
+   exponential tail beyond the measured range) × the Mb searched (both strands count).
+
+Coordinates are 0-based, end exclusive, on the forward strand for both strands: the minus-strand
 window ``[start, end)`` is the reverse complement of ``seq[start:end]``. Windows start at
-``0, stride, 2·stride, …``; when the last one does not reach the end, one more window is aligned to
-the sequence end (as the tokenizer's windows); a sequence shorter than ``window`` is one window.
+``0, stride, 2·stride, …``; when the last one does not reach the end, one more window is aligned
+to the sequence end; a sequence shorter than ``window`` is one window.
 
 Example:
     >>> window_spans(10, window=4, stride=3)
@@ -14,51 +34,61 @@ Example:
 
 from __future__ import annotations
 
+import json
+import math
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
-from itertools import islice
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
-from .api import MAX_NT, RnaErnie
-from .predict import normalise, reverse_complement
+from .io import Invalid
+from .io.writers import LineWriter, TableWriter
+from .kmer import KmerClassifier, filter_scores, shuffled_genome
+from .model import RnaErnieForSequenceClassification
+from .predict import classifier_probs
+from .tokenizer import Tokenizer, normalise, reverse_complement
 
-__all__ = ["TASKS", "ScreenRow", "Window", "screen", "window_spans", "windows"]
+__all__ = [
+    "FORMATS",
+    "HIT_COLUMNS",
+    "LOCUS_COLUMNS",
+    "SCORERS",
+    "Calibration",
+    "Chunk",
+    "Detector",
+    "Locus",
+    "WindowHit",
+    "calibrate",
+    "chunks",
+    "detect",
+    "loci",
+    "locus_sequences",
+    "window_spans",
+    "write_loci",
+]
 
-TASKS = ("type", "structure", "embed")
+KMER_BLOCK = 4096  # windows per k-mer spectrum matrix (4096 × 1364 floats: 22 MB)
+FORMATS = (".tsv", ".csv", ".parquet", ".bed", ".gff3")
+LN2 = math.log(2.0)
+HIT_COLUMNS = (("id", "str"), ("strand", "str"), ("start", "int"), ("end", "int"),
+               ("family", "str"), ("score", "float"), ("probability", "float"))  # fmt: skip
+LOCUS_COLUMNS = (("id", "str"), ("start", "int"), ("end", "int"), ("strand", "str"),
+                 ("family", "str"), ("score", "float"), ("evalue", "float"),
+                 ("probability", "float"), ("windows", "int"))  # fmt: skip
+# Sequence Ontology types of the nRC families for GFF3 (anything else: ncRNA_gene)
+SO_TYPES = {"5S_rRNA": "rRNA_5S", "5_8S_rRNA": "rRNA_5_8S", "tRNA": "tRNA", "miRNA": "pre_miRNA",
+            "CD-box": "snoRNA", "HACA-box": "snoRNA", "scaRNA": "scaRNA", "ribozyme": "ribozyme",
+            "Intron_gpI": "group_I_intron", "Intron_gpII": "group_II_intron",
+            "riboswitch": "riboswitch", "IRES": "IRES", "leader": "ncRNA_gene"}  # fmt: skip
 
 
-@dataclass(frozen=True)
-class Window:
-    id: str
-    strand: str  # "+" or "-"
-    start: int
-    end: int
-    seq: str  # as read 5'→3' on its strand
-
-
-@dataclass(frozen=True)
-class ScreenRow:
-    """One window's predictions (fields of tasks not run are None)."""
-
-    id: str
-    strand: str
-    start: int
-    end: int
-    rna_type: str | None = None
-    type_probability: float | None = None
-    dot_bracket: str | None = None
-    num_pairs: int | None = None
-    embedding: np.ndarray | None = None
-
-    COLUMNS = (("id", "str"), ("strand", "str"), ("start", "int"), ("end", "int"),
-               ("rna_type", "str"), ("type_probability", "float"), ("dot_bracket", "str"),
-               ("num_pairs", "int"))  # fmt: skip
-
-    def as_row(self) -> tuple[Any, ...]:
-        return (self.id, self.strand, self.start, self.end, self.rna_type, self.type_probability,
-                self.dot_bracket, self.num_pairs)  # fmt: skip
+def _sig(x: float) -> float:
+    """``x`` to 6 significant digits: what a table holds, so that a sharded run that reads its
+    window hits back from part files finds the very numbers a single process keeps in memory."""
+    return float(f"{float(x):.6g}")
 
 
 def window_spans(length: int, window: int, stride: int) -> list[tuple[int, int]]:
@@ -75,75 +105,473 @@ def window_spans(length: int, window: int, stride: int) -> list[tuple[int, int]]
     return spans
 
 
-def windows(
-    records: Iterable[Any], window: int, stride: int, strands: str = "both"
-) -> Iterator[Window]:
-    """Windows of each record (``.id``, ``.seq``), forward then reverse strand at each position."""
+# ----------------------------------------------------------------------------- chunks
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """The windows ``spans`` (record coordinates) of record ``id``; ``seq`` is the record from
+    ``offset`` to the last window's end. ``length``: the whole record's length."""
+
+    id: str
+    offset: int
+    seq: str
+    spans: tuple[tuple[int, int], ...]
+    length: int
+
+
+def chunks(
+    records: Iterable[Any], window: int, stride: int, chunk_nt: int = 1_000_000
+) -> Iterator[Chunk | Invalid]:
+    """Cut each record (``.id``, ``.seq``) into chunks of about ``chunk_nt`` nt of window starts
+    (whole windows; a chunk's sequence overlaps the next one's by ``window`` − ``stride``).
+    :class:`rnaernie.io.Invalid` items pass through."""
+    per = max(1, chunk_nt // stride)
+    for rec in records:
+        if isinstance(rec, Invalid):
+            yield rec
+            continue
+        seq = normalise(rec.seq)
+        spans = window_spans(len(seq), window, stride)
+        for k in range(0, len(spans), per):
+            part = spans[k : k + per]
+            a, b = part[0][0], part[-1][1]
+            yield Chunk(rec.id, a, seq[a:b], tuple(part), len(seq))
+
+
+# ----------------------------------------------------------------------------- calibration
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """Background loci per Mb searched as a function of score (bits): the measured curve
+    (``scores`` descending, ``rates`` per Mb) and, beyond ``tail_start``, an exponential tail
+    ``tail_rate · exp(−tail_lambda · (s − tail_start))``. ``megabases``: searched to measure it
+    (both strands counted). Scores below ``floor`` (the lowest measured) are never reported."""
+
+    scores: tuple[float, ...]
+    rates: tuple[float, ...]
+    tail_start: float
+    tail_rate: float
+    tail_lambda: float
+    megabases: float
+    floor: float
+
+    @classmethod
+    def fit(cls, scores: Sequence[float], megabases: float, tail: int = 100) -> Calibration:
+        """From the scores of background loci found in ``megabases`` Mb searched; the tail is
+        fitted (maximum likelihood) to the top ``tail`` of them."""
+        s = np.sort(np.asarray(scores, dtype=np.float64))[::-1]
+        if len(s) < 10:
+            raise ValueError(f"calibration needs at least 10 background loci, got {len(s)}: "
+                             "calibrate on more sequence")  # fmt: skip
+        n_tail = min(tail, len(s) // 2)
+        s0 = float(s[n_tail - 1])
+        excess = s[:n_tail] - s0
+        lam = 1.0 / max(float(excess.mean()), 1e-6)
+        keep = np.unique(np.linspace(0, len(s) - 1, min(len(s), 200)).round().astype(int))
+        rates = (keep + 1) / megabases
+        return cls(tuple(float(x) for x in s[keep]), tuple(float(x) for x in rates), s0,
+                   n_tail / megabases, lam, float(megabases), float(s[-1]))  # fmt: skip
+
+    def rate(self, score: np.ndarray | float) -> np.ndarray:
+        """Expected background loci per Mb searched scoring at least ``score``."""
+        s = np.asarray(score, dtype=np.float64)
+        xs, ys = np.asarray(self.scores)[::-1], np.asarray(self.rates)[::-1]  # ascending score
+        measured = np.interp(s, xs, ys, left=ys[0], right=ys[-1])
+        tail = self.tail_rate * np.exp(-self.tail_lambda * (s - self.tail_start))
+        return np.where(s >= self.tail_start, np.minimum(tail, self.tail_rate), measured)
+
+    def to_dict(self) -> dict:
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, d: dict, where: str = "the detector's config") -> Calibration:
+        try:
+            c = cls(**{k: tuple(map(float, v)) if isinstance(v, list) else float(v)
+                       for k, v in d.items()})  # fmt: skip
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"{where}: bad calibration ({e})") from None
+        if len(c.scores) != len(c.rates) or not c.scores or c.megabases <= 0:
+            raise ValueError(f"{where}: bad calibration (empty or mismatched curve)")
+        return c
+
+
+# ----------------------------------------------------------------------------- the detector
+
+
+@dataclass(frozen=True)
+class WindowHit:
+    """A window that passed the filter and scored at least the calibration floor."""
+
+    id: str
+    strand: str
+    start: int
+    end: int
+    family: str
+    score: float  # bits: log2 P(family) / P(background)
+    probability: float  # P(family)
+
+    def as_row(self) -> tuple:
+        return (self.id, self.strand, self.start, self.end, self.family, self.score,
+                self.probability)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Locus:
+    """A predicted RNA gene: overlapping hit windows of one family and strand merged."""
+
+    id: str
+    start: int
+    end: int
+    strand: str
+    family: str
+    score: float  # bits, the best window's
+    evalue: float
+    probability: float  # the best window's P(family)
+    windows: int
+    extras: dict = field(default_factory=dict, compare=False)  # per-locus task results
+
+    def as_row(self) -> tuple:
+        return (self.id, self.start, self.end, self.strand, self.family, self.score,
+                self.evalue, self.probability, self.windows)  # fmt: skip
+
+
+SCORERS = ("model", "kmer")
+
+
+class Detector:
+    """The screening detector of a head directory (``model.safetensors``, ``config.json`` with
+    ``extra.screen``, ``kmer_logreg.safetensors``); :meth:`from_model` takes a model's
+    ``heads/screen``. ``scorer="kmer"`` scores the windows with the k-mer classifier alone (the
+    baseline detector: fast, less sensitive; calibrated separately)."""
+
+    def __init__(self, path: str | Path, *, device: str | torch.device = "cpu",
+                 dtype: torch.dtype = torch.float32, int8: bool = False,
+                 scorer: str = "model") -> None:  # fmt: skip
+        if scorer not in SCORERS:
+            raise ValueError(f"scorer must be one of {', '.join(SCORERS)}, got {scorer!r}")
+        self.scorer = scorer
+        self.path = Path(path)
+        if not (self.path / "model.safetensors").is_file():
+            raise ValueError(f"no screening detector at {self.path} (expected model.safetensors; "
+                             "train one with `rnaernie finetune screen`)")  # fmt: skip
+        self.model = (
+            RnaErnieForSequenceClassification.from_pretrained(
+                self.path, int8=int8, hidden_dropout=0.0, attention_dropout=0.0
+            )
+            .to(device, dtype)
+            .eval()
+        )
+        extra = self.model.config.extra
+        where = str(self.path / "config.json")
+        try:
+            cfg = extra["screen"]
+            self.labels = [str(x) for x in extra["labels"]]
+            self.window, self.stride = int(cfg["window"]), int(cfg["stride"])
+            self.threshold = float(cfg["filter"]["threshold"])
+        except (KeyError, TypeError, ValueError) as e:
+            raise ValueError(f"{where}: not a screening detector ({e!r} missing or bad)") from None
+        if self.labels[-1] != cfg.get("background", "background"):
+            raise ValueError(f"{where}: the last label must be the background class")
+        self.families = self.labels[:-1]
+        key = calibration_key(scorer)
+        self.calibration = Calibration.from_dict(cfg[key], where) if key in cfg else None
+        self.kmer = KmerClassifier.load(self.path)
+        if self.kmer.labels != self.labels:
+            raise ValueError(f"{self.path}: the k-mer filter's labels {self.kmer.labels} are not "
+                             f"the detector's {self.labels}")  # fmt: skip
+        self.tokenizer = Tokenizer()
+
+    @classmethod
+    def from_model(cls, model: Any, scorer: str = "model") -> Detector:
+        """The detector of an :class:`rnaernie.api.RnaErnie` (its ``heads/screen``)."""
+        d = model.path / "heads" / "screen"
+        if not (d / "model.safetensors").is_file():
+            raise ValueError(f"the model at {str(model.path)!r} has no screen head (expected "
+                             f"{d / 'model.safetensors'})")  # fmt: skip
+        return cls(d, device=model.device, dtype=model.dtype, int8=model.int8, scorer=scorer)
+
+    def score(self, seqs: Sequence[str], batch_tokens: int = 8192) -> tuple[np.ndarray, ...]:
+        """For windows ``seqs``: (passed the filter, best family index, score in bits, P(family));
+        windows the filter stops have score −inf."""
+        n = len(seqs)
+        fam = np.zeros(n, dtype=np.int64)
+        bits = np.full(n, -np.inf)
+        prob = np.zeros(n)
+        if n == 0:
+            return np.zeros(0, dtype=bool), fam, bits, prob
+        z = np.concatenate([self.kmer.decision_function(seqs[a : a + KMER_BLOCK], replace_invalid=True)
+                            for a in range(0, n, KMER_BLOCK)])  # fmt: skip
+        passed = filter_scores(z) >= self.threshold
+        idx = np.flatnonzero(passed)
+        if len(idx):
+            if self.scorer == "kmer":
+                zk = z[idx] - z[idx].max(1, keepdims=True)
+                p = np.exp(zk) / np.exp(zk).sum(1, keepdims=True)
+            else:
+                p = classifier_probs(self.model, [seqs[i] for i in idx], tokenizer=self.tokenizer,
+                                     batch_tokens=batch_tokens, replace_invalid=True)  # fmt: skip
+            p = np.clip(p.astype(np.float64), 1e-30, None)
+            f = p[:, :-1].argmax(1)
+            best = p[np.arange(len(idx)), f]
+            fam[idx], prob[idx] = f, best
+            bits[idx] = (np.log(best) - np.log(p[:, -1])) / LN2
+        return passed, fam, bits, prob
+
+    def scan(self, chunk: Chunk, strands: str = "both", batch_tokens: int = 8192,
+             floor: float | None = None) -> tuple[list[WindowHit], int]:  # fmt: skip
+        """The hit windows of one chunk (score ≥ ``floor``, default the calibration's) and the
+        number of windows that passed the filter."""
+        if floor is None:
+            floor = self.calibration.floor if self.calibration is not None else -np.inf
+        seqs, meta = [], []
+        rc = reverse_complement(chunk.seq) if strands in ("both", "-") else ""
+        end = chunk.offset + len(chunk.seq)
+        for a, b in chunk.spans:
+            if strands in ("both", "+"):
+                seqs.append(chunk.seq[a - chunk.offset : b - chunk.offset])
+                meta.append(("+", a, b))
+            if strands in ("both", "-"):
+                seqs.append(rc[end - b : end - a])
+                meta.append(("-", a, b))
+        passed, fam, bits, prob = self.score(seqs, batch_tokens)
+        keep = np.flatnonzero(passed & (bits >= floor))
+        hits = [WindowHit(chunk.id, *meta[i], self.families[fam[i]], _sig(bits[i]), _sig(prob[i]))
+                for i in keep]  # fmt: skip
+        return hits, int(passed.sum())
+
+
+# ----------------------------------------------------------------------------- loci
+
+
+def _merge_run(run: list[WindowHit], stride: int) -> tuple[int, int, WindowHit]:
+    a = max(h.start for h in run)
+    b = min(h.end for h in run)
+    if b - a < stride:  # windows inside a long gene, or a partial window in the run: the union
+        a, b = min(h.start for h in run), max(h.end for h in run)
+    best = max(run, key=lambda h: (h.score, -h.start))
+    return a, b, best
+
+
+def loci(
+    hits: Iterable[WindowHit],
+    calibration: Calibration,
+    megabases: float,
+    *,
+    stride: int,
+    evalue: float | None = 0.01,
+    order: Sequence[str] | None = None,
+) -> list[Locus]:
+    """Merge window hits into loci (see the module docstring), with E-values for ``megabases``
+    Mb searched; keep those with E ≤ ``evalue`` (``None``: all). Sorted by record (``order``:
+    the records' input order; default by name), start, strand, family."""
+    if evalue is not None and not evalue > 0:
+        raise ValueError(f"the E-value threshold must be positive, got {evalue}")
+    if not megabases > 0:
+        raise ValueError(f"megabases searched must be positive, got {megabases}")
+    groups: dict[tuple[str, str, str], list[WindowHit]] = {}
+    for h in hits:
+        groups.setdefault((h.id, h.strand, h.family), []).append(h)
+    found: list[tuple[int, int, WindowHit, int]] = []
+    for key in sorted(groups):
+        run: list[WindowHit] = []
+        for h in sorted(groups[key], key=lambda h: (h.start, h.end)):
+            if run and h.start >= max(r.end for r in run):
+                found.append((*_merge_run(run, stride), len(run)))
+                run = []
+            run.append(h)
+        if run:
+            found.append((*_merge_run(run, stride), len(run)))
+    # families compete: of overlapping loci on one strand, the best scoring one stays
+    found.sort(key=lambda t: (-t[2].score, t[2].id, t[0], t[2].strand, t[2].family))
+    kept: dict[tuple[str, str], list[tuple[int, int]]] = {}
+    out = []
+    for a, b, best, n in found:
+        taken = kept.setdefault((best.id, best.strand), [])
+        if any(a < y and x < b for x, y in taken):
+            continue
+        taken.append((a, b))
+        e = _sig(float(calibration.rate(best.score)) * megabases)
+        if evalue is None or e <= evalue:
+            out.append(Locus(best.id, a, b, best.strand, best.family, best.score, e,
+                             best.probability, n))  # fmt: skip
+    rank = {r: k for k, r in enumerate(order)} if order is not None else None
+    out.sort(key=lambda x: ((rank.get(x.id, len(rank)), x.id) if rank is not None else (0, x.id),
+                            x.start, x.strand, x.family))  # fmt: skip
+    return out
+
+
+STRUCTURE_COLUMNS = (("dot_bracket", "str"), ("num_pairs", "int"))
+
+
+def write_loci(path: str | Path, found: Sequence[Locus], source: str = "rnaernie") -> None:
+    """Write loci by extension (``-``: TSV on stdout): ``.tsv``/``.csv``/``.parquet``
+    (:data:`LOCUS_COLUMNS`, + ``dot_bracket``, ``num_pairs`` when the loci were folded), ``.bed``
+    (BED6: chrom, start, end, family, score = 10 × bits rounded into [0, 1000], strand) or
+    ``.gff3`` (1-based; E-value, probability, window count and any structure as attributes).
+    Written to ``path.tmp`` and renamed."""
+    ext = "" if str(path) == "-" else Path(path).suffix.lower()
+    folded = bool(found) and "dot_bracket" in found[0].extras
+    if ext in (".bed", ".gff3"):
+        w = LineWriter(path)
+        try:
+            if ext == ".bed":
+                w.write(f"{x.id}\t{x.start}\t{x.end}\t{x.family}\t"
+                        f"{min(1000, max(0, round(10 * x.score)))}\t{x.strand}" for x in found)  # fmt: skip
+            else:
+                w.write(["##gff-version 3"])
+                w.write(
+                    f"{x.id}\t{source}\t{SO_TYPES.get(x.family, 'ncRNA_gene')}\t{x.start + 1}\t"
+                    f"{x.end}\t{x.score:.6g}\t{x.strand}\t.\tID=locus{k + 1};Name={x.family};"
+                    f"evalue={x.evalue:.3g};probability={x.probability:.4g};windows={x.windows}"
+                    + (f";structure={x.extras['dot_bracket']}" if folded else "")
+                    for k, x in enumerate(found)
+                )  # fmt: skip
+        except BaseException:
+            w.abort()
+            raise
+        w.commit()
+        return
+    w = TableWriter(path, LOCUS_COLUMNS + (STRUCTURE_COLUMNS if folded else ()))
+    try:
+        w.write([x.as_row() + ((x.extras["dot_bracket"], x.extras["num_pairs"]) if folded else ())
+                 for x in found])  # fmt: skip
+    except BaseException:
+        w.abort()
+        raise
+    w.commit()
+
+
+def locus_sequences(records: Iterable[Any], found: Sequence[Locus]) -> list[str]:
+    """The sequence of each locus, 5'→3' on its strand, from the records it was found in."""
+    want: dict[str, list[int]] = {}
+    for k, x in enumerate(found):
+        want.setdefault(x.id, []).append(k)
+    out: list[str | None] = [None] * len(found)
+    for rec in records:
+        if isinstance(rec, Invalid) or rec.id not in want:
+            continue
+        seq = normalise(rec.seq)
+        for k in want.pop(rec.id):
+            x = found[k]
+            s = seq[x.start : x.end]
+            out[k] = s if x.strand == "+" else reverse_complement(s)
+    missing = [found[k].id for k, s in enumerate(out) if s is None]
+    if missing:
+        raise ValueError(f"records {sorted(set(missing))[:5]} of the loci are not in the input")
+    return out  # type: ignore[return-value]
+
+
+# ----------------------------------------------------------------------------- one call
+
+
+def detect(
+    detector: Detector,
+    records: Iterable[Any],
+    *,
+    evalue: float | None = 0.01,
+    window: int | None = None,
+    stride: int | None = None,
+    strands: str = "both",
+    batch_tokens: int = 8192,
+    megabases: float | None = None,
+) -> list[Locus]:
+    """Screen ``records`` (``.id``, ``.seq``) and return the loci with E ≤ ``evalue``.
+
+    ``window``/``stride`` default to the detector's; ``megabases`` (searched, both strands
+    counted) defaults to what ``records`` hold, as ``cmsearch -Z`` would.
+    """
+    if detector.calibration is None:
+        raise ValueError(f"{detector.path}: the detector is not calibrated "
+                         "(run `rnaernie finetune screen --calibrate-only`)")  # fmt: skip
+    window, stride = check_window(detector, window, stride)
     if strands not in ("both", "+", "-"):
         raise ValueError(f"strands must be 'both', '+' or '-', got {strands!r}")
-    for rec in records:
-        seq = normalise(rec.seq)
-        for a, b in window_spans(len(seq), window, stride):
-            if strands in ("both", "+"):
-                yield Window(rec.id, "+", a, b, seq[a:b])
-            if strands in ("both", "-"):
-                yield Window(rec.id, "-", a, b, reverse_complement(seq[a:b]))
+    hits, nt, order = [], 0, []
+    for c in chunks(records, window, stride):
+        if isinstance(c, Invalid):
+            raise ValueError(c.message)
+        if c.offset == 0:
+            nt += c.length
+            order.append(c.id)
+        hits += detector.scan(c, strands, batch_tokens)[0]
+    mb = megabases if megabases is not None else nt * (2 if strands == "both" else 1) / 1e6
+    return loci(hits, detector.calibration, max(mb, 1e-6), stride=stride, evalue=evalue,
+                order=order)  # fmt: skip
 
 
-def screen(
-    model: RnaErnie,
-    wins: Iterable[Window],
-    tasks: Sequence[str] = ("type", "structure"),
+def check_window(detector: Detector, window: int | None, stride: int | None) -> tuple[int, int]:
+    """``window``/``stride`` (default: the detector's), checked."""
+    window = detector.window if window is None else window
+    stride = detector.stride if stride is None else stride
+    for name, v in (("window", window), ("stride", stride)):
+        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+            raise ValueError(f"{name} must be a positive int, got {v!r}")
+    if window < 20:
+        raise ValueError(f"--window {window} is shorter than the detector's minimum of 20 nt")
+    if window > 510:
+        raise ValueError(f"--window {window} is longer than the model reads at once (510 nt)")
+    if stride > window:
+        raise ValueError(f"--stride {stride} is larger than --window {window}: windows would "
+                         "leave gaps")  # fmt: skip
+    return window, stride
+
+
+def calibration_key(scorer: str) -> str:
+    """Where a scorer's calibration lives in ``extra.screen`` of the detector's config."""
+    return "calibration" if scorer == "model" else f"calibration_{scorer}"
+
+
+def calibrate(
+    head: str | Path,
+    transcripts: Sequence[str],
     *,
-    batch_windows: int = 256,
-    min_score: float | None = None,
+    megabases: float = 2.0,
+    seed: int = 0,
+    device: str = "cpu",
     batch_tokens: int = 8192,
-    threshold: float | None = None,
-    decoder: str = "nussinov",
-) -> Iterator[list[ScreenRow]]:
-    """Run ``tasks`` on windows in batches of ``batch_windows``; yields the rows of each batch.
+    scorer: str = "model",
+) -> dict:
+    """Measure the rate of background loci: screen ``megabases`` Mb of dinucleotide-shuffled
+    ``transcripts`` (both strands), fit :class:`Calibration` to the loci scores and store it in
+    ``head``'s config.json (``extra.screen.calibration``, or ``calibration_kmer`` for
+    ``scorer="kmer"``). Returns a summary."""
+    det = Detector(head, device=device, scorer=scorer)
+    rng = np.random.default_rng([seed, 7])
+    genome = shuffled_genome(transcripts, int(megabases * 1e6), rng)
+    hits, passed, total = [], 0, 0
+    for c in chunks([_Rec("background", genome)], det.window, det.stride):
+        h, p = det.scan(c, "both", batch_tokens, floor=-np.inf)
+        hits += h
+        passed += p
+        total += 2 * len(c.spans)
+    searched = 2 * len(genome) / 1e6
+    flat = Calibration((0.0,), (1.0,), 0.0, 1.0, 1.0, searched, -np.inf)  # merging only
+    found = loci(hits, flat, searched, stride=det.stride, evalue=None)
+    cal = Calibration.fit([x.score for x in found], searched)
+    cfg_path = det.path / "config.json"
+    cfg = json.loads(cfg_path.read_text())
+    cfg["extra"]["screen"][calibration_key(scorer)] = cal.to_dict()
+    cfg_path.write_text(json.dumps(cfg, indent=2, sort_keys=True) + "\n")
+    return {"megabases_searched": searched, "background_loci": len(found),
+            "filter_pass_rate": passed / max(total, 1), "tail_start": cal.tail_start,
+            "tail_lambda": cal.tail_lambda, "score_at_1_per_mb": _score_at(cal, 1.0)}  # fmt: skip
 
-    ``min_score`` keeps windows whose top RNA-type probability is at least that (needs ``type``).
-    """
-    tasks = tuple(tasks)
-    if isinstance(batch_windows, bool) or not isinstance(batch_windows, int) or batch_windows < 1:
-        raise ValueError(f"batch_windows must be a positive int, got {batch_windows!r}")
-    bad = [t for t in tasks if t not in TASKS]
-    if bad or not tasks:
-        raise ValueError(f"unknown task(s) {bad or tasks}; choose from {', '.join(TASKS)}")
-    if min_score is not None and "type" not in tasks:
-        raise ValueError("--min-score filters on the RNA-type probability: add 'type' to the tasks")
-    it = iter(wins)
-    while batch := list(islice(it, batch_windows)):
-        names = [f"{w.id}:{w.strand}:{w.start}-{w.end}" for w in batch]
-        seqs = [w.seq for w in batch]
-        keep = np.ones(len(batch), dtype=bool)
-        types = folds = embs = None
-        if "type" in tasks:
-            types = model.predict_type(seqs, top_k=1, batch_tokens=batch_tokens, ids=names)
-            if min_score is not None:
-                keep = np.array([t.probability >= min_score for t in types])
-        sel = np.flatnonzero(keep).tolist()
-        if "structure" in tasks and sel:
-            if max(len(seqs[i]) for i in sel) > MAX_NT:
-                raise ValueError(f"--tasks structure needs --window <= {MAX_NT}")
-            res = model.fold([seqs[i] for i in sel], threshold=threshold, decoder=decoder,
-                             batch_tokens=batch_tokens, ids=[names[i] for i in sel])  # fmt: skip
-            folds = dict(zip(sel, res))
-        if "embed" in tasks and sel:
-            e = model.embed(
-                [seqs[i] for i in sel], batch_tokens=batch_tokens, ids=[names[i] for i in sel]
-            )
-            embs = dict(zip(sel, e))
-        rows = []
-        for i in sel:
-            w = batch[i]
-            t = types[i] if types is not None else None
-            f = folds[i] if folds is not None else None
-            rows.append(ScreenRow(
-                w.id, w.strand, w.start, w.end,
-                t.type if t else None, t.probability if t else None,
-                f.dot_bracket if f else None, f.num_pairs if f else None,
-                embs[i] if embs is not None else None,
-            ))  # fmt: skip
-        yield rows
+
+def _score_at(cal: Calibration, rate: float) -> float:
+    """The score whose background rate is ``rate`` per Mb (bisection on the decreasing curve)."""
+    lo, hi = cal.floor if np.isfinite(cal.floor) else -100.0, cal.tail_start + 200.0
+    for _ in range(100):
+        mid = (lo + hi) / 2
+        if cal.rate(mid) > rate:
+            lo = mid
+        else:
+            hi = mid
+    return hi
+
+
+@dataclass(frozen=True)
+class _Rec:
+    id: str
+    seq: str

@@ -19,7 +19,23 @@ import numpy as np
 from . import _core
 from .vocab import MASK_ID, NUC_OFFSET, UNK_ID, VOCAB, VOCAB_SIZE, type_id
 
-__all__ = ["Encoding", "Tokenizer"]
+__all__ = ["Encoding", "Tokenizer", "normalise", "reverse_complement"]
+
+_NORMALISE = str.maketrans("acgutT", "ACGUUU")
+_COMPLEMENT = str.maketrans("ACGU", "UGCA")
+
+
+def normalise(seq: str) -> str:
+    """Upper-case, ``T``→``U``, whitespace removed (the tokenizer's normalisation)."""
+    return "".join(seq.split()).translate(_NORMALISE).upper()
+
+
+def reverse_complement(seq: str) -> str:
+    """RNA reverse complement (``T`` read as ``U``; other letters become ``N``)."""
+    s = normalise(seq)[::-1].translate(_COMPLEMENT)
+    if s.strip("ACGU"):  # a letter other than ACGU somewhere: the slow path
+        s = "".join(c if c in "ACGU" else "N" for c in s)
+    return s
 
 
 @dataclass(frozen=True)

@@ -44,4 +44,42 @@ def save_micro_model(d: Path, heads: tuple[str, ...] = ("nrc", "structure", "int
         m.save_pretrained(d / "heads/structure")
     if "interaction" in heads:
         RnaErnieForInteraction(micro_config(num_labels=2)).save_pretrained(d / "heads/interaction")
+    if "screen" in heads:
+        save_micro_detector(d / "heads/screen")
+    return d
+
+
+SCREEN_LABELS = ["Gfam", "Cfam", "background"]
+
+
+def save_micro_detector(d: Path, window: int = 40, stride: int = 20) -> Path:
+    """A screening head whose k-mer classifier is set by hand (k = 1): G-rich windows are family
+    ``Gfam``, C-rich ones ``Cfam``, the rest background; the filter lets windows through whose
+    G or C share is high. Calibrated (both scorers) on random background."""
+    import numpy as np
+
+    from rnaernie.kmer import KmerClassifier
+    from rnaernie.screen import calibrate
+
+    m = RnaErnieForSequenceClassification(micro_config(num_labels=3))
+    # A C G U frequencies -> logits; background wins on balanced composition
+    coef = np.array([[0, 0, 30, 0], [0, 30, 0, 0], [0, 0, 0, 0]], dtype=np.float64)
+    intercept = np.array([-15.0, -15.0, 0.0])
+    KmerClassifier(1, np.zeros(4), np.ones(4), coef, intercept, SCREEN_LABELS).save(
+        _mkdir(d) / "kmer_logreg.safetensors"
+    )
+    m.config.extra = {"labels": SCREEN_LABELS, "type_guided": False,
+                      "screen": {"window": window, "stride": stride, "background": "background",
+                                 "filter": {"kmax": 1, "threshold": -4.0, "sensitivity": 0.99}}}  # fmt: skip
+    m.save_pretrained(d)
+    (d / "labels.json").write_text(json.dumps(SCREEN_LABELS))
+    rng = np.random.default_rng(0)
+    background = ["".join(rng.choice(list("ACGU"), 2000)) for _ in range(20)]
+    for scorer in ("model", "kmer"):
+        calibrate(d, background, megabases=0.05, scorer=scorer)
+    return d
+
+
+def _mkdir(d: Path) -> Path:
+    d.mkdir(parents=True, exist_ok=True)
     return d

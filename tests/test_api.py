@@ -10,7 +10,7 @@ from _micro_model import NRC_LABELS, save_micro_model
 
 from rnaernie.api import load
 from rnaernie.model import resolve_model_dir
-from rnaernie.predict import reverse_complement
+from rnaernie.tokenizer import reverse_complement
 
 SEQS = ["ACGUACGUAAGG", "GGGGAAAACCCCUUUAGGCAUCGAUGCUAGC", "AUG", "GGGAAAUCCC" * 3]
 

@@ -28,7 +28,7 @@ COMMANDS = {
     "embed": ("out.npy", []),
     "classify": ("out.tsv", []),
     "fold": ("out.dbn", []),
-    "screen": ("out.tsv", ["--window", "8", "--stride", "4", "--tasks", "type"]),
+    "screen": ("out.tsv", ["--window", "20", "--stride", "10"]),
     "motifs": ("out.tsv", []),
 }
 MODEL_FREE = {"motifs"}
@@ -36,7 +36,9 @@ MODEL_FREE = {"motifs"}
 
 @pytest.fixture(scope="module")
 def model(tmp_path_factory):
-    return save_micro_model(tmp_path_factory.mktemp("micro"))
+    return save_micro_model(
+        tmp_path_factory.mktemp("micro"), heads=("nrc", "structure", "interaction", "screen")
+    )
 
 
 def _run(cmd, src, out, model, *extra, capsys=None):
@@ -125,10 +127,10 @@ def test_bad_outputs(cmd, model, tmp_path, capsys):
         ["classify", "--top-k", "-1"],
         ["classify", "--batch-tokens", "x"],
         ["embed", "--shard-size", "-1"],
-        ["screen", "--batch-windows", "0"],
-        ["screen", "--batch-windows", "-1"],
+        ["screen", "--evalue", "0"],
+        ["screen", "--evalue", "-1"],
         ["screen", "--window", "0"],
-        ["screen", "--min-score", "1.5"],
+        ["screen", "--stride", "-1"],
         ["fold", "--threshold", "nan"],
         ["fold", "--max-length", "0"],
     ],
@@ -143,9 +145,9 @@ def test_bad_numeric_options_fail_at_parse_time(argv, capsys):
 def test_stride_larger_than_window(model, tmp_path, capsys):
     src = tmp_path / "in.fa"
     src.write_text(FA)
-    rc, err = _run("screen", src, tmp_path / "o.tsv", model, "--window", "8", "--stride", "9",
+    rc, err = _run("screen", src, tmp_path / "o.tsv", model, "--window", "28", "--stride", "29",
                    capsys=capsys)  # fmt: skip
-    assert rc == 2 and "--stride 9 is larger than --window 8" in err
+    assert rc == 2 and "--stride 29 is larger than --window 28" in err
 
 
 def _broken_models(tmp: Path, model: Path) -> dict[str, tuple[Path, str]]:

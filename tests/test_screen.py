@@ -1,14 +1,36 @@
-"""Screening windows: spans, strands and coordinates against a hand-computed example."""
+"""Screening: windows and chunks, the dinucleotide shuffle, calibration, loci, output formats, the
+detector on a planted gene, the command (single process = sharded, byte for byte) and its errors,
+and the detector's training data."""
 
 from __future__ import annotations
 
+import collections
+import itertools
+import json
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
-from _micro_model import save_micro_model
+from _micro_model import SCREEN_LABELS, save_micro_model
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from rnaernie.cli import main
 from rnaernie.io import Record
-from rnaernie.screen import window_spans, windows
+from rnaernie.kmer import dinucleotide_shuffle, shuffled_genome
+from rnaernie.screen import (
+    Calibration,
+    Detector,
+    WindowHit,
+    chunks,
+    detect,
+    loci,
+    window_spans,
+    write_loci,
+)
+from rnaernie.tokenizer import reverse_complement
 
 
 def test_window_spans_hand_computed():
@@ -18,76 +40,286 @@ def test_window_spans_hand_computed():
     assert window_spans(0, 4, 3) == []
     with pytest.raises(ValueError):
         window_spans(10, 0, 1)
+    with pytest.raises(ValueError, match="leaves gaps"):
+        window_spans(10, 3, 4)
 
 
-def test_windows_both_strands():
-    #          0123456789
-    seq = "AACCGGUUAC"
-    w = list(windows([Record("chr1", seq)], window=4, stride=3))
-    assert [(x.strand, x.start, x.end, x.seq) for x in w] == [
-        ("+", 0, 4, "AACC"), ("-", 0, 4, "GGUU"),
-        ("+", 3, 7, "CGGU"), ("-", 3, 7, "ACCG"),
-        ("+", 6, 10, "UUAC"), ("-", 6, 10, "GUAA"),
-    ]  # fmt: skip
-    assert [x.strand for x in windows([Record("c", "ACGT")], 4, 4, strands="-")] == ["-"]
-    assert next(windows([Record("c", "acgt")], 4, 4, strands="+")).seq == "ACGU"
+@given(st.integers(0, 400), st.integers(1, 50), st.integers(1, 50), st.integers(1, 300))
+@settings(max_examples=200, deadline=None)
+def test_chunks_partition_the_windows(length, window, stride, chunk_nt):
+    stride = min(stride, window)
+    seq = ("ACGU" * 100)[:length]
+    got = list(chunks([Record("r", seq)], window, stride, chunk_nt))
+    assert [s for c in got for s in c.spans] == window_spans(length, window, stride)
+    for c in got:
+        assert c.seq == seq[c.offset : c.offset + len(c.seq)]
+        assert c.spans[0][0] == c.offset and c.spans[-1][1] == c.offset + len(c.seq)
+        assert c.length == length
+
+
+@given(st.text(alphabet="ACGU", min_size=0, max_size=300), st.integers(0, 2**32 - 1))
+@settings(max_examples=300, deadline=None)
+def test_dinucleotide_shuffle_keeps_the_dinucleotides(seq, seed):
+    out = dinucleotide_shuffle(seq, np.random.default_rng(seed))
+    pairs = collections.Counter
+    assert pairs(itertools.pairwise(out)) == pairs(itertools.pairwise(seq))
+    assert out[:1] == seq[:1] and out[-1:] == seq[-1:]
+
+
+def test_dinucleotide_shuffle_explores_every_arrangement():
+    # "AACAGA"... small: every sequence with the same dinucleotides must be reachable
+    seq = "ACAGAUA"
+    seen = {dinucleotide_shuffle(seq, np.random.default_rng(k)) for k in range(400)}
+    import itertools
+
+    same = {"".join(p) for p in itertools.permutations(seq)
+            if collections.Counter(itertools.pairwise(p)) == collections.Counter(itertools.pairwise(seq))
+            and p[0] == seq[0] and p[-1] == seq[-1]}  # fmt: skip
+    assert seen == same
+
+
+def test_shuffled_genome_has_the_composition_of_its_transcripts():
+    rng = np.random.default_rng(0)
+    g = shuffled_genome(["GGGGCCCCAU" * 30], 1000, rng)
+    assert len(g) == 1000 and collections.Counter(g)["G"] > collections.Counter(g)["A"]
+
+
+def test_calibration_fits_an_exponential_tail():
+    rng = np.random.default_rng(0)
+    scores = 5.0 + rng.exponential(1 / 0.7, 4000)  # 4,000 loci in 2 Mb
+    c = Calibration.fit(scores, megabases=2.0, tail=400)
+    assert abs(c.tail_lambda - 0.7) < 0.1
+    assert c.rate(c.floor) == pytest.approx(2000.0)  # every locus
+    s = np.linspace(c.floor, 40, 200)
+    assert np.all(np.diff(c.rate(s)) <= 1e-12)  # never increasing
+    # beyond the data, the tail: rate(s0 + 10) = rate(s0) e^{-10 λ}
+    assert c.rate(c.tail_start + 10) == pytest.approx(c.tail_rate * np.exp(-10 * c.tail_lambda))
+    assert Calibration.from_dict(json.loads(json.dumps(c.to_dict()))) == c
+    with pytest.raises(ValueError, match="at least 10"):
+        Calibration.fit([1.0, 2.0], 1.0)
+
+
+FLAT = Calibration((10.0, 0.0), (1.0, 2.0), 10.0, 1.0, 1.0, 1.0, 0.0)  # rate 1/Mb at 10 bits
+
+
+def _hit(start, end, score, family="tRNA", strand="+", id="c"):
+    return WindowHit(id, strand, start, end, family, score, 0.9)
+
+
+def test_loci_merge_overlapping_windows_of_one_family_and_strand():
+    hits = [_hit(0, 200, 12.0), _hit(100, 300, 15.0), _hit(400, 600, 11.0),
+            _hit(100, 300, 11.0, strand="-"), _hit(1000, 1200, 11.0, "miRNA")]  # fmt: skip
+    got = loci(hits, FLAT, 1.0, stride=100, evalue=None)
+    assert [(x.start, x.end, x.strand, x.family, x.score, x.windows) for x in got] == [
+        (100, 200, "+", "tRNA", 15.0, 2),  # the two windows' intersection
+        (100, 300, "-", "tRNA", 11.0, 1),
+        (400, 600, "+", "tRNA", 11.0, 1),
+        (1000, 1200, "+", "miRNA", 11.0, 1),
+    ]
+    # E = rate(score) × Mb searched: rate(15) = e^{-5} per Mb
+    assert got[0].evalue == pytest.approx(np.exp(-5.0) * 1.0, rel=1e-5)
+    assert [x.start for x in loci(hits, FLAT, 1.0, stride=100, evalue=0.1)] == [100]
+    # a long gene: the windows' intersection is shorter than the stride, so the union
+    long = [_hit(0, 200, 12.0), _hit(100, 300, 12.0), _hit(200, 400, 12.0)]
+    assert [(x.start, x.end) for x in loci(long, FLAT, 1.0, stride=100, evalue=None)] == [(0, 400)]
+
+
+def test_loci_families_compete_and_order_follows_the_input():
+    hits = [_hit(0, 200, 12.0, "tRNA", id="b"), _hit(100, 300, 14.0, "miRNA", id="b"),
+            _hit(0, 200, 11.0, id="a")]  # fmt: skip
+    got = loci(hits, FLAT, 1.0, stride=100, evalue=None, order=["b", "a"])
+    assert [(x.id, x.family) for x in got] == [("b", "miRNA"), ("a", "tRNA")]
+    with pytest.raises(ValueError, match="positive"):
+        loci(hits, FLAT, 1.0, stride=100, evalue=0.0)
+
+
+def test_write_loci_formats(tmp_path):
+    found = loci([_hit(10, 60, 20.0), _hit(100, 300, 150.0, "miRNA", "-")], FLAT, 1.0,
+                 stride=20, evalue=None)  # fmt: skip
+    write_loci(tmp_path / "o.bed", found)
+    assert (tmp_path / "o.bed").read_text().splitlines() == [
+        "c\t10\t60\ttRNA\t200\t+",
+        "c\t100\t300\tmiRNA\t1000\t-",
+    ]
+    write_loci(tmp_path / "o.gff3", found)
+    g = (tmp_path / "o.gff3").read_text().splitlines()
+    assert g[0] == "##gff-version 3"
+    f = g[1].split("\t")
+    assert f[:8] == ["c", "rnaernie", "tRNA", "11", "60", "20", "+", "."]  # 1-based, inclusive
+    assert f[8].startswith("ID=locus1;Name=tRNA;evalue=")
+    assert g[2].split("\t")[2] == "pre_miRNA"
+    write_loci(tmp_path / "o.tsv", found)
+    rows = [r.split("\t") for r in (tmp_path / "o.tsv").read_text().splitlines()]
+    assert rows[0] == ["id", "start", "end", "strand", "family", "score", "evalue",
+                       "probability", "windows"]  # fmt: skip
+    import pyarrow.parquet as pq
+
+    write_loci(tmp_path / "o.parquet", found)
+    assert pq.read_table(tmp_path / "o.parquet").column("start").to_pylist() == [10, 100]
+    assert not list(tmp_path.glob("*.tmp"))
 
 
 @pytest.fixture(scope="module")
 def model(tmp_path_factory):
-    return str(save_micro_model(tmp_path_factory.mktemp("micro")))
+    return save_micro_model(tmp_path_factory.mktemp("micro"), heads=("structure", "screen"))
 
 
-def test_screen_cli_rows_and_embeddings(model, tmp_path):
-    fa = tmp_path / "g.fa"
-    fa.write_text(">chr1\nAACCGGUUAC\nA\n>chr2\nGGGAAAUCCCUU\n")
-    out = tmp_path / "s.tsv"
-    argv = [
-        "screen",
-        str(fa),
-        "-o",
-        str(out),
-        "--window",
-        "4",
-        "--stride",
-        "3",
-        "--model",
-        model,
-        "-q",
-    ]
-    assert main([*argv, "--tasks", "type,structure,embed"]) == 0
-    rows = [r.split("\t") for r in out.read_text().splitlines()]
-    assert rows[0] == [
-        "id",
-        "strand",
-        "start",
-        "end",
-        "rna_type",
-        "type_probability",
-        "dot_bracket",
-        "num_pairs",
-    ]
-    got = [(r[0], r[1], int(r[2]), int(r[3])) for r in rows[1:]]
-    exp = [("chr1", s, a, b) for a, b in window_spans(11, 4, 3) for s in "+-"]
-    exp += [("chr2", s, a, b) for a, b in window_spans(12, 4, 3) for s in "+-"]
-    assert got == exp
-    assert all(len(r[6]) == int(r[3]) - int(r[2]) for r in rows[1:])
-    emb = np.load(tmp_path / "s.embeddings.npy")
-    assert emb.shape == (len(exp), 32)
-    # the minus-strand row is the embedding of the reverse complement
-    import rnaernie.api as api
+def _genome(seed=0, n=3000):
+    rng = np.random.default_rng(seed)
+    return "".join(rng.choice(list("ACGU"), n))
 
-    ref = api.load(model, dtype="auto").embed(["AACC", "GGUU"])  # the CLI default
-    np.testing.assert_allclose(emb[:2], ref, rtol=1e-4, atol=1e-5)
-    # --min-score keeps only windows whose type probability reaches it
-    probs = np.array([float(r[5]) for r in rows[1:]])
-    cut = float(np.median(probs))
-    assert (
-        main([*argv, "--tasks", "type", "--min-score", str(cut), "-o", str(tmp_path / "f.tsv")])
-        == 0
-    )
-    kept = (tmp_path / "f.tsv").read_text().splitlines()[1:]
-    assert len(kept) == int((probs >= cut).sum()) and all(
-        float(r.split("\t")[5]) >= cut for r in kept
-    )
-    assert main([*argv, "--tasks", "structure", "--min-score", "0.5"]) == 2  # needs 'type'
+
+def test_detector_finds_a_planted_gene_on_its_strand(model):
+    import rnaernie
+
+    det = Detector.from_model(rnaernie.load(model, dtype="float32"), scorer="kmer")
+    bg = _genome()
+    g = bg[:1000] + "G" * 40 + bg[1000:2000] + "C" * 40 + bg[2000:]
+    found = detect(det, [Record("chr", g)], evalue=0.01)
+    assert {(x.family, x.strand) for x in found} >= {("Gfam", "+"), ("Cfam", "+")}
+    g_plus = next(x for x in found if x.family == "Gfam" and x.strand == "+")
+    assert g_plus.start <= 1000 and g_plus.end >= 1040  # the locus covers the planted gene
+    # the antisense of the G run is a C run: the minus strand reports Cfam there
+    assert any(x.family == "Cfam" and x.strand == "-" and x.start < 1040 and x.end > 1000
+               for x in found)  # fmt: skip
+    # the same gene on the other strand of a reverse-complemented genome
+    rc = reverse_complement(g)
+    mirrored = detect(det, [Record("chr", rc)], evalue=0.01)
+    assert {
+        (len(g) - x.end, len(g) - x.start, x.family, "+-"[x.strand == "+"]) for x in mirrored
+    } == {(x.start, x.end, x.family, x.strand) for x in found}
+    assert detect(det, [Record("chr", bg)], evalue=0.01) == []  # random sequence: nothing
+
+
+def _screen(model, src, out, *extra, env=None, cwd):
+    cmd = [sys.executable, "-m", "rnaernie.cli", "screen", str(src), "-o", str(out), "--model",
+           str(model), "--dtype", "float32", "-q", *extra]  # fmt: skip
+    return subprocess.run(cmd, capture_output=True, text=True, cwd=cwd,
+                          env={**os.environ, **(env or {})})  # fmt: skip
+
+
+def test_screen_command_single_process_equals_sharded(model, tmp_path):
+    bg = _genome(1, 6000)
+    g = bg[:2500] + "G" * 45 + bg[2500:4000] + "C" * 30 + bg[4000:]
+    src = tmp_path / "g.fa"
+    src.write_text(f">chr1\n{g}\n>chr2\n{bg[:900]}GGGGGGGGGGGGGGGGGGGGGGGGGGGGGGGGGGGG\n")
+    one = tmp_path / "one.tsv"
+    p = _screen(model, src, one, "--chunk-nt", "500", "--evalue", "1", cwd=tmp_path)
+    assert p.returncode == 0, p.stderr
+    rows = one.read_text().splitlines()
+    assert len(rows) > 2 and rows[0].startswith("id\tstart\tend\tstrand\tfamily")
+    two = tmp_path / "two.tsv"
+    for rank in (1, 0):  # rank 0 last: it merges the parts and writes the loci
+        p = _screen(model, src, two, "--chunk-nt", "500", "--evalue", "1", "--shard-size", "2",
+                    env={"RANK": str(rank), "WORLD_SIZE": "2"}, cwd=tmp_path)  # fmt: skip
+        assert p.returncode == 0, p.stderr
+    assert two.read_bytes() == one.read_bytes()
+    assert sorted(x.name for x in tmp_path.iterdir()) == ["g.fa", "one.tsv", "two.tsv"]
+    p = _screen(model, src, tmp_path / "b.bed", "--tasks", "structure", cwd=tmp_path)
+    assert p.returncode == 2 and "--tasks structure needs an output with room" in p.stderr
+    bed = tmp_path / "o.bed"
+    assert _screen(model, src, bed, "--evalue", "1", cwd=tmp_path).returncode == 0
+    assert len(bed.read_text().splitlines()) == len(rows) - 1
+    # per-locus structure and embeddings, from the loci's sequences on their strands
+    p = _screen(model, src, tmp_path / "t.tsv", "--evalue", "1", "--tasks", "structure,embed",
+                cwd=tmp_path)  # fmt: skip
+    assert p.returncode == 0, p.stderr
+    t = [r.split("\t") for r in (tmp_path / "t.tsv").read_text().splitlines()]
+    assert t[0][-2:] == ["dot_bracket", "num_pairs"] and len(t) == len(rows)
+    assert all(len(r[-2]) == int(r[2]) - int(r[1]) for r in t[1:])
+    emb = np.load(tmp_path / "t.embeddings.npy")
+    assert emb.shape == (len(rows) - 1, 32)
+    import rnaernie
+
+    first = t[1]
+    s = g[int(first[1]) : int(first[2])] if first[0] == "chr1" else None
+    if s is not None:
+        s = s if first[3] == "+" else reverse_complement(s)
+        np.testing.assert_allclose(emb[0], rnaernie.load(model, dtype="float32").embed([s])[0],
+                                   rtol=1e-4, atol=1e-5)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "extra,message",
+    [
+        (["--evalue", "0"], "--evalue: must be > 0.0"),
+        (["--window", "10"], "shorter than the detector's minimum of 20 nt"),
+        (["--window", "30", "--stride", "40"], "--stride 40 is larger than --window 30"),
+        (["--window", "600"], "longer than the model reads at once"),
+    ],
+)
+def test_screen_bad_options(model, tmp_path, capsys, extra, message):
+    src = tmp_path / "g.fa"
+    src.write_text(">c\n" + _genome(2, 300) + "\n")
+    out = tmp_path / "o.tsv"
+    argv = ["screen", str(src), "-o", str(out), "--model", str(model), "-q", *extra]
+    try:
+        rc = main(argv)
+    except SystemExit as e:  # argparse
+        rc = e.code
+    assert rc == 2 and message in capsys.readouterr().err
+    assert not out.exists() and not list(tmp_path.glob("*.tmp"))
+
+
+def test_screen_needs_a_calibrated_detector_and_a_known_format(model, tmp_path, capsys):
+    src = tmp_path / "g.fa"
+    src.write_text(">c\n" + _genome(2, 300) + "\n")
+    assert main(["screen", str(src), "-o", str(tmp_path / "o.vcf"), "--model", str(model)]) == 2
+    assert "must end in .tsv, .csv, .parquet, .bed, .gff3" in capsys.readouterr().err
+    bare = save_micro_model(tmp_path / "bare", heads=("structure",))
+    assert main(["screen", str(src), "-o", str(tmp_path / "o.tsv"), "--model", str(bare)]) == 2
+    assert "has no screen head" in capsys.readouterr().err
+    cfg_path = model / "heads/screen/config.json"
+    cfg = json.loads(cfg_path.read_text())
+    uncal = tmp_path / "uncal"
+    import shutil
+
+    shutil.copytree(model, uncal)
+    del cfg["extra"]["screen"]["calibration"]
+    (uncal / "heads/screen/config.json").write_text(json.dumps(cfg))
+    assert main(["screen", str(src), "-o", str(tmp_path / "o.tsv"), "--model", str(uncal)]) == 2
+    assert "not calibrated" in capsys.readouterr().err
+
+
+def test_detector_training_windows():
+    from rnaernie.training.screen import BACKGROUND, detector_windows
+
+    rng = np.random.default_rng(0)
+    pos = ["GGGAAACCC" * 5, "ACGUACGUAA" * 30]  # 45 nt, and 300 nt (longer than the window)
+    transcripts = [_genome(3, 500), _genome(4, 800)]
+    d = detector_windows(pos, [0, 1], ["a", "b"], transcripts, 100, rng)
+    assert d.labels == ["a", "b", BACKGROUND]
+    assert all(len(s) == 100 for s in d.seqs)
+    kinds = collections.Counter(d.kind)
+    assert kinds["positive"] == kinds["antisense"] == kinds["partial"] == 2
+    for s, y, k in zip(d.seqs, d.y, d.kind):
+        if k == "positive":
+            assert y in (0, 1) and (pos[0] in s or s in pos[1])
+        else:
+            assert y == 2
+    with pytest.raises(ValueError, match="at least 20 nt"):
+        detector_windows(pos, [0, 1], ["a", "b"], transcripts, 10, rng)
+
+
+def test_finetune_screen_command_trains_and_calibrates(tmp_path):
+    from rnaernie.io import read_fasta
+
+    train = tmp_path / "train.fa"
+    fams = {"Gfam": "GGGGAGGGGA", "Cfam": "CCCCUCCCCU"}
+    train.write_text("".join(f">{f}{k} {f}\n{(m * 6)[: 30 + k]}\n" for f, m in fams.items()
+                             for k in range(12)))  # fmt: skip
+    tx = tmp_path / "tx.fa"
+    tx.write_text("".join(f">t{k}\n{_genome(k, 400)}\n" for k in range(30)))
+    pre = save_micro_model(tmp_path / "pre", heads=())
+    out = tmp_path / "det"
+    rc = main(["finetune", "screen", str(train), "--transcripts", str(tx), "--pretrained",
+               str(pre), "--out", str(out), "--window", "60", "--stride", "30", "--epochs", "1",
+               "--calibration-mb", "0.02", "--valid-fraction", "0.25"])  # fmt: skip
+    assert rc == 0
+    det = Detector(out)
+    assert det.labels == ["Cfam", "Gfam", "background"] and det.window == 60
+    assert det.calibration is not None and Detector(out, scorer="kmer").calibration is not None
+    figures = json.loads((out / "metrics.json").read_text())["valid"]
+    assert 0.0 <= figures["valid_auc_positive_vs_background"] <= 1.0
+    assert len(list(read_fasta(train))) == 24
+    assert SCREEN_LABELS[-1] == det.labels[-1]

@@ -7,14 +7,13 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from ..api import FOLD_MAX_NT
-from ..io import check_output, iter_records, open_binary, open_text
+from ..io import check_output, component_path, iter_records, open_binary, open_text
 from ..io.runner import merge_parts, run_sharded
 from ..io.writers import EmbeddingWriter, NpyWriter, StructureWriter, TableWriter, is_special
 from .options import (
@@ -23,8 +22,8 @@ from .options import (
     finite_float,
     load_model,
     model_args,
+    positive_float,
     positive_int,
-    probability,
     run_options,
     stream_args,
 )
@@ -46,13 +45,17 @@ class _Out:
         self.writer.abort()
 
 
-def _run(args: argparse.Namespace, tags: list[str], open_out, process, desc: str) -> int:
+def _run(args: argparse.Namespace, tags: list[str], open_out, process, desc: str,
+         wrap=None) -> int:  # fmt: skip
+    """Stream the input's records (``wrap``: records → the items to process) through the runner."""
     src = args.input or example_fasta()
     fh, name, close = open_binary(src)  # opened here so that progress can tell how far it read
     try:
         raw = getattr(fh, "fileobj", fh)  # a gzip stream: the compressed bytes read
         size = os.path.getsize(name) if close and os.path.isfile(name) else 0
         items = iter_records(fh, max_length=args.max_length)
+        if wrap is not None:
+            items = wrap(items)
         return run_sharded(run_options(args), items, str(src), tags, open_out, process, desc,
                            position=raw.tell, size=size)  # fmt: skip
     finally:
@@ -171,61 +174,134 @@ def cmd_fold(args: argparse.Namespace) -> int:
 
 
 def cmd_screen(args: argparse.Namespace) -> int:
-    from ..screen import TASKS, ScreenRow, screen, windows
+    """Loci of RNA genes (see :mod:`rnaernie.screen`). A single process keeps the window hits in
+    memory; a sharded run writes them to part files (``OUT.hits.part-*.tsv``), merges them into
+    ``OUT.hits.tsv`` and builds the loci from it, so that both give the same bytes."""
+    from ..io import Invalid
+    from ..io.runner import dist_env
+    from ..screen import (
+        FORMATS,
+        HIT_COLUMNS,
+        Detector,
+        WindowHit,
+        check_window,
+        chunks,
+        loci,
+        locus_sequences,
+        write_loci,
+    )
 
-    tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]
-    bad = [t for t in tasks if t not in TASKS]
-    if bad or not tasks:
-        raise ValueError(f"--tasks: unknown task(s) {bad or tasks}; choose from {', '.join(TASKS)}")
-    if args.stride > args.window:
-        raise ValueError(f"--stride {args.stride} is larger than --window {args.window}: "
-                         "windows would leave gaps")  # fmt: skip
-    with_emb = "embed" in tasks
-    if with_emb and (args.output in (None, "-") or is_special(args.output)):
-        raise ValueError("--tasks embed writes OUT.embeddings.npy: give --output FILE")
-    main_ext = ext(args.output) or ".tsv"
-    if main_ext not in (".tsv", ".csv", ".parquet"):
-        raise ValueError(f"screen output must end in .tsv, .csv or .parquet, got {args.output!r}")
-    if "structure" in tasks and args.window > 510:
-        raise ValueError("--tasks structure needs --window <= 510 (one window of the model)")
+    out = args.output or "-"
+    kind = ext(out) or ".tsv"
+    if kind not in FORMATS:
+        raise ValueError(f"screen output must end in {', '.join(FORMATS)}, got {out!r}")
     _check_output(args)
     m = load_model(args)
+    det = Detector.from_model(m, scorer=args.scorer)
+    if det.calibration is None:
+        raise ValueError(f"{det.path}: the detector is not calibrated "
+                         "(rnaernie finetune screen --calibrate-only)")  # fmt: skip
+    window, stride = check_window(det, args.window, args.stride)
+    tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]
+    bad = sorted(set(tasks) - {"structure", "embed"})
+    if bad:
+        raise ValueError(f"--tasks: unknown task(s) {', '.join(bad)}; choose from structure, embed")
+    if tasks and args.input in (None, "-"):
+        raise ValueError("--tasks reads the loci's sequences again: give the input as a file")
+    if "structure" in tasks and kind == ".bed":
+        raise ValueError("--tasks structure needs an output with room for it: .tsv, .csv, "
+                         ".parquet or .gff3")  # fmt: skip
+    if "embed" in tasks and (out == "-" or is_special(out)):
+        raise ValueError("--tasks embed writes OUT.embeddings.npy: give --output FILE")
     if "structure" in tasks:
         m.fold([])  # a missing structure head fails before any output is opened
+    _, world = dist_env()
+    sharded = bool(args.shard_size) or world > 1
+    if sharded and (out == "-" or is_special(out)):
+        raise ValueError("sharded runs (--shard-size, WORLD_SIZE > 1) need --output FILE")
+    if sharded and not args.shard_size:
+        args.shard_size = SCREEN_SHARD_CHUNKS
+    searched = {"nt": 0, "order": []}
 
-    class Writer:
+    def wrap(records):
+        for c in chunks(records, window, stride, args.chunk_nt):
+            if not isinstance(c, Invalid) and c.offset == 0:
+                searched["nt"] += c.length
+                searched["order"].append(c.id)
+            yield c
+
+    def process(chs):
+        yield [h for c in chs for h in det.scan(c, args.strands, args.batch_tokens)[0]]
+
+    def finish(hits) -> None:
+        mb = args.megabases or searched["nt"] * (2 if args.strands == "both" else 1) / 1e6
+        found = loci(hits, det.calibration, max(mb, 1e-6), stride=stride, evalue=args.evalue,
+                     order=searched["order"])  # fmt: skip
+        emb = None
+        if tasks and found:
+            fh, _, close = open_binary(args.input)
+            try:
+                seqs = locus_sequences(iter_records(fh), found)
+            finally:
+                if close:
+                    fh.close()
+            if "structure" in tasks:
+                for x, f in zip(found, m.fold(seqs, batch_tokens=args.batch_tokens,
+                                              max_length=max(map(len, seqs)))):  # fmt: skip
+                    x.extras.update(dot_bracket=f.dot_bracket, num_pairs=f.num_pairs)
+            if "embed" in tasks:
+                emb = m.embed(seqs, batch_tokens=args.batch_tokens)
+        if "embed" in tasks:
+            w = NpyWriter(component_path(out, ".embeddings.npy"), m.hidden_size)
+            try:
+                if emb is not None:
+                    w.write(emb)
+            except BaseException:
+                w.abort()
+                raise
+            w.commit()
+        write_loci(out, found)
+        if not args.quiet:
+            print(f"rnaernie screen: {len(found)} loci with E <= {args.evalue:g} in {mb:.4g} Mb "
+                  "searched", file=sys.stderr)  # fmt: skip
+
+    class Collect:  # a single process: the hits stay in memory, the loci are written on commit
         def __init__(self, path):
-            self.table = TableWriter(path, ScreenRow.COLUMNS)
-            self.emb = None
-            if with_emb:
-                from ..io import component_path
+            self.hits: list[WindowHit] = []
 
-                self.emb = NpyWriter(component_path(path, ".embeddings.npy"), m.hidden_size)
-
-        def write(self, rows):
-            self.table.write([r.as_row() for r in rows])
-            if self.emb is not None and rows:
-                self.emb.write(np.stack([r.embedding for r in rows]))
+        def write(self, hits):
+            self.hits += hits
 
         def commit(self):
-            if self.emb is not None:
-                self.emb.commit()
-            self.table.commit()
+            finish(self.hits)
 
         def abort(self):
-            if self.emb is not None:
-                self.emb.abort()
-            self.table.abort()
+            pass
 
-    def process(recs):
-        yield from screen(
-            m, windows(recs, args.window, args.stride, args.strands), tasks,
-            batch_windows=args.batch_windows, min_score=args.min_score,
-            batch_tokens=args.batch_tokens, threshold=args.threshold,
-        )  # fmt: skip
+    if not sharded:
+        return _run(args, [kind], Collect, process, "screen", wrap=wrap)
+    hits_path = component_path(out, ".hits.tsv")
+    args.output = str(hits_path)
 
-    tags = [main_ext] + ([".embeddings.npy"] if with_emb else [])
-    return _run(args, tags, lambda p: _Out(Writer(p), lambda w, r: w.write(r)), process, "screen")
+    def open_hits(path):
+        return _Out(
+            TableWriter(path, HIT_COLUMNS), lambda w, hits: w.write([h.as_row() for h in hits])
+        )
+
+    rc = _run(args, [".tsv"], open_hits, process, "screen", wrap=wrap)
+    if rc == 0 and dist_env()[0] == 0 and hits_path.is_file():
+        import csv
+
+        with open(hits_path, newline="") as fh:
+            rows = list(csv.reader(fh, delimiter="\t"))[1:]
+        finish([WindowHit(r[0], r[1], int(r[2]), int(r[3]), r[4], float(r[5]), float(r[6]))
+                for r in rows])  # fmt: skip
+        if not args.keep_parts:
+            hits_path.unlink()
+    return rc
+
+
+SCREEN_SHARD_CHUNKS = 16  # chunks per shard of a sharded screen (16 × 100 kb)
 
 
 def cmd_interact(args: argparse.Namespace) -> int:
@@ -374,32 +450,36 @@ def add_parsers(sub: Any) -> None:
     p.set_defaults(func=cmd_fold)
 
     p = sub.add_parser(
-        "screen", help="slide windows along long sequences, both strands; type/structure/embedding per window",
-        description="One row per window: id, strand, start, end (0-based, end exclusive, forward-strand "
-        "coordinates for both strands), rna_type, type_probability, dot_bracket, num_pairs. "
-        "With --tasks embed, row k's embedding is row k of OUT.embeddings.npy.",
+        "screen", help="find RNA genes in genomes: loci with E-values, both strands (BED, GFF3, TSV)",
+        description="Windows on both strands, a k-mer filter, then the detector head (heads/screen): "
+        "overlapping hit windows of one family merge into loci; E-value = the calibrated rate of "
+        "background loci scoring as high per Mb searched x the Mb searched (both strands). Output "
+        "by extension: .tsv (default, stdout), .csv, .parquet (id, start, end, strand, family, "
+        "score in bits, evalue, probability, windows), .bed (BED6) or .gff3. Coordinates are "
+        "0-based, end exclusive, on the forward strand (GFF3: 1-based). Long records are cut "
+        "into chunks of whole windows; sharded runs (torchrun, --shard-size) share them out.",
     )  # fmt: skip
-    stream_args(p, "output .tsv (default: stdout), .csv or .parquet", None)
-    p.add_argument("--window", type=positive_int, default=200, help="window length (nt)")
-    p.add_argument(
-        "--stride", type=positive_int, default=100, help="step between window starts (nt)"
-    )
+    stream_args(p, "output .tsv (default: stdout), .csv, .parquet, .bed or .gff3", None)
+    p.add_argument("--evalue", type=positive_float, default=0.01,
+                   help="report loci with E-value <= this")  # fmt: skip
+    p.add_argument("--window", type=positive_int, default=None,
+                   help="window length (nt; default: the detector's, 200)")  # fmt: skip
+    p.add_argument("--stride", type=positive_int, default=None,
+                   help="step between window starts (nt; default: the detector's, 100)")  # fmt: skip
     p.add_argument("--strands", default="both", choices=["both", "+", "-"])
-    p.add_argument(
-        "--tasks", default="type,structure", help="comma-separated: type, structure, embed"
-    )
-    p.add_argument(
-        "--min-score",
-        type=probability,
-        default=None,
-        help="keep windows with top type probability >= this",
-    )
-    p.add_argument(
-        "--threshold", type=finite_float, default=None, help="pair logit threshold for structure"
-    )
-    p.add_argument("--batch-windows", type=positive_int, default=256, help="windows per model call")
+    p.add_argument("--tasks", default="",
+                   help="per locus, comma-separated: structure (dot_bracket, num_pairs columns; "
+                   "GFF3 attribute), embed (OUT.embeddings.npy, row k = locus k)")  # fmt: skip
+    p.add_argument("--scorer", default="model", choices=["model", "kmer"],
+                   help="score windows with the detector head (default) or its k-mer classifier "
+                   "alone (faster, less sensitive)")  # fmt: skip
+    p.add_argument("--chunk-nt", type=positive_int, default=100_000,
+                   help="nt of window starts per chunk of a long record (the unit of sharding)")  # fmt: skip
+    p.add_argument("--megabases", type=positive_float, default=None,
+                   help="Mb searched for the E-values (default: the input's length, x2 for both "
+                   "strands; as cmsearch -Z)")  # fmt: skip
     model_args(p)
-    p.set_defaults(func=cmd_screen)
+    p.set_defaults(func=cmd_screen, chunk_size=32)
 
     p = sub.add_parser("interact", help="miRNA-target interaction (heads/interaction)",
                        description="Input: TSV with columns id, seq_a, seq_b (header line optional).")  # fmt: skip

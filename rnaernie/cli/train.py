@@ -105,6 +105,8 @@ def cmd_finetune(a: argparse.Namespace) -> int:
         (out / "metrics.json").write_text(json.dumps(m, indent=1) + "\n")
         print(json.dumps(m))
         return 0
+    if a.task == "screen":
+        return _finetune_screen(a)
     model, ind = structure.finetune_structure(
         pre, read_dbn(a.train), preset=a.preset, epochs=a.epochs, lr=a.lr, batch_tokens=a.batch_tokens or 4096,
         max_length=a.max_length, type_guided=a.type_guided, top_k=a.top_k, seed=a.seed,
@@ -117,6 +119,46 @@ def cmd_finetune(a: argparse.Namespace) -> int:
         m = structure.structure_metrics(model, read_dbn(a.test), indicator=ind)
         (out / "metrics.json").write_text(json.dumps(m, indent=1) + "\n")
         print(json.dumps(m))
+    return 0
+
+
+def _finetune_screen(a: argparse.Namespace) -> int:
+    """Train the detector (unless --calibrate-only), then calibrate its scores to E-values."""
+    from ..io import read_fasta
+    from ..training import screen as ts
+    from ..training.common import read_labelled_fasta, stratified_holdout
+
+    out = Path(a.out)
+    rng = np.random.default_rng(a.seed)
+    transcripts = [r.seq for r in read_fasta(a.transcripts, allow_duplicates=True)]
+    order = rng.permutation(len(transcripts))
+    n_cal = max(1, round(a.calibration_fraction * len(transcripts)))
+    cal = [transcripts[i] for i in order[:n_cal]]  # never seen in training
+    if not a.calibrate_only:
+        seqs, y, names = read_labelled_fasta(a.train)
+        held = stratified_holdout(y, a.valid_fraction, seed=a.seed)
+        keep = np.setdiff1d(np.arange(len(seqs)), held)
+        bg = [transcripts[i] for i in order[n_cal:]]
+        half = len(bg) // 2  # validation background from transcripts training does not see
+        train = ts.detector_windows(
+            [seqs[i] for i in keep], y[keep], names, bg[half:], a.window, rng
+        )
+        valid = ts.detector_windows(
+            [seqs[i] for i in held], y[held], names, bg[:half], a.window, rng
+        )
+        figures = ts.train_detector(
+            a.pretrained or None, train, valid, out, window=a.window, stride=a.stride,
+            epochs=a.epochs, lr=a.lr, batch_tokens=a.batch_tokens or 8192, seed=a.seed,
+            device=a.device, max_minutes=a.max_minutes,
+        )  # fmt: skip
+        (out / "metrics.json").write_text(json.dumps({"valid": figures}, indent=1) + "\n")
+        print(json.dumps(figures))
+    from ..screen import calibrate
+
+    for scorer in ("model", "kmer"):
+        info = calibrate(out, cal, megabases=a.calibration_mb, seed=a.seed, device=a.device,
+                         scorer=scorer)  # fmt: skip
+        print(json.dumps({"calibration": scorer, **info}))
     return 0
 
 
@@ -279,7 +321,34 @@ def add_parsers(sub: Any) -> None:
     i.add_argument("--epochs", type=positive_int, default=3)
     i.add_argument("--lr", type=positive_float, default=2e-4)
     i.add_argument("--batch-size", type=positive_int, default=64, help="pairs per step")
-    for q in (c, s, i):
+    d = fsub.add_parser(
+        "screen",
+        help="the screening detector: families of a labelled FASTA + background, a k-mer filter, "
+        "scores calibrated to E-values",
+        description="Train the detector that `rnaernie screen` uses (see rnaernie.training.screen): "
+        "windows holding a whole family member are positives; shuffled and real transcripts, "
+        "shuffled positives, antisense and partial windows are background. The k-mer filter "
+        "threshold keeps 99 %% of validation positives; the scores are calibrated on shuffled "
+        "transcripts that training never sees (--calibration-fraction of --transcripts).",
+    )
+    d.add_argument(
+        "train", help="labelled training FASTA (nRC format: class = first word of the description)"
+    )
+    d.add_argument("--transcripts", required=True,
+                   help="FASTA of real transcripts (e.g. mRNAs and lncRNAs) for background")  # fmt: skip
+    d.add_argument("--window", type=positive_int, default=200, help="window length (nt)")
+    d.add_argument("--stride", type=positive_int, default=100, help="default screening stride (nt)")
+    d.add_argument("--valid-fraction", type=probability, default=0.1,
+                   help="share of each family held out to choose the filter threshold")  # fmt: skip
+    d.add_argument("--calibration-fraction", type=probability, default=0.2,
+                   help="share of the transcripts kept out of training for calibration")  # fmt: skip
+    d.add_argument("--calibration-mb", type=positive_float, default=2.0,
+                   help="megabases of shuffled background to calibrate on (both strands searched)")  # fmt: skip
+    d.add_argument("--calibrate-only", action="store_true",
+                   help="recalibrate the detector at --out without training it")  # fmt: skip
+    d.add_argument("--epochs", type=positive_int, default=2)
+    d.add_argument("--lr", type=positive_float, default=1e-4)
+    for q in (c, s, i, d):
         q.add_argument(
             "--pretrained", help="pretrained model directory ('' = from scratch)", default=""
         )

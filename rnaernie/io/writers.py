@@ -17,7 +17,7 @@ from typing import IO, Any
 
 import numpy as np
 
-__all__ = ["EmbeddingWriter", "NpyWriter", "StructureWriter", "TableWriter", "check_output",
+__all__ = ["EmbeddingWriter", "LineWriter", "NpyWriter", "StructureWriter", "TableWriter", "check_output",
            "component_path", "is_special", "write_atomic"]  # fmt: skip
 
 
@@ -240,7 +240,7 @@ class EmbeddingWriter:
         self.ext = ext
         if ext == ".npy":
             self._npy = NpyWriter(path, hidden)
-            self._ids = _Lines(component_path(path, ".ids.txt"))
+            self._ids = LineWriter(component_path(path, ".ids.txt"))
         elif ext == ".safetensors":
             self._buf: list[np.ndarray] = []
             self._idbuf: list[str] = []
@@ -314,7 +314,7 @@ class EmbeddingWriter:
             self._table.abort()
 
 
-class _Lines(_Atomic):
+class LineWriter(_Atomic):
     """Plain text, one item a line (``-``: stdout)."""
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
@@ -343,7 +343,7 @@ class StructureWriter:
         ext = "" if str(path) == "-" else Path(path).suffix.lower()
         if ext in ("", ".dbn", ".fa", ".fasta", ".bpseq"):
             self.kind = "bpseq" if ext == ".bpseq" else "dbn"
-            self._w: Any = _Lines(path)
+            self._w: Any = LineWriter(path)
         elif ext in (".tsv", ".csv", ".parquet"):
             self.kind = "table"
             self._w = TableWriter(path, self.COLUMNS)

@@ -188,7 +188,8 @@ class RnaErniePreTrainedModel(nn.Module):
 
         Missing or unexpected encoder tensors, and shape mismatches, are a ``ValueError`` naming
         them (and ``source``); so are head tensors unless ``new_head`` (then missing ones keep
-        their fresh init and are listed in ``new_keys``, and unused ones are dropped). A bare
+        their fresh init and are listed in ``new_keys``, and unused or differently shaped ones (another
+        number of labels) are dropped). A bare
         encoder ignores the head tensors of a head's file.
         """
         state = align_prefix(state, self.base_model_prefix)
@@ -198,13 +199,15 @@ class RnaErniePreTrainedModel(nn.Module):
         def where(keys: list[str]) -> str:
             return ", ".join(keys[:6]) + (f" (+{len(keys) - 6} more)" if len(keys) > 6 else "")
 
-        for k, v in state.items():
-            if k in own and own[k].shape != v.shape:
-                raise ValueError(f"{source}: shape mismatch for {k}: file {tuple(v.shape)}, "
-                                 f"model {tuple(own[k].shape)} (does config.json match?)")  # fmt: skip
-
         def is_encoder(k: str) -> bool:  # the pooler counts as a head: not every model has one
             return k.startswith(enc) and not k[len(enc) :].startswith("pooler.")
+
+        resized = [k for k, v in state.items() if k in own and own[k].shape != v.shape]
+        for k in resized:
+            if is_encoder(k) or not new_head:
+                raise ValueError(f"{source}: shape mismatch for {k}: file {tuple(state[k].shape)}, "
+                                 f"model {tuple(own[k].shape)} (does config.json match?)")  # fmt: skip
+        state = {k: v for k, v in state.items() if k not in resized}  # new_head: a fresh one
 
         missing = [k for k in own if k not in state]
         extra = [k for k in state if k not in own and not k.startswith(enc + "pooler.")]

@@ -1,0 +1,211 @@
+"""Screening benchmark: RNA genes planted in a synthetic genome, found by the detector, by the
+k-mer detector and (tRNA) by Infernal's cmsearch, all in one run.
+
+The genome: ``--chromosomes`` records of ``--mb-per-chromosome`` Mb of dinucleotide-shuffled
+transcripts from ``lncrna_mouse_prelnc/test.fasta.gz`` (real composition; the detector trained
+on the train split and calibrated on a held-out part of it), with ``--per-family`` nRC **test**
+sequences of each of the 13 families planted at random non-overlapping positions, on a random
+strand. Scored per family: sensitivity (a planted gene counts as found when a locus of its family
+on its strand overlaps ≥ 50 % of it) and, over the genome, false positives per Mb (loci that
+overlap no planted gene) at the default E-value 0.01 and at other E-value cut-offs (observed
+false loci next to the E-value: the calibration check). Throughput: Mb of genome per second,
+both strands searched, same threads for every tool.
+
+    python scripts/screen_benchmark.py --out benchmarks/results/screen.json
+
+Needs ``$RNAERNIE_DATA`` (or ``--data-dir``) and, for the Infernal baseline, ``pyinfernal``
+(the ``bench`` extra) and ``screening/TRNAinf.cm``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+import rnaernie
+from rnaernie.io import read_fasta
+from rnaernie.kmer import shuffled_genome
+from rnaernie.screen import Detector, detect
+from rnaernie.tokenizer import normalise, reverse_complement
+
+EVALUES = (0.001, 0.01, 0.1, 1.0, 10.0)
+
+
+def build_genome(data: Path, chromosomes: int, mb: float, per_family: int, seed: int):
+    rng = np.random.default_rng(seed)
+    tr = [r.seq for r in read_fasta(data / "lncrna_mouse_prelnc" / "test.fasta.gz")]
+    test = list(read_fasta(data / "nrc" / "test.fasta", allow_duplicates=True))
+    fams: dict[str, list] = {}
+    for r in test:
+        fams.setdefault(r.description.split()[0], []).append(r)
+    picks = []
+    for fam in sorted(fams):
+        idx = rng.choice(len(fams[fam]), size=min(per_family, len(fams[fam])), replace=False)
+        picks += [(fam, fams[fam][i]) for i in idx]
+    order = rng.permutation(len(picks))
+    per_chrom = np.array_split(order, chromosomes)
+    records, planted = [], []
+    for c, idx in enumerate(per_chrom):
+        name = f"chr{c + 1}"
+        bg = shuffled_genome(tr, int(mb * 1e6), rng)
+        slots = np.sort(rng.choice(len(bg) // 2000, size=len(idx), replace=False)) * 2000
+        parts, pos, shift = [], 0, 0
+        for slot, k in zip(slots, idx):
+            fam, rec = picks[k]
+            s = normalise(rec.seq)
+            strand = "+" if rng.random() < 0.5 else "-"
+            a = int(slot + rng.integers(0, 500))
+            parts.append(bg[pos:a])
+            parts.append(s if strand == "+" else reverse_complement(s))
+            planted.append({"id": name, "start": a + shift, "end": a + shift + len(s),
+                            "strand": strand, "family": fam, "record": rec.id})  # fmt: skip
+            shift += len(s)
+            pos = a
+        parts.append(bg[pos:])
+        records.append((name, "".join(parts)))
+    return records, planted
+
+
+def score(found, planted, genome_mb: float, families) -> dict:
+    """Per family sensitivity, false loci per Mb, misassigned loci."""
+    by_chrom: dict[str, list] = {}
+    for p in planted:
+        by_chrom.setdefault(p["id"], []).append(p)
+    hit = [False] * len(planted)
+    index = {id(p): k for k, p in enumerate(planted)}
+    false, wrong = 0, 0
+    for loc in found:
+        over = [
+            p
+            for p in by_chrom.get(loc["id"], [])
+            if loc["start"] < p["end"] and p["start"] < loc["end"]
+        ]
+        if not over:
+            false += 1
+            continue
+        good = False
+        for p in over:
+            ov = min(loc["end"], p["end"]) - max(loc["start"], p["start"])
+            if (loc["family"] in (p["family"], None) and loc["strand"] == p["strand"]
+                    and ov >= 0.5 * (p["end"] - p["start"])):  # fmt: skip
+                hit[index[id(p)]] = True
+                good = True
+        wrong += not good
+    per = {}
+    for fam in families:
+        ks = [k for k, p in enumerate(planted) if p["family"] == fam]
+        if ks:
+            per[fam] = round(sum(hit[k] for k in ks) / len(ks), 4)
+    return {"sensitivity": per, "mean_sensitivity": round(float(np.mean(list(per.values()))), 4),
+            "false_loci": false, "false_per_mb": round(false / genome_mb, 4),
+            "misassigned_loci": wrong, "loci": len(found)}  # fmt: skip
+
+
+def run_detector(det, records, evalue, threads):
+    t = time.perf_counter()
+    loci = detect(det, [_Rec(n, s) for n, s in records], evalue=max(EVALUES))
+    dt = time.perf_counter() - t
+    rows = [{"id": x.id, "start": x.start, "end": x.end, "strand": x.strand,
+             "family": x.family, "evalue": x.evalue} for x in loci]  # fmt: skip
+    return rows, dt
+
+
+def run_cmsearch(cm_path: Path, records, cpus: int):
+    import pyinfernal
+    import pyinfernal.cm as cm
+    from pyhmmer import easel
+
+    with cm.CMFile(str(cm_path)) as f:
+        models = list(f)
+    rna = easel.Alphabet.rna()
+    seqs = [easel.TextSequence(name=n.encode(), sequence=s).digitize(rna) for n, s in records]
+    t = time.perf_counter()
+    hits = next(pyinfernal.cmsearch(models, easel.DigitalSequenceBlock(rna, seqs), cpus=cpus,
+                                    E=max(EVALUES)))  # fmt: skip
+    dt = time.perf_counter() - t
+    rows = []
+    for h in hits:
+        a = h.alignment
+        lo, hi = sorted((a.target_from, a.target_to))
+        rows.append({"id": h.name.decode() if isinstance(h.name, bytes) else h.name,
+                     "start": lo - 1, "end": hi, "strand": h.strand, "family": "tRNA",
+                     "evalue": float(h.evalue)})  # fmt: skip
+    return rows, dt
+
+
+class _Rec:
+    def __init__(self, id: str, seq: str) -> None:
+        self.id, self.seq = id, seq
+
+
+def at(rows, e):
+    return [r for r in rows if r["evalue"] <= e]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--data-dir", default=os.environ.get("RNAERNIE_DATA", "../shared/data"))
+    ap.add_argument("--model", default="rnaernie-tiny")
+    ap.add_argument("--chromosomes", type=int, default=5)
+    ap.add_argument("--mb-per-chromosome", type=float, default=1.0)
+    ap.add_argument("--per-family", type=int, default=40)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--seed", type=int, default=2024)
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--no-infernal", action="store_true")
+    ap.add_argument("--out", default="benchmarks/results/screen.json")
+    a = ap.parse_args()
+    torch.set_num_threads(a.threads)
+    data = Path(a.data_dir)
+    records, planted = build_genome(data, a.chromosomes, a.mb_per_chromosome, a.per_family, a.seed)
+    genome_mb = sum(len(s) for _, s in records) / 1e6
+    m = rnaernie.load(a.model, device=a.device, threads=a.threads, dtype="float32")
+    results: dict = {
+        "genome": {"megabases": genome_mb, "records": len(records), "planted": len(planted),
+                   "background": "dinucleotide-shuffled lncrna_mouse_prelnc/test transcripts",
+                   "planted_from": "nrc/test.fasta", "seed": a.seed},
+        "machine": {"cpu": platform.processor() or platform.machine(), "threads": a.threads,
+                    "device": a.device},
+    }  # fmt: skip
+    families = sorted({p["family"] for p in planted})
+    for name, scorer in (("rnaernie", "model"), ("kmer_detector", "kmer")):
+        det = Detector.from_model(m, scorer=scorer)
+        rows, dt = run_detector(det, records, max(EVALUES), a.threads)
+        results[name] = {
+            "seconds": round(dt, 2), "mb_per_s": round(genome_mb / dt, 4),
+            "default_evalue": score(at(rows, 0.01), planted, genome_mb, families),
+            "by_evalue": {str(e): score(at(rows, e), planted, genome_mb, families)
+                          for e in EVALUES},
+        }  # fmt: skip
+        print(name, json.dumps(results[name]["default_evalue"]), f"{dt:.1f} s", flush=True)
+    cm_path = data / "screening" / "TRNAinf.cm"
+    if not a.no_infernal and cm_path.is_file():
+        rows, dt = run_cmsearch(cm_path, records, a.threads)
+        trna = [p for p in planted if p["family"] == "tRNA"]
+        results["cmsearch_trna"] = {
+            "seconds": round(dt, 2), "mb_per_s": round(genome_mb / dt, 4),
+            "default_evalue": score(at(rows, 0.01), trna, genome_mb, ["tRNA"]),
+            "by_evalue": {str(e): score(at(rows, e), trna, genome_mb, ["tRNA"]) for e in EVALUES},
+        }  # fmt: skip
+        # the tRNA comparison: every tool's tRNA sensitivity and the ratio of speeds
+        results["trna_comparison"] = {
+            "cmsearch_sensitivity": results["cmsearch_trna"]["default_evalue"]["sensitivity"]["tRNA"],
+            "rnaernie_sensitivity": results["rnaernie"]["default_evalue"]["sensitivity"].get("tRNA"),
+            "rnaernie_speed_vs_cmsearch": round(results["rnaernie"]["mb_per_s"]
+                                                / results["cmsearch_trna"]["mb_per_s"], 3),
+        }  # fmt: skip
+        print("cmsearch", json.dumps(results["cmsearch_trna"]["default_evalue"]), f"{dt:.1f} s")
+    Path(a.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(a.out).write_text(json.dumps(results, indent=1) + "\n")
+    print(a.out)
+
+
+if __name__ == "__main__":
+    main()
