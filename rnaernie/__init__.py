@@ -3,7 +3,7 @@
 The public API is :func:`load` / :class:`RnaErnie` (prediction), the model classes
 (``RnaErnieModel``, ``RnaErnieFor*`` with ``from_pretrained``), and the tokenizer and motif
 matcher. Layers, each importing only those before it: native wrappers (``tokenizer``, ``motifs``,
-``masking``, ``kmer``, ``structure``) → ``model`` → ``predict`` → ``training`` / ``evaluate`` →
+``masking``, ``kmer``, ``structure``) → ``model`` → ``predict`` / ``screen`` → ``training`` / ``evaluate`` →
 ``api`` → ``cli``; ``io`` (readers, writers, the sharded runner) serves the API and the CLI.
 ``import rnaernie`` loads no training or evaluation code.
 """

@@ -48,7 +48,7 @@ import numpy as np
 import torch
 
 from . import predict
-from .io import read_fasta
+from .io import Record, read_fasta
 from .kmer import KMER_FILE, KmerClassifier, combine_experts
 from .model import (
     MODEL_NAMES,
@@ -64,6 +64,7 @@ from .predict import (
     Interaction,
     TypePrediction,
 )
+from .screen import Detector, Locus, detect
 from .structure import DecodeOptions, decode_batch
 from .structure.prior import PRIORS, add_pair_bonus, rnafold_pairs
 from .tokenizer import Tokenizer, normalise
@@ -226,6 +227,7 @@ class RnaErnie:
         self.config = self.pretraining.config
         self._heads: dict[str, tuple[Any, list[str] | None]] = {}
         self._kmer_heads: dict[str, KmerClassifier | None] = {}
+        self._detectors: dict[str, Detector] = {}
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
@@ -555,6 +557,38 @@ class RnaErnie:
             k = int(np.argmax(row))
             out.append(Interaction(name, lab[k], float(row[k]), tuple(map(float, row))))
         return out
+
+    # -- screening
+
+    def detector(self, scorer: str = "model") -> Detector:
+        """The screening detector (``heads/screen``; see :mod:`rnaernie.screen`), loaded once."""
+        with self._lock:
+            if scorer not in self._detectors:
+                self._detectors[scorer] = Detector.from_model(self, scorer=scorer)
+            return self._detectors[scorer]
+
+    def screen(
+        self,
+        seqs: Any,
+        evalue: float = 0.01,
+        *,
+        window: int | None = None,
+        stride: int | None = None,
+        strands: str = "both",
+        megabases: float | None = None,
+        scorer: str = "model",
+        batch_tokens: int = 8192,
+        ids: Sequence[str] | None = None,
+    ) -> list[Locus]:
+        """RNA genes in genomic sequences: loci with E-value ≤ ``evalue`` on both strands
+        (:func:`rnaernie.screen.detect`; 0-based, end-exclusive forward-strand coordinates).
+        ``megabases`` searched for the E-values defaults to the input's length × 2 (both strands).
+        """
+        _positive("batch_tokens", batch_tokens)
+        names, seqs = as_records(seqs, ids)
+        return detect(self.detector(scorer), [Record(n, s) for n, s in zip(names, seqs)],
+                      evalue=evalue, window=window, stride=stride, strands=strands,
+                      batch_tokens=batch_tokens, megabases=megabases)  # fmt: skip
 
 
 def _groups_by_area(lengths: Sequence[int], area: int) -> list[list[int]]:

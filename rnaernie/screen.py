@@ -85,6 +85,10 @@ SO_TYPES = {"5S_rRNA": "rRNA_5S", "5_8S_rRNA": "rRNA_5_8S", "tRNA": "tRNA", "miR
             "riboswitch": "riboswitch", "IRES": "IRES", "leader": "ncRNA_gene"}  # fmt: skip
 
 
+def _positive_number(x: Any) -> bool:
+    return isinstance(x, (int, float, np.number)) and not isinstance(x, bool) and 0 < x < math.inf
+
+
 def _sig(x: float) -> float:
     """``x`` to 6 significant digits: what a table holds, so that a sharded run that reads its
     window hits back from part files finds the very numbers a single process keeps in memory."""
@@ -366,10 +370,10 @@ def loci(
     """Merge window hits into loci (see the module docstring), with E-values for ``megabases``
     Mb searched; keep those with E ≤ ``evalue`` (``None``: all). Sorted by record (``order``:
     the records' input order; default by name), start, strand, family."""
-    if evalue is not None and not evalue > 0:
-        raise ValueError(f"the E-value threshold must be positive, got {evalue}")
-    if not megabases > 0:
-        raise ValueError(f"megabases searched must be positive, got {megabases}")
+    if evalue is not None and not _positive_number(evalue):
+        raise ValueError(f"the E-value threshold must be a positive number, got {evalue!r}")
+    if not _positive_number(megabases):
+        raise ValueError(f"megabases searched must be a positive number, got {megabases!r}")
     groups: dict[tuple[str, str, str], list[WindowHit]] = {}
     for h in hits:
         groups.setdefault((h.id, h.strand, h.family), []).append(h)
@@ -486,6 +490,9 @@ def detect(
         raise ValueError(f"{detector.path}: the detector is not calibrated "
                          "(run `rnaernie finetune screen --calibrate-only`)")  # fmt: skip
     window, stride = check_window(detector, window, stride)
+    for name, v in (("evalue", evalue), ("megabases", megabases)):
+        if v is not None and not _positive_number(v):
+            raise ValueError(f"{name} must be a positive number, got {v!r}")
     if strands not in ("both", "+", "-"):
         raise ValueError(f"strands must be 'both', '+' or '-', got {strands!r}")
     hits, nt, order = [], 0, []

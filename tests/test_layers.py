@@ -25,13 +25,13 @@ LAYERS = [
         "rnaernie.structure",
     },  # native wrappers
     {"rnaernie.model"},
-    {"rnaernie.predict"},
+    {"rnaernie.predict", "rnaernie.screen"},
     {"rnaernie.training", "rnaernie.evaluate"},
-    {"rnaernie.api", "rnaernie.screen"},
+    {"rnaernie.api"},
     {"rnaernie.cli"},
     {"rnaernie"},  # the package's __init__
 ]
-WITHIN = [("rnaernie.evaluate", "rnaernie.training"), ("rnaernie.screen", "rnaernie.api")]
+WITHIN = [("rnaernie.evaluate", "rnaernie.training"), ("rnaernie.screen", "rnaernie.predict")]
 
 
 def _module_name(path: Path) -> str:

@@ -172,7 +172,8 @@ def _genome(seed=0, n=3000):
 def test_detector_finds_a_planted_gene_on_its_strand(model):
     import rnaernie
 
-    det = Detector.from_model(rnaernie.load(model, dtype="float32"), scorer="kmer")
+    m = rnaernie.load(model, dtype="float32")
+    det = Detector.from_model(m, scorer="kmer")
     bg = _genome()
     g = bg[:1000] + "G" * 40 + bg[1000:2000] + "C" * 40 + bg[2000:]
     found = detect(det, [Record("chr", g)], evalue=0.01)
@@ -189,6 +190,9 @@ def test_detector_finds_a_planted_gene_on_its_strand(model):
         (len(g) - x.end, len(g) - x.start, x.family, "+-"[x.strand == "+"]) for x in mirrored
     } == {(x.start, x.end, x.family, x.strand) for x in found}
     assert detect(det, [Record("chr", bg)], evalue=0.01) == []  # random sequence: nothing
+    assert m.screen([("chr", g)], scorer="kmer") == found  # the API: the same call
+    with pytest.raises(ValueError, match="scorer must be one of"):
+        m.screen([("chr", g)], scorer="hmm")
 
 
 def _screen(model, src, out, *extra, env=None, cwd):

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -65,8 +66,32 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+HEAP_MMAP_THRESHOLD = 1 << 20  # bytes; see fixed_mmap_threshold
+
+
+def fixed_mmap_threshold(nbytes: int = HEAP_MMAP_THRESHOLD) -> bool:
+    """Keep glibc's malloc from growing the heap with the input (Linux; a no-op elsewhere, or when
+    ``MALLOC_MMAP_THRESHOLD_`` is set). glibc raises its mmap threshold every time a large block
+    is freed, so later large tensors come from the heap, which fragments: ``embed`` peaked at
+    545 MB for 1,000 records and 676 MB for 10,000. With a fixed threshold, blocks above
+    ``nbytes`` are mapped and given back to the system when freed. Returns whether it was set."""
+    if not sys.platform.startswith("linux") or "MALLOC_MMAP_THRESHOLD_" in os.environ:
+        return False
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:  # not glibc (musl, ...)
+        return False
+    m_trim_threshold, m_mmap_threshold = -1, -3  # <malloc.h>
+    return bool(libc.mallopt(m_mmap_threshold, nbytes)) and bool(
+        libc.mallopt(m_trim_threshold, nbytes)
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    fixed_mmap_threshold()
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s"
     )

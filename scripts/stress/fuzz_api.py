@@ -5,7 +5,7 @@ a crash, fails.
     python scripts/stress/fuzz_api.py 100000      # examples per target (default 2,000)
 
 Targets: the sequence reader on random bytes (plain and gzipped), the model API's inputs
-(sequences, ids, options) on a micro model with random weights, the decoder options and the model
+(sequences, ids, options; embed, classify, fold, predict_type, screen) on a micro model with random weights, the decoder options and the model
 config from random dicts. Not part of the default test run.
 """
 
@@ -56,10 +56,11 @@ def fuzz_reader(data: bytes, gz: bool) -> None:
 def fuzz_model(model) -> None:
     @CFG
     @given(st.lists(st.one_of(letters, st.tuples(st.text(max_size=5), st.one_of(letters, values))),
-                    max_size=4), values, st.sampled_from(["embed", "classify", "fold", "predict_type"]))  # fmt: skip
+                    max_size=4), values, st.sampled_from(["embed", "classify", "fold", "predict_type", "screen"]))  # fmt: skip
     def run(items, option, method) -> None:
         kw = {"embed": {"batch_tokens": option}, "classify": {"top_k": option},
-              "fold": {"max_length": option}, "predict_type": {"top_k": option}}[method]  # fmt: skip
+              "fold": {"max_length": option}, "predict_type": {"top_k": option},
+              "screen": {"evalue": option}}[method]  # fmt: skip
         kw = {k: v for k, v in kw.items() if v is not None}
         _expect_clean(getattr(model, method), items, **kw)
 
@@ -78,7 +79,8 @@ def fuzz_options(d: dict) -> None:
 
 if __name__ == "__main__":
     with tempfile.TemporaryDirectory() as tmp:
-        model = rnaernie.load(save_micro_model(Path(tmp) / "m"))
+        heads = ("nrc", "structure", "interaction", "screen")
+        model = rnaernie.load(save_micro_model(Path(tmp) / "m", heads=heads))
         for name, fn in (("reader", fuzz_reader), ("options", fuzz_options),
                          ("model", lambda: fuzz_model(model))):  # fmt: skip
             fn()
