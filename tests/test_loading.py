@@ -195,3 +195,22 @@ def test_open_text_leaves_a_borrowed_stream_open():
     with open_text(raw) as fh:
         assert fh.readline() == ">a\n"
     assert not raw.closed
+
+
+def test_new_head_replaces_a_head_of_another_size(tmp_path):
+    """Fine-tuning a classifier into more classes (e.g. the nRC head into the screening detector):
+    ``new_head=True`` keeps the encoder and starts the resized head afresh; without it, a clear
+    error."""
+    from rnaernie.model import RnaErnieForSequenceClassification
+
+    cfg = RnaErnieConfig.preset("tiny", hidden_size=32, num_hidden_layers=1,
+                                num_attention_heads=2, intermediate_size=64, num_labels=3)  # fmt: skip
+    RnaErnieForSequenceClassification(cfg).save_pretrained(tmp_path / "h3")
+    cfg.num_labels = 4
+    with pytest.raises(ValueError, match="shape mismatch for classifier"):
+        RnaErnieForSequenceClassification.from_pretrained(tmp_path / "h3", cfg)
+    m = RnaErnieForSequenceClassification.from_pretrained(tmp_path / "h3", cfg, new_head=True)
+    assert m.classifier.out_features == 4 and "classifier.weight" in m.new_keys
+    old = RnaErnieForSequenceClassification.from_pretrained(tmp_path / "h3")
+    a, b = old.state_dict(), m.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a if k.startswith("ernie."))
