@@ -84,6 +84,7 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 MAX_NT = predict.MAX_NT
+DECODERS = {"nussinov": "nested", "greedy": "greedy", "mea": "mea", "threshknot": "threshknot"}
 FOLD_MAX_NT = 4000  # fold's default length limit: the cubic decoder takes about a second there
 FOLD_AREA = 1 << 25  # fold works on groups of sequences with sum(L²) ≤ this (128 MB of fp32 logits)
 HEADS = {  # name → the head class stored in heads/<name>
@@ -436,14 +437,19 @@ class RnaErnie:
         prior: str | None = None,
         prior_weight: float | None = None,
         ids: Sequence[str] | None = None,
+        gamma: float | None = None,
     ) -> list[Folded]:
         """Secondary structures from the ``heads/structure`` pair logits.
 
         Args:
             threshold: pairs need a logit above it (default: the head's, chosen on a validation
                 set at fine-tuning time (its config's ``decode`` entry); else 0.0, probability 0.5).
-            decoder: ``"nussinov"`` (best nested structure, C++ DP) or ``"greedy"`` (mutual best
-                partners, pseudoknots allowed).
+            decoder: ``"nussinov"`` (best nested structure, C++ DP), ``"greedy"`` (mutual best
+                partners, pseudoknots allowed), ``"mea"`` (maximum expected accuracy over the
+                pair probabilities, ``gamma`` default 1) or ``"threshknot"`` (mutual best
+                partners with probability ≥ ``threshold``, default 0.3; pseudoknots allowed); see
+                :class:`rnaernie.structure.DecodeOptions`. The probabilities are the sigmoid of
+                the (prior-combined) logits.
             batch_tokens: budget of rows × padded length (the pair tensors grow as L², so rows
                 per batch are further capped at ``batch_tokens * 64 / L²``).
             return_probs: also return the (L, L) sigmoid pair probabilities.
@@ -466,8 +472,10 @@ class RnaErnie:
         type-guided head); a pair gets the mean logit of the windows holding both bases, so pairs
         that no window holds (over about 255 to 510 nt apart) are never predicted.
         """
-        if decoder not in ("nussinov", "greedy"):
-            raise ValueError(f"decoder must be 'nussinov' or 'greedy', got {decoder!r}")
+        if decoder not in DECODERS:
+            raise ValueError(f"decoder must be one of {', '.join(DECODERS)}, got {decoder!r}")
+        if gamma is not None and decoder != "mea":
+            raise ValueError("gamma is a setting of decoder='mea'")
         _positive("batch_tokens", batch_tokens)
         if prior is not None and prior not in PRIORS:
             raise ValueError(f"prior must be None or one of {PRIORS}, got {prior!r}")
@@ -486,8 +494,9 @@ class RnaErnie:
         # for the nested decoder; greedy keeps p > 0.5 unless told otherwise
         extra = model.config.extra
         options = (predict.head_decode_options(extra, prior) if decoder == "nussinov"
-                   else DecodeOptions(method="greedy"))  # fmt: skip
-        given = {"threshold": threshold, "no_lonely_pairs": no_lonely_pairs}
+                   else DecodeOptions(method=DECODERS[decoder],
+                                      threshold=0.3 if decoder == "threshknot" else 0.0))  # fmt: skip
+        given = {"threshold": threshold, "no_lonely_pairs": no_lonely_pairs, "gamma": gamma}
         options = options.replace(canonical_only=canonical_only, min_loop=min_loop,
                                   **{k: v for k, v in given.items() if v is not None})  # fmt: skip
         if prior is not None and prior_weight is None:
@@ -504,7 +513,10 @@ class RnaErnie:
             if prior is not None:
                 mfe = rnafold_pairs([norm[i] for i in grp], processes=torch.get_num_threads())
                 mats = [add_pair_bonus(m, p, prior_weight) for m, p in zip(mats, mfe)]
-            res = decode_batch([norm[i] for i in grp], mats, options,
+            scores = mats
+            if options.method in ("mea", "threshknot"):  # decoders over probabilities
+                scores = [torch.sigmoid(torch.from_numpy(m)).numpy() for m in mats]
+            res = decode_batch([norm[i] for i in grp], scores, options,
                                num_threads=max(1, torch.get_num_threads()))  # fmt: skip
             for i, m, r in zip(grp, mats, res):
                 probs = torch.sigmoid(torch.from_numpy(m)).numpy() if return_probs else None

@@ -1,6 +1,8 @@
-"""Stores a fine-tuned head in fp16 (half the size; loaded back as fp32), with its labels.
+"""Stores a fine-tuned head in fp16 (half the size; loaded back as fp32), with its labels and
+k-mer classifier. A screening detector must be recalibrated afterwards (its scores move a little):
+``rnaernie finetune screen ... --out DST --calibrate-only``.
 
-python scripts/fp16_head.py KIND SRC DST     # KIND: nrc | lncrna | structure | interaction
+python scripts/fp16_head.py KIND SRC DST     # KIND: nrc | lncrna | structure | interaction | screen
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ CLASSES = {
     "lncrna": H.RnaErnieForSequenceClassification,
     "structure": H.RnaErnieForContactPrediction,
     "interaction": H.RnaErnieForInteraction,
+    "screen": H.RnaErnieForSequenceClassification,
 }
 
 
@@ -26,8 +29,9 @@ def main() -> None:
         raise SystemExit(f"usage: fp16_head.py {{{'|'.join(CLASSES)}}} SRC DST")
     kind, src, dst = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3])
     CLASSES[kind].from_pretrained(src).save_pretrained(dst, dtype=torch.float16)
-    if (src / "labels.json").exists():
-        shutil.copy(src / "labels.json", dst / "labels.json")
+    for name in ("labels.json", "kmer_logreg.safetensors"):
+        if (src / name).exists():
+            shutil.copy(src / name, dst / name)
 
 
 if __name__ == "__main__":

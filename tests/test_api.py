@@ -212,3 +212,22 @@ def test_fold_in_bounded_groups_matches_one_group(m, monkeypatch):
         np.testing.assert_allclose(g.probs, w.probs, atol=1e-5)
     with pytest.raises(ValueError, match="prior_weight needs a prior"):
         m.fold(SEQS, prior_weight=1.0)
+
+
+def test_fold_decoders_over_probabilities(m):
+    """mea and threshknot decode the sigmoid of the pair logits with the options' defaults."""
+    import torch
+
+    from rnaernie.structure import DecodeOptions, decode
+
+    seq = "GGGCGCAAGCCUGUAAAAAGCGCGGCCUUCGGGCCGCGCUUUUUACAGGCUUGCGCCC"
+    probs = torch.sigmoid(torch.from_numpy(m.pair_logits([seq])[0])).numpy()
+    for name, opts in (("mea", DecodeOptions(method="mea", gamma=3.0)),
+                       ("threshknot", DecodeOptions(method="threshknot", threshold=0.3))):  # fmt: skip
+        kw = {"gamma": 3.0} if name == "mea" else {}
+        got = m.fold([seq], decoder=name, **kw)[0]
+        assert np.array_equal(got.pairs, decode(seq, probs, opts).pairs)
+    with pytest.raises(ValueError, match="gamma is a setting of decoder='mea'"):
+        m.fold([seq], gamma=2.0)
+    with pytest.raises(ValueError, match="decoder must be one of"):
+        m.fold([seq], decoder="viterbi")

@@ -159,7 +159,7 @@ def cmd_fold(args: argparse.Namespace) -> int:
             recs, threshold=args.threshold, decoder=args.decoder, batch_tokens=args.batch_tokens,
             return_probs=plot_dir is not None, no_lonely_pairs=args.no_lonely_pairs,
             max_length=args.max_length or FOLD_MAX_NT, prior=args.prior,
-            prior_weight=args.prior_weight,
+            prior_weight=args.prior_weight, gamma=args.gamma,
         )  # fmt: skip
         if plot_dir is not None:
             for r in res:
@@ -408,7 +408,12 @@ def add_parsers(sub: Any) -> None:
         "output: dot-bracket FASTA (.dbn/.fa, default stdout), .bpseq, .tsv, .csv, .parquet",
         FOLD_MAX_NT,
     )
-    p.add_argument("--decoder", default="nussinov", choices=["nussinov", "greedy"])
+    p.add_argument("--decoder", default="nussinov", choices=["nussinov", "greedy", "mea", "threshknot"],
+                   help="nussinov (best nested, the head's settings), greedy (mutual best partners, "
+                   "pseudoknots), mea (maximum expected accuracy over the pair probabilities), "
+                   "threshknot (mutual best partners with probability >= --threshold, default 0.3)")  # fmt: skip
+    p.add_argument("--gamma", type=positive_float, default=None,
+                   help="mea: weight of paired against unpaired accuracy (default 1)")  # fmt: skip
     p.add_argument(
         "--threshold",
         type=finite_float,
