@@ -572,7 +572,7 @@ class RnaErnie:
 
     # -- screening
 
-    def detector(self, scorer: str = "model") -> Detector:
+    def detector(self, scorer: str | None = None) -> Detector:
         """The screening detector (``heads/screen``; see :mod:`rnaernie.screen`), loaded once."""
         with self._lock:
             if scorer not in self._detectors:
@@ -588,7 +588,7 @@ class RnaErnie:
         stride: int | None = None,
         strands: str = "both",
         megabases: float | None = None,
-        scorer: str = "model",
+        scorer: str | None = None,
         batch_tokens: int = 8192,
         ids: Sequence[str] | None = None,
     ) -> list[Locus]:

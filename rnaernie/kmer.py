@@ -28,8 +28,8 @@ import numpy as np
 
 from .tokenizer import normalise
 
-__all__ = ["KMER_FILE", "KmerClassifier", "combine_experts", "dinucleotide_shuffle", "filter_scores",
-           "fit_logreg", "kmer_spectra", "shuffled_genome"]  # fmt: skip
+__all__ = ["KMER_FILE", "KmerClassifier", "combine_experts", "dinucleotide_shuffle", "fit_logreg",
+           "kmer_spectra", "shuffled_genome"]  # fmt: skip
 
 KMER_FILE = "kmer_logreg.safetensors"
 
@@ -191,14 +191,6 @@ class KmerClassifier:
                 f"intercept {intercept.shape} do not fit kmax={kmax} and {len(labels)} labels"
             )
         return cls(kmax, mean, scale, coef, intercept, labels)
-
-
-def filter_scores(z: np.ndarray) -> np.ndarray:
-    """(N,) log-odds of "some family" against background from (N, C) k-mer logits whose last
-    column is background."""
-    fam = z[:, :-1]
-    m = fam.max(1)
-    return m + np.log(np.exp(fam - m[:, None]).sum(1)) - z[:, -1]
 
 
 def dinucleotide_shuffle(seq: str, rng: np.random.Generator) -> str:

@@ -46,8 +46,9 @@ import torch
 
 from .io import Invalid
 from .io.writers import LineWriter, TableWriter
-from .kmer import KmerClassifier, filter_scores, shuffled_genome
+from .kmer import KmerClassifier, shuffled_genome
 from .model import RnaErnieForSequenceClassification
+from .model.motif_cnn import MotifCNN, one_hot
 from .predict import classifier_probs
 from .tokenizer import Tokenizer, normalise, reverse_complement
 
@@ -70,6 +71,7 @@ __all__ = [
     "write_loci",
 ]
 
+MAX_RATE = 100.0  # background windows per Mb at the calibration floor (lower scores: no hits)
 KMER_BLOCK = 4096  # windows per k-mer spectrum matrix (4096 × 1364 floats: 22 MB)
 FORMATS = (".tsv", ".csv", ".parquet", ".bed", ".gff3")
 LN2 = math.log(2.0)
@@ -148,10 +150,11 @@ def chunks(
 
 @dataclass(frozen=True)
 class Calibration:
-    """Background loci per Mb searched as a function of score (bits): the measured curve
+    """Background windows per Mb searched scoring at least a score (bits): the measured curve
     (``scores`` descending, ``rates`` per Mb) and, beyond ``tail_start``, an exponential tail
     ``tail_rate · exp(−tail_lambda · (s − tail_start))``. ``megabases``: searched to measure it
-    (both strands counted). Scores below ``floor`` (the lowest measured) are never reported."""
+    (both strands counted). A locus holds at least one window of its score, so as a rate of loci
+    this errs on the safe side. Scores below ``floor`` are never reported."""
 
     scores: tuple[float, ...]
     rates: tuple[float, ...]
@@ -162,13 +165,17 @@ class Calibration:
     floor: float
 
     @classmethod
-    def fit(cls, scores: Sequence[float], megabases: float, tail: int = 100) -> Calibration:
-        """From the scores of background loci found in ``megabases`` Mb searched; the tail is
-        fitted (maximum likelihood) to the top ``tail`` of them."""
+    def fit(cls, scores: Sequence[float], megabases: float, tail: int = 100,
+            max_rate: float = MAX_RATE) -> Calibration:  # fmt: skip
+        """From the scores of background windows in ``megabases`` Mb searched; the tail is fitted
+        (maximum likelihood) to the top ``tail`` of them. The floor is the score that
+        ``max_rate`` background windows per Mb reach (or the lowest score, if fewer)."""
         s = np.sort(np.asarray(scores, dtype=np.float64))[::-1]
+        s = s[np.isfinite(s)]
         if len(s) < 10:
-            raise ValueError(f"calibration needs at least 10 background loci, got {len(s)}: "
+            raise ValueError(f"calibration needs at least 10 background windows, got {len(s)}: "
                              "calibrate on more sequence")  # fmt: skip
+        s = s[: max(10, int(min(max_rate * megabases, len(s))))]
         n_tail = min(tail, len(s) // 2)
         s0 = float(s[n_tail - 1])
         excess = s[:n_tail] - s0
@@ -179,7 +186,8 @@ class Calibration:
                    n_tail / megabases, lam, float(megabases), float(s[-1]))  # fmt: skip
 
     def rate(self, score: np.ndarray | float) -> np.ndarray:
-        """Expected background loci per Mb searched scoring at least ``score``."""
+        """Expected background windows (an upper bound on loci) per Mb searched scoring at least
+        ``score``."""
         s = np.asarray(score, dtype=np.float64)
         xs, ys = np.asarray(self.scores)[::-1], np.asarray(self.rates)[::-1]  # ascending score
         measured = np.interp(s, xs, ys, left=ys[0], right=ys[-1])
@@ -241,21 +249,37 @@ class Locus:
                 self.evalue, self.probability, self.windows)  # fmt: skip
 
 
-SCORERS = ("model", "kmer")
+SCORERS = ("cnn", "model", "kmer")
+
+
+def log_odds(z: np.ndarray, probs: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """(best family index, its log-odds in bits against background) from (N, C) logits (or
+    probabilities, ``probs=True``) whose last column is background."""
+    z = np.log(np.clip(np.asarray(z, dtype=np.float64), 1e-30, None)) if probs else np.asarray(z)
+    best = z[:, :-1].argmax(1)
+    return best, (z[np.arange(len(z)), best] - z[:, -1]) / LN2
+
+
+def _softmax(z: np.ndarray) -> np.ndarray:
+    e = np.exp(z - z.max(1, keepdims=True))
+    return e / e.sum(1, keepdims=True)
 
 
 class Detector:
-    """The screening detector of a head directory (``model.safetensors``, ``config.json`` with
-    ``extra.screen``, ``kmer_logreg.safetensors``); :meth:`from_model` takes a model's
-    ``heads/screen``. ``scorer="kmer"`` scores the windows with the k-mer classifier alone (the
-    baseline detector: fast, less sensitive; calibrated separately)."""
+    """The screening detector of a head directory (``model.safetensors`` and ``config.json`` with
+    ``extra.screen``: the head; ``cnn.safetensors``: the scanning CNN; ``kmer_logreg.safetensors``:
+    the k-mer classifier); :meth:`from_model` takes a model's ``heads/screen``.
+
+    ``scorer`` (default: the one chosen on validation data, ``extra.screen.scorer``): ``"cnn"``
+    scores windows by the CNN's log-odds; ``"model"`` by the head's, on the windows whose CNN
+    log-odds pass the filter threshold; ``"kmer"``: the k-mer classifier on every window (the
+    baseline detector). Each scorer has its own calibration."""
 
     def __init__(self, path: str | Path, *, device: str | torch.device = "cpu",
                  dtype: torch.dtype = torch.float32, int8: bool = False,
-                 scorer: str = "model") -> None:  # fmt: skip
-        if scorer not in SCORERS:
+                 scorer: str | None = None) -> None:  # fmt: skip
+        if scorer is not None and scorer not in SCORERS:
             raise ValueError(f"scorer must be one of {', '.join(SCORERS)}, got {scorer!r}")
-        self.scorer = scorer
         self.path = Path(path)
         if not (self.path / "model.safetensors").is_file():
             raise ValueError(f"no screening detector at {self.path} (expected model.safetensors; "
@@ -274,21 +298,26 @@ class Detector:
             self.labels = [str(x) for x in extra["labels"]]
             self.window, self.stride = int(cfg["window"]), int(cfg["stride"])
             self.threshold = float(cfg["filter"]["threshold"])
+            self.scorer = str(scorer or cfg.get("scorer", "cnn"))
         except (KeyError, TypeError, ValueError) as e:
             raise ValueError(f"{where}: not a screening detector ({e!r} missing or bad)") from None
         if self.labels[-1] != cfg.get("background", "background"):
             raise ValueError(f"{where}: the last label must be the background class")
+        if self.scorer not in SCORERS:
+            raise ValueError(f"{where}: unknown scorer {self.scorer!r}")
         self.families = self.labels[:-1]
-        key = calibration_key(scorer)
+        key = calibration_key(self.scorer)
         self.calibration = Calibration.from_dict(cfg[key], where) if key in cfg else None
         self.kmer = KmerClassifier.load(self.path)
-        if self.kmer.labels != self.labels:
-            raise ValueError(f"{self.path}: the k-mer filter's labels {self.kmer.labels} are not "
-                             f"the detector's {self.labels}")  # fmt: skip
+        self.cnn = MotifCNN.load(self.path).to(device)
+        for name, labels in (("k-mer classifier", self.kmer.labels), ("CNN", self.cnn.labels)):
+            if labels != self.labels:
+                raise ValueError(f"{self.path}: the {name}'s labels {labels} are not the "
+                                 f"detector's {self.labels}")  # fmt: skip
         self.tokenizer = Tokenizer()
 
     @classmethod
-    def from_model(cls, model: Any, scorer: str = "model") -> Detector:
+    def from_model(cls, model: Any, scorer: str | None = None) -> Detector:
         """The detector of an :class:`rnaernie.api.RnaErnie` (its ``heads/screen``)."""
         d = model.path / "heads" / "screen"
         if not (d / "model.safetensors").is_file():
@@ -296,54 +325,71 @@ class Detector:
                              f"{d / 'model.safetensors'})")  # fmt: skip
         return cls(d, device=model.device, dtype=model.dtype, int8=model.int8, scorer=scorer)
 
-    def score(self, seqs: Sequence[str], batch_tokens: int = 8192) -> tuple[np.ndarray, ...]:
-        """For windows ``seqs``: (passed the filter, best family index, score in bits, P(family));
-        windows the filter stops have score −inf."""
-        n = len(seqs)
-        fam = np.zeros(n, dtype=np.int64)
-        bits = np.full(n, -np.inf)
-        prob = np.zeros(n)
-        if n == 0:
-            return np.zeros(0, dtype=bool), fam, bits, prob
-        z = np.concatenate([self.kmer.decision_function(seqs[a : a + KMER_BLOCK], replace_invalid=True)
-                            for a in range(0, n, KMER_BLOCK)])  # fmt: skip
-        passed = filter_scores(z) >= self.threshold
-        idx = np.flatnonzero(passed)
-        if len(idx):
-            if self.scorer == "kmer":
-                zk = z[idx] - z[idx].max(1, keepdims=True)
-                p = np.exp(zk) / np.exp(zk).sum(1, keepdims=True)
+    def cnn_windows(self, seq: str, starts: np.ndarray, width: int) -> np.ndarray:
+        """(N, C) CNN window logits (background last) of the windows ``seq[s : s + width]``: the
+        network runs once over ``seq`` and each family takes its maximum over the window."""
+        with torch.inference_mode():
+            x = one_hot([seq]).to(next(self.cnn.parameters()).device)
+            h = self.cnn.positions(x)  # (1, F, L)
+            if width < h.shape[-1]:
+                h = torch.nn.functional.max_pool1d(h, width, stride=1)
             else:
-                p = classifier_probs(self.model, [seqs[i] for i in idx], tokenizer=self.tokenizer,
-                                     batch_tokens=batch_tokens, replace_invalid=True)  # fmt: skip
-            p = np.clip(p.astype(np.float64), 1e-30, None)
-            f = p[:, :-1].argmax(1)
-            best = p[np.arange(len(idx)), f]
-            fam[idx], prob[idx] = f, best
-            bits[idx] = (np.log(best) - np.log(p[:, -1])) / LN2
-        return passed, fam, bits, prob
+                h = h.amax(-1, keepdim=True)
+            fam = h[0].double().cpu().numpy()[:, np.minimum(starts, h.shape[-1] - 1)].T
+        bg = np.full((len(fam), 1), float(self.cnn.background.detach()))
+        return np.concatenate([fam, bg], 1)
 
     def scan(self, chunk: Chunk, strands: str = "both", batch_tokens: int = 8192,
-             floor: float | None = None) -> tuple[list[WindowHit], int]:  # fmt: skip
+             floor: float | None = None, filtered: bool = True) -> tuple[list[WindowHit], int]:  # fmt: skip
         """The hit windows of one chunk (score ≥ ``floor``, default the calibration's) and the
-        number of windows that passed the filter."""
+        number of windows that passed the CNN filter. ``filtered=False`` (the ``cnn`` and ``kmer``
+        scorers): every window, whatever the filter says (for calibration)."""
         if floor is None:
             floor = self.calibration.floor if self.calibration is not None else -np.inf
-        seqs, meta = [], []
-        rc = reverse_complement(chunk.seq) if strands in ("both", "-") else ""
         end = chunk.offset + len(chunk.seq)
-        for a, b in chunk.spans:
-            if strands in ("both", "+"):
-                seqs.append(chunk.seq[a - chunk.offset : b - chunk.offset])
-                meta.append(("+", a, b))
-            if strands in ("both", "-"):
-                seqs.append(rc[end - b : end - a])
-                meta.append(("-", a, b))
-        passed, fam, bits, prob = self.score(seqs, batch_tokens)
+        spans = np.array(chunk.spans, dtype=np.int64).reshape(-1, 2)
+        meta, logits, seqs = [], [], []
+        for strand in ("+", "-"):
+            if strands not in ("both", strand):
+                continue
+            s = chunk.seq if strand == "+" else reverse_complement(chunk.seq)
+            starts = spans[:, 0] - chunk.offset if strand == "+" else end - spans[:, 1]
+            widths = spans[:, 1] - spans[:, 0]
+            z = np.zeros((len(spans), len(self.labels)))
+            for w in np.unique(widths):  # one width, but for a record shorter than the window
+                sel = widths == w
+                z[sel] = self.cnn_windows(s, starts[sel], int(w))
+            logits.append(z)
+            meta += [(strand, int(a), int(b)) for a, b in spans]
+            if self.scorer != "cnn":
+                seqs += [s[a : a + w] for a, w in zip(starts.tolist(), widths.tolist())]
+        z = np.concatenate(logits) if logits else np.zeros((0, len(self.labels)))
+        fam, bits = log_odds(z)
+        prob = _softmax(z)[np.arange(len(z)), fam]
+        passed = bits >= self.threshold
+        n_pass = int(passed.sum())
+        if not filtered and self.scorer != "model":
+            passed = np.ones(len(z), dtype=bool)
+        if self.scorer == "kmer":  # the baseline: every window, no filter
+            zk = np.concatenate([self.kmer.decision_function(seqs[a : a + KMER_BLOCK],
+                                                             replace_invalid=True)
+                                 for a in range(0, len(seqs), KMER_BLOCK)] or [z[:0]])  # fmt: skip
+            fam, bits = log_odds(zk)
+            prob = _softmax(zk)[np.arange(len(zk)), fam]
+            passed = np.ones(len(zk), dtype=bool)
+        elif self.scorer == "model":
+            idx = np.flatnonzero(passed)
+            bits = np.full(len(z), -np.inf)
+            if len(idx):
+                p = classifier_probs(self.model, [seqs[i] for i in idx], tokenizer=self.tokenizer,
+                                     batch_tokens=batch_tokens, replace_invalid=True)  # fmt: skip
+                f, b = log_odds(p, probs=True)
+                fam[idx], bits[idx] = f, b
+                prob[idx] = np.clip(p, 1e-30, None)[np.arange(len(idx)), f]
         keep = np.flatnonzero(passed & (bits >= floor))
         hits = [WindowHit(chunk.id, *meta[i], self.families[fam[i]], _sig(bits[i]), _sig(prob[i]))
                 for i in keep]  # fmt: skip
-        return hits, int(passed.sum())
+        return hits, n_pass
 
 
 # ----------------------------------------------------------------------------- loci
@@ -527,7 +573,7 @@ def check_window(detector: Detector, window: int | None, stride: int | None) -> 
 
 def calibration_key(scorer: str) -> str:
     """Where a scorer's calibration lives in ``extra.screen`` of the detector's config."""
-    return "calibration" if scorer == "model" else f"calibration_{scorer}"
+    return f"calibration_{scorer}"
 
 
 def calibrate(
@@ -538,30 +584,29 @@ def calibrate(
     seed: int = 0,
     device: str = "cpu",
     batch_tokens: int = 8192,
-    scorer: str = "model",
+    scorer: str | None = None,
 ) -> dict:
-    """Measure the rate of background loci: screen ``megabases`` Mb of dinucleotide-shuffled
-    ``transcripts`` (both strands), fit :class:`Calibration` to the loci scores and store it in
-    ``head``'s config.json (``extra.screen.calibration``, or ``calibration_kmer`` for
-    ``scorer="kmer"``). Returns a summary."""
+    """Measure the rate of background windows: score ``megabases`` Mb of dinucleotide-shuffled
+    ``transcripts`` (both strands; every window, for the ``cnn`` and ``kmer`` scorers; the windows
+    the filter lets through, for ``model``), fit :class:`Calibration` and store it in
+    ``head``'s config.json (``extra.screen.calibration_<scorer>``; default scorer: the head's).
+    Returns a summary."""
     det = Detector(head, device=device, scorer=scorer)
     rng = np.random.default_rng([seed, 7])
     genome = shuffled_genome(transcripts, int(megabases * 1e6), rng)
-    hits, passed, total = [], 0, 0
+    scores, passed, total = [], 0, 0
     for c in chunks([_Rec("background", genome)], det.window, det.stride):
-        h, p = det.scan(c, "both", batch_tokens, floor=-np.inf)
-        hits += h
+        h, p = det.scan(c, "both", batch_tokens, floor=-np.inf, filtered=False)
+        scores += [x.score for x in h]
         passed += p
         total += 2 * len(c.spans)
     searched = 2 * len(genome) / 1e6
-    flat = Calibration((0.0,), (1.0,), 0.0, 1.0, 1.0, searched, -np.inf)  # merging only
-    found = loci(hits, flat, searched, stride=det.stride, evalue=None)
-    cal = Calibration.fit([x.score for x in found], searched)
+    cal = Calibration.fit(scores, searched)
     cfg_path = det.path / "config.json"
     cfg = json.loads(cfg_path.read_text())
-    cfg["extra"]["screen"][calibration_key(scorer)] = cal.to_dict()
+    cfg["extra"]["screen"][calibration_key(det.scorer)] = cal.to_dict()
     cfg_path.write_text(json.dumps(cfg, indent=2, sort_keys=True) + "\n")
-    return {"megabases_searched": searched, "background_loci": len(found),
+    return {"scorer": det.scorer, "megabases_searched": searched, "background_windows": len(scores),
             "filter_pass_rate": passed / max(total, 1), "tail_start": cal.tail_start,
             "tail_lambda": cal.tail_lambda, "score_at_1_per_mb": _score_at(cal, 1.0)}  # fmt: skip
 

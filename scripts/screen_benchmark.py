@@ -159,6 +159,9 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=2024)
     ap.add_argument("--device", default="cpu")
+    ap.add_argument(
+        "--dtype", default="float32", help="the language model's (the CNN runs float32)"
+    )
     ap.add_argument("--no-infernal", action="store_true")
     ap.add_argument("--out", default="benchmarks/results/screen.json")
     a = ap.parse_args()
@@ -166,20 +169,24 @@ def main() -> None:
     data = Path(a.data_dir)
     records, planted = build_genome(data, a.chromosomes, a.mb_per_chromosome, a.per_family, a.seed)
     genome_mb = sum(len(s) for _, s in records) / 1e6
-    m = rnaernie.load(a.model, device=a.device, threads=a.threads, dtype="float32")
+    m = rnaernie.load(a.model, device=a.device, threads=a.threads, dtype=a.dtype)
     results: dict = {
         "genome": {"megabases": genome_mb, "records": len(records), "planted": len(planted),
                    "background": "dinucleotide-shuffled lncrna_mouse_prelnc/test transcripts",
                    "planted_from": "nrc/test.fasta", "seed": a.seed},
         "machine": {"cpu": platform.processor() or platform.machine(), "threads": a.threads,
-                    "device": a.device},
+                    "device": a.device, "dtype": a.dtype},
     }  # fmt: skip
     families = sorted({p["family"] for p in planted})
-    for name, scorer in (("rnaernie", "model"), ("kmer_detector", "kmer")):
+    for name, scorer in (("rnaernie", None), ("rnaernie_model_scorer", "model"),
+                         ("kmer_detector", "kmer")):  # fmt: skip
         det = Detector.from_model(m, scorer=scorer)
+        if det.calibration is None:
+            print(f"{name}: the {det.scorer} scorer is not calibrated; skipped")
+            continue
         rows, dt = run_detector(det, records, max(EVALUES), a.threads)
         results[name] = {
-            "seconds": round(dt, 2), "mb_per_s": round(genome_mb / dt, 4),
+            "scorer": det.scorer, "seconds": round(dt, 2), "mb_per_s": round(genome_mb / dt, 4),
             "default_evalue": score(at(rows, 0.01), planted, genome_mb, families),
             "by_evalue": {str(e): score(at(rows, e), planted, genome_mb, families)
                           for e in EVALUES},

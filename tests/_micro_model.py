@@ -53,12 +53,14 @@ SCREEN_LABELS = ["Gfam", "Cfam", "background"]
 
 
 def save_micro_detector(d: Path, window: int = 40, stride: int = 20) -> Path:
-    """A screening head whose k-mer classifier is set by hand (k = 1): G-rich windows are family
-    ``Gfam``, C-rich ones ``Cfam``, the rest background; the filter lets windows through whose
-    G or C share is high. Calibrated (both scorers) on random background."""
+    """A screening head whose CNN and k-mer classifier are set by hand: the CNN counts G (family
+    ``Gfam``) and C (``Cfam``) in every 9-mer, so runs of G or C are hits and random sequence is
+    background; the k-mer classifier (k = 1) does the same on a window's G and C shares. The
+    filter threshold is 0 bits. Calibrated (every scorer) on random background."""
     import numpy as np
 
     from rnaernie.kmer import KmerClassifier
+    from rnaernie.model.motif_cnn import MotifCNN
     from rnaernie.screen import calibrate
 
     m = RnaErnieForSequenceClassification(micro_config(num_labels=3))
@@ -68,14 +70,24 @@ def save_micro_detector(d: Path, window: int = 40, stride: int = 20) -> Path:
     KmerClassifier(1, np.zeros(4), np.ones(4), coef, intercept, SCREEN_LABELS).save(
         _mkdir(d) / "kmer_logreg.safetensors"
     )
+    cnn = MotifCNN(2, channels=2, kernel=9, dilations=(), labels=SCREEN_LABELS)
+    with torch.no_grad():
+        cnn.stem.weight.zero_()
+        cnn.stem.weight[0, 2, :] = 1.0  # G count over 9 nt
+        cnn.stem.weight[1, 1, :] = 1.0  # C count
+        cnn.stem.bias.zero_()
+        cnn.out.weight.copy_(3.0 * torch.eye(2)[:, :, None])
+        cnn.out.bias.fill_(-20.0)  # 9 G: +7; a random 9-mer (about 2 G): -14
+    cnn.save(d)
     m.config.extra = {"labels": SCREEN_LABELS, "type_guided": False,
                       "screen": {"window": window, "stride": stride, "background": "background",
-                                 "filter": {"kmax": 1, "threshold": -4.0, "sensitivity": 0.99}}}  # fmt: skip
+                                 "scorer": "cnn",
+                                 "filter": {"stage": "cnn", "threshold": 0.0, "sensitivity": 0.99}}}  # fmt: skip
     m.save_pretrained(d)
     (d / "labels.json").write_text(json.dumps(SCREEN_LABELS))
     rng = np.random.default_rng(0)
     background = ["".join(rng.choice(list("ACGU"), 2000)) for _ in range(20)]
-    for scorer in ("model", "kmer"):
+    for scorer in ("cnn", "model", "kmer"):
         calibrate(d, background, megabases=0.05, scorer=scorer)
     return d
 

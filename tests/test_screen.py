@@ -87,15 +87,19 @@ def test_shuffled_genome_has_the_composition_of_its_transcripts():
 def test_calibration_fits_an_exponential_tail():
     rng = np.random.default_rng(0)
     scores = 5.0 + rng.exponential(1 / 0.7, 4000)  # 4,000 loci in 2 Mb
-    c = Calibration.fit(scores, megabases=2.0, tail=400)
+    c = Calibration.fit(scores, megabases=2.0, tail=400, max_rate=np.inf)
     assert abs(c.tail_lambda - 0.7) < 0.1
-    assert c.rate(c.floor) == pytest.approx(2000.0)  # every locus
+    assert c.rate(c.floor) == pytest.approx(2000.0)  # every window
+    # by default the floor is where 100 background windows per Mb score as high
+    assert Calibration.fit(scores, megabases=2.0).rate(
+        Calibration.fit(scores, megabases=2.0).floor
+    ) == pytest.approx(100.0)
     s = np.linspace(c.floor, 40, 200)
     assert np.all(np.diff(c.rate(s)) <= 1e-12)  # never increasing
     # beyond the data, the tail: rate(s0 + 10) = rate(s0) e^{-10 λ}
     assert c.rate(c.tail_start + 10) == pytest.approx(c.tail_rate * np.exp(-10 * c.tail_lambda))
     assert Calibration.from_dict(json.loads(json.dumps(c.to_dict()))) == c
-    with pytest.raises(ValueError, match="at least 10"):
+    with pytest.raises(ValueError, match="at least 10 background windows"):
         Calibration.fit([1.0, 2.0], 1.0)
 
 
@@ -169,11 +173,12 @@ def _genome(seed=0, n=3000):
     return "".join(rng.choice(list("ACGU"), n))
 
 
-def test_detector_finds_a_planted_gene_on_its_strand(model):
+@pytest.mark.parametrize("scorer", ["cnn", "kmer"])
+def test_detector_finds_a_planted_gene_on_its_strand(model, scorer):
     import rnaernie
 
     m = rnaernie.load(model, dtype="float32")
-    det = Detector.from_model(m, scorer="kmer")
+    det = Detector.from_model(m, scorer=scorer)
     bg = _genome()
     g = bg[:1000] + "G" * 40 + bg[1000:2000] + "C" * 40 + bg[2000:]
     found = detect(det, [Record("chr", g)], evalue=0.01)
@@ -190,9 +195,35 @@ def test_detector_finds_a_planted_gene_on_its_strand(model):
         (len(g) - x.end, len(g) - x.start, x.family, "+-"[x.strand == "+"]) for x in mirrored
     } == {(x.start, x.end, x.family, x.strand) for x in found}
     assert detect(det, [Record("chr", bg)], evalue=0.01) == []  # random sequence: nothing
-    assert m.screen([("chr", g)], scorer="kmer") == found  # the API: the same call
+    assert m.screen([("chr", g)], scorer=scorer) == found  # the API: the same call
     with pytest.raises(ValueError, match="scorer must be one of"):
         m.screen([("chr", g)], scorer="hmm")
+
+
+def test_cnn_scan_equals_the_network_on_each_window(tmp_path):
+    """The chunk scan (one pass, sliding maximum) gives each window the maximum over the window of
+    the per-position logits the network computes on the whole chunk, and background's constant."""
+    import torch
+
+    from rnaernie.model.motif_cnn import MotifCNN, one_hot
+
+    torch.manual_seed(0)
+    net = MotifCNN(3, channels=8, kernel=3, dilations=(1,)).eval()
+    seq = _genome(5, 300)
+    with torch.inference_mode():
+        h = net.positions(one_hot([seq]))[0].double().numpy()
+    starts = np.array([0, 37, 100, 260])
+    det = Detector.__new__(Detector)
+    det.cnn = net
+    z = det.cnn_windows(seq, starts, 40)
+    for k, a in enumerate(starts):
+        np.testing.assert_allclose(z[k, :3], h[:, a : a + 40].max(1), rtol=1e-6, atol=1e-6)
+        assert z[k, 3] == pytest.approx(float(net.background.detach()))
+    # a record shorter than the window: one window, the maximum over all of it
+    z = det.cnn_windows(seq[:30], np.array([0]), 40)
+    with torch.inference_mode():
+        whole = net(one_hot([seq[:30]]))[0].double().numpy()
+    np.testing.assert_allclose(z[0], whole, rtol=1e-6, atol=1e-6)
 
 
 def _screen(model, src, out, *extra, env=None, cwd):
@@ -279,7 +310,7 @@ def test_screen_needs_a_calibrated_detector_and_a_known_format(model, tmp_path, 
     import shutil
 
     shutil.copytree(model, uncal)
-    del cfg["extra"]["screen"]["calibration"]
+    del cfg["extra"]["screen"]["calibration_cnn"]
     (uncal / "heads/screen/config.json").write_text(json.dumps(cfg))
     assert main(["screen", str(src), "-o", str(tmp_path / "o.tsv"), "--model", str(uncal)]) == 2
     assert "not calibrated" in capsys.readouterr().err
@@ -318,12 +349,34 @@ def test_finetune_screen_command_trains_and_calibrates(tmp_path):
     out = tmp_path / "det"
     rc = main(["finetune", "screen", str(train), "--transcripts", str(tx), "--pretrained",
                str(pre), "--out", str(out), "--window", "60", "--stride", "30", "--epochs", "1",
-               "--calibration-mb", "0.02", "--valid-fraction", "0.25"])  # fmt: skip
+               "--calibration-mb", "0.2", "--valid-fraction", "0.25"])  # fmt: skip
     assert rc == 0
     det = Detector(out)
     assert det.labels == ["Cfam", "Gfam", "background"] and det.window == 60
     assert det.calibration is not None and Detector(out, scorer="kmer").calibration is not None
     figures = json.loads((out / "metrics.json").read_text())["valid"]
-    assert 0.0 <= figures["valid_auc_positive_vs_background"] <= 1.0
+    assert figures["scorer"] in ("cnn", "model", "kmer")
+    for name in ("cnn", "model", "kmer"):
+        assert 0.0 <= figures[name]["auc_positive_vs_background"] <= 1.0
+    assert (out / "cnn.safetensors").is_file() and (out / "kmer_logreg.safetensors").is_file()
     assert len(list(read_fasta(train))) == 24
     assert SCREEN_LABELS[-1] == det.labels[-1]
+
+
+def test_motif_cnn_saves_and_loads(tmp_path):
+    import torch
+
+    from rnaernie.model.motif_cnn import MotifCNN, one_hot
+
+    torch.manual_seed(1)
+    net = MotifCNN(2, channels=8, dilations=(1, 2), labels=["a", "b", "background"]).eval()
+    net.save(tmp_path)
+    back = MotifCNN.load(tmp_path)
+    x = one_hot(["ACGUNACGUU", "GGG"])
+    with torch.inference_mode():
+        assert torch.equal(net(x), back(x))
+    assert back.labels == ["a", "b", "background"] and back.receptive_field == 1 + 8 * 4
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "cnn.safetensors").write_bytes(b"not a safetensors file")
+    with pytest.raises(ValueError, match="cannot read the screening CNN"):
+        MotifCNN.load(tmp_path / "bad")

@@ -475,9 +475,10 @@ def add_parsers(sub: Any) -> None:
     p.add_argument("--tasks", default="",
                    help="per locus, comma-separated: structure (dot_bracket, num_pairs columns; "
                    "GFF3 attribute), embed (OUT.embeddings.npy, row k = locus k)")  # fmt: skip
-    p.add_argument("--scorer", default="model", choices=["model", "kmer"],
-                   help="score windows with the detector head (default) or its k-mer classifier "
-                   "alone (faster, less sensitive)")  # fmt: skip
+    p.add_argument("--scorer", default=None, choices=["cnn", "model", "kmer"],
+                   help="score windows with the scanning CNN, with the detector head on the "
+                   "windows the CNN lets through, or with the k-mer classifier (the baseline); "
+                   "default: the detector's choice, made on validation data")  # fmt: skip
     p.add_argument("--chunk-nt", type=positive_int, default=100_000,
                    help="nt of window starts per chunk of a long record (the unit of sharding)")  # fmt: skip
     p.add_argument("--megabases", type=positive_float, default=None,

@@ -149,15 +149,23 @@ def _finetune_screen(a: argparse.Namespace) -> int:
         figures = ts.train_detector(
             a.pretrained or None, train, valid, out, window=a.window, stride=a.stride,
             epochs=a.epochs, lr=a.lr, batch_tokens=a.batch_tokens or 8192, seed=a.seed,
-            device=a.device, max_minutes=a.max_minutes,
+            device=a.device, max_minutes=a.max_minutes, train_model=not a.keep_model,
+            cnn_epochs=a.cnn_epochs,
         )  # fmt: skip
         (out / "metrics.json").write_text(json.dumps({"valid": figures}, indent=1) + "\n")
         print(json.dumps(figures))
     from ..screen import calibrate
 
-    for scorer in ("model", "kmer"):
-        info = calibrate(out, cal, megabases=a.calibration_mb, seed=a.seed, device=a.device,
-                         scorer=scorer)  # fmt: skip
+    default = json.loads((out / "config.json").read_text())["extra"]["screen"].get("scorer", "cnn")
+    for scorer in (default, *sorted({"cnn", "model", "kmer"} - {default})):
+        try:
+            info = calibrate(out, cal, megabases=a.calibration_mb, seed=a.seed, device=a.device,
+                             scorer=scorer)  # fmt: skip
+        except ValueError as e:  # too few background windows pass for a scorer behind the filter
+            if scorer == default:
+                raise
+            log.warning("the %s scorer is not calibrated: %s", scorer, e)
+            continue
         print(json.dumps({"calibration": scorer, **info}))
     return 0
 
@@ -346,6 +354,9 @@ def add_parsers(sub: Any) -> None:
                    help="megabases of shuffled background to calibrate on (both strands searched)")  # fmt: skip
     d.add_argument("--calibrate-only", action="store_true",
                    help="recalibrate the detector at --out without training it")  # fmt: skip
+    d.add_argument("--keep-model", action="store_true",
+                   help="keep the detector head already at --out; train the CNN and k-mer stages")  # fmt: skip
+    d.add_argument("--cnn-epochs", type=positive_int, default=8, help="epochs of the scanning CNN")
     d.add_argument("--epochs", type=positive_int, default=2)
     d.add_argument("--lr", type=positive_float, default=1e-4)
     for q in (c, s, i, d):

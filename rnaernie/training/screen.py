@@ -29,8 +29,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ..kmer import KmerClassifier, dinucleotide_shuffle, filter_scores, shuffled_genome
+from ..kmer import KmerClassifier, dinucleotide_shuffle, shuffled_genome
+from ..model.motif_cnn import MotifCNN, one_hot
 from ..predict import classifier_probs
+from ..screen import log_odds
 from ..tokenizer import normalise, reverse_complement
 
 __all__ = [
@@ -38,8 +40,9 @@ __all__ = [
     "FILTER_SENSITIVITY",
     "PARTIAL_MAX",
     "DetectorData",
+    "cnn_scores",
     "detector_windows",
-    "filter_threshold",
+    "train_cnn",
     "train_detector",
 ]
 
@@ -125,18 +128,66 @@ def detector_windows(
     return DetectorData(seqs, np.array(ys, dtype=np.int64), kinds, [*families, BACKGROUND])
 
 
-def filter_threshold(kmer: KmerClassifier, pos_windows: Sequence[str], keep: float) -> float:
-    """The k-mer filter's threshold on ``log P(not background)`` − ``log P(background)`` that lets
-    ``keep`` of ``pos_windows`` through (:func:`filter_scores`)."""
-    if not 0.0 < keep <= 1.0:
-        raise ValueError(f"keep must be in (0, 1], got {keep}")
-    z = kmer.decision_function(pos_windows, replace_invalid=True)
-    s = filter_scores(z)
-    return float(np.quantile(s, 1.0 - keep, method="lower"))
+def train_cnn(
+    train: DetectorData,
+    *,
+    channels: int = 32,
+    epochs: int = 8,
+    lr: float = 2e-3,
+    batch_size: int = 128,
+    seed: int = 0,
+    max_minutes: float | None = None,
+    device: str = "cpu",
+) -> MotifCNN:
+    """Train the scanning CNN (:class:`rnaernie.model.motif_cnn.MotifCNN`) on ``train``'s windows:
+    AdamW, cosine decay, cross-entropy over families + background."""
+    import time
+
+    import torch
+    import torch.nn.functional as F
+
+    torch.manual_seed(seed)
+    net = MotifCNN(len(train.labels) - 1, channels=channels, labels=train.labels).to(device)
+    x = one_hot(train.seqs)
+    y = torch.as_tensor(train.y)
+    steps = epochs * ((len(y) + batch_size - 1) // batch_size)
+    opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=1e-4)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, lr, total_steps=steps, pct_start=0.1)
+    gen = torch.Generator().manual_seed(seed)
+    t0, step = time.monotonic(), 0
+    net.train()
+    for ep in range(epochs):
+        order = torch.randperm(len(y), generator=gen)
+        total = 0.0
+        for a in range(0, len(y), batch_size):
+            idx = order[a : a + batch_size]
+            loss = F.cross_entropy(net(x[idx].to(device)), y[idx].to(device))
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            step += 1
+            total += loss.item() * len(idx)
+        log.warning("screen CNN epoch %d: loss %.4f (%.0f s)", ep + 1, total / len(y),
+                    time.monotonic() - t0)  # fmt: skip
+        if max_minutes is not None and time.monotonic() - t0 > 60 * max_minutes:
+            break
+    return net.eval()
+
+
+def cnn_scores(net: MotifCNN, seqs: Sequence[str], batch_size: int = 512) -> np.ndarray:
+    """(N, families + 1) window logits of the CNN (background last), float64."""
+    import torch
+
+    out = []
+    with torch.inference_mode():
+        for a in range(0, len(seqs), batch_size):
+            out.append(net(one_hot(seqs[a : a + batch_size])).double().numpy())
+    return np.concatenate(out) if out else np.zeros((0, net.hparams["n_families"] + 1))
 
 
 def train_detector(
-    pretrained: str | Path,
+    pretrained: str | Path | None,
     train: DetectorData,
     valid: DetectorData,
     out: str | Path,
@@ -150,51 +201,69 @@ def train_detector(
     device: str = "cpu",
     max_minutes: float | None = None,
     dropout: float | None = None,
+    train_model: bool = True,
+    cnn_epochs: int = 8,
 ) -> dict:
-    """Fine-tune the detector from ``pretrained`` (a model or a head, e.g. the nRC head) on
-    ``train``, fit the k-mer filter, choose its threshold on ``valid``; write the head to ``out``
-    (``model.safetensors``, ``config.json`` with ``extra.screen``, ``labels.json``,
-    ``kmer_logreg.safetensors``). Returns validation figures."""
+    """Fine-tune the detector head from ``pretrained`` (a model or a head, e.g. the nRC head) on
+    ``train`` (``train_model=False``: keep the head already at ``out``), fit the k-mer classifier
+    (the baseline scorer), train the scanning CNN and choose its filter threshold on ``valid``
+    (keeping :data:`FILTER_SENSITIVITY` of the positives), and the default scorer (``cnn``:
+    the CNN's log-odds; ``model``: the head's, on the windows the CNN lets through; ``kmer``):
+    the best area under the ROC curve of positives against background on ``valid``. Writes the
+    head to ``out`` (``model.safetensors``, ``config.json`` with ``extra.screen``,
+    ``labels.json``, ``kmer_logreg.safetensors``, ``cnn.safetensors``). Returns validation
+    figures."""
+    from ..model import RnaErnieForSequenceClassification
     from .classify import finetune_classifier
 
     out = Path(out)
-    model, _ = finetune_classifier(
-        pretrained, train.seqs, train.y, train.labels, out=out, type_guided=False, epochs=epochs,
-        lr=lr, batch_tokens=batch_tokens, seed=seed, device=device, max_minutes=max_minutes,
-        dropout=dropout,
-    )  # fmt: skip
+    if train_model:
+        model, _ = finetune_classifier(
+            pretrained, train.seqs, train.y, train.labels, out=out, type_guided=False,
+            epochs=epochs, lr=lr, batch_tokens=batch_tokens, seed=seed, device=device,
+            max_minutes=max_minutes, dropout=dropout,
+        )  # fmt: skip
+    else:
+        model = RnaErnieForSequenceClassification.from_pretrained(out).to(device).eval()
+        if model.config.extra.get("labels") != train.labels:
+            raise ValueError(f"{out}: the head's labels are not {train.labels}")
     kmer = KmerClassifier.fit(train.seqs, train.y, train.labels, folds=1, replace_invalid=True)
     kmer.save(out)
-    pos = [s for s, k in zip(valid.seqs, valid.kind) if k == "positive"]
-    thr = filter_threshold(kmer, pos, FILTER_SENSITIVITY)
-    zv = kmer.decision_function(valid.seqs, replace_invalid=True)
-    passed = filter_scores(zv) >= thr
+    net = train_cnn(train, epochs=cnn_epochs, seed=seed, device=device)
+    net.save(out)
+    is_pos = np.array([k == "positive" for k in valid.kind])
+    fam_c, cnn = log_odds(cnn_scores(net, valid.seqs))
+    thr = float(np.quantile(cnn[is_pos], 1.0 - FILTER_SENSITIVITY, method="lower"))
+    passed = cnn >= thr
     p = classifier_probs(model.to(device), valid.seqs, batch_tokens=batch_tokens,
                          replace_invalid=True)  # fmt: skip
-    lm = np.log(np.clip(p[:, :-1].max(1), 1e-12, None)) - np.log(np.clip(p[:, -1], 1e-12, None))
-    is_pos = np.array([k == "positive" for k in valid.kind])
-    fam_ok = p[:, :-1].argmax(1) == valid.y
-    figures = {
-        "filter_threshold": thr,
-        "filter_pass_rate": {
-            k: float(passed[[x == k for x in valid.kind]].mean()) for k in sorted(set(valid.kind))
-        },
-        "valid_family_accuracy": float(fam_ok[is_pos].mean()),
-        "valid_auc_positive_vs_background": _auc(lm[is_pos], lm[~is_pos]),
-        "valid_windows": len(valid.seqs),
-        "train_windows": len(train.seqs),
-    }
+    fam_m, lm = log_odds(p, probs=True)
+    fam_k, km = log_odds(kmer.decision_function(valid.seqs, replace_invalid=True))
+    scores = {"cnn": (fam_c, cnn), "model": (fam_m, np.where(passed, lm, -np.inf)),
+              "kmer": (fam_k, km)}  # fmt: skip
+    figures: dict = {"filter": {"stage": "cnn", "threshold_bits": thr, "pass_rate": {
+        k: float(passed[[x == k for x in valid.kind]].mean()) for k in sorted(set(valid.kind))}}}  # fmt: skip
+    for name, (fam, sc) in scores.items():
+        figures[name] = {
+            "auc_positive_vs_background": _auc(sc[is_pos], sc[~is_pos]),
+            "auc_by_background": {k: _auc(sc[is_pos], sc[np.array(valid.kind) == k])
+                                  for k in sorted(set(valid.kind) - {"positive"})},
+            "family_accuracy": float((fam[is_pos] == valid.y[is_pos]).mean()),
+        }  # fmt: skip
+    scorer = max(scores, key=lambda k: figures[k]["auc_positive_vs_background"])
+    figures.update(scorer=scorer, valid_windows=len(valid.seqs), train_windows=len(train.seqs))
     model.config.extra = {
         **model.config.extra,
-        "screen": {"window": window, "stride": stride, "background": BACKGROUND,
-                   "filter": {"kmax": kmer.kmax, "threshold": thr,
-                              "sensitivity": FILTER_SENSITIVITY}},
+        "screen": {"window": window, "stride": stride, "background": BACKGROUND, "scorer": scorer,
+                   "filter": {"stage": "cnn", "threshold": thr, "sensitivity": FILTER_SENSITIVITY}},
     }  # fmt: skip
     model.save_pretrained(out)
     return figures
 
 
 def _auc(pos: np.ndarray, neg: np.ndarray) -> float:
+    """Area under the ROC curve; −inf (a window the filter stopped) ranks below everything."""
     from sklearn.metrics import roc_auc_score
 
-    return float(roc_auc_score(np.r_[np.ones(len(pos)), np.zeros(len(neg))], np.r_[pos, neg]))
+    s = np.nan_to_num(np.r_[pos, neg], neginf=-1e30)
+    return float(roc_auc_score(np.r_[np.ones(len(pos)), np.zeros(len(neg))], s))

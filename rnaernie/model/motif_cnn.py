@@ -1,0 +1,122 @@
+"""The screening detector's scanning stage: a small dilated 1-D CNN over one-hot nucleotides.
+
+It scores every position for every family (``h[c, t]``, a receptive field of
+``1 + (kernel − 1) · Σ dilations`` nt) and a window by multiple-instance pooling: family ``c``'s
+logit is ``max_t h[c, t]`` over the window, background's a learnt constant ``b``; the window's
+log-odds of family ``c`` against background is then ``max_t h[c, t] − b``. Being a convolution, it
+runs once over a whole chunk of a chromosome (each strand), and a window's score is a sliding
+maximum, so its cost is per nucleotide, not per window nucleotide.
+
+Stored as ``cnn.safetensors`` (weights; the hyper-parameters and labels in its metadata) beside
+the detector head.
+
+    >>> import torch
+    >>> net = MotifCNN(n_families=3, channels=8)
+    >>> net(one_hot(["ACGUACGU", "GGGG"])).shape            # (batch, families + background)
+    torch.Size([2, 4])
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+__all__ = ["CNN_FILE", "MotifCNN", "one_hot"]
+
+CNN_FILE = "cnn.safetensors"
+_CODE = np.full(256, 4, dtype=np.int64)
+for _k, _c in enumerate("ACGU"):
+    _CODE[ord(_c)] = _k
+_CODE[ord("T")] = 3
+
+
+def one_hot(seqs: Sequence[str], length: int | None = None) -> Tensor:
+    """(N, 4, L) float32 one-hot of upper-case RNA/DNA (``T`` = ``U``; any other letter, and the
+    padding past a sequence's end, is all zeros). ``L`` = ``length`` or the longest sequence."""
+    n = len(seqs)
+    width = length if length is not None else max((len(s) for s in seqs), default=0)
+    codes = np.full((n, width), 4, dtype=np.int64)
+    for i, s in enumerate(seqs):
+        b = np.frombuffer(s[:width].encode("latin-1", "replace"), dtype=np.uint8)
+        codes[i, : len(b)] = _CODE[b]
+    eye = np.vstack([np.eye(4, dtype=np.float32), np.zeros((1, 4), np.float32)])
+    return torch.from_numpy(eye[codes].transpose(0, 2, 1).copy())
+
+
+class MotifCNN(nn.Module):
+    """Dilated residual 1-D CNN (batch-normalised) → per-position family logits; see the module
+    docstring."""
+
+    def __init__(self, n_families: int, channels: int = 64, kernel: int = 9,
+                 dilations: Sequence[int] = (1, 2, 4, 8), labels: Sequence[str] | None = None):  # fmt: skip
+        super().__init__()
+        if kernel % 2 == 0 or kernel < 1:
+            raise ValueError(f"kernel must be odd and positive, got {kernel}")
+        self.hparams = {"n_families": int(n_families), "channels": int(channels),
+                        "kernel": int(kernel), "dilations": [int(d) for d in dilations]}  # fmt: skip
+        self.labels = list(labels) if labels is not None else None
+        self.stem = nn.Conv1d(4, channels, kernel, padding=kernel // 2)
+        self.stem_norm = nn.BatchNorm1d(channels)
+        self.blocks = nn.ModuleList(
+            nn.Conv1d(channels, channels, kernel, padding=d * (kernel // 2), dilation=d)
+            for d in dilations
+        )
+        self.norms = nn.ModuleList(nn.BatchNorm1d(channels) for _ in dilations)
+        self.out = nn.Conv1d(channels, n_families, 1)
+        self.background = nn.Parameter(torch.zeros(1))
+
+    @property
+    def receptive_field(self) -> int:
+        k = self.hparams["kernel"]
+        return 1 + (k - 1) * (1 + sum(self.hparams["dilations"]))
+
+    def positions(self, x: Tensor) -> Tensor:
+        """(N, 4, L) one-hot → (N, families, L) per-position logits."""
+        h = torch.relu(self.stem_norm(self.stem(x)))
+        for conv, norm in zip(self.blocks, self.norms):
+            h = h + torch.relu(norm(conv(h)))
+        return self.out(h)
+
+    def forward(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
+        """(N, 4, L) one-hot → (N, families + 1) window logits (background last). ``mask``
+        (N, L) bool marks the real positions (default: positions with a nucleotide)."""
+        h = self.positions(x)
+        if mask is None:
+            mask = x.sum(1) > 0
+        h = h.masked_fill(~mask[:, None, :], -1e4)
+        fam = h.amax(-1)
+        return torch.cat([fam, self.background.expand(len(fam), 1)], 1)
+
+    def save(self, path: str | Path) -> Path:
+        from safetensors.torch import save_file
+
+        path = Path(path)
+        if path.is_dir():
+            path = path / CNN_FILE
+        meta = {"hparams": json.dumps(self.hparams), "labels": json.dumps(self.labels)}
+        save_file({k: v.detach().cpu().contiguous() for k, v in self.state_dict().items()},
+                  str(path), metadata=meta)  # fmt: skip
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> MotifCNN:
+        from safetensors import safe_open
+
+        path = Path(path)
+        if path.is_dir():
+            path = path / CNN_FILE
+        try:
+            with safe_open(str(path), framework="pt") as f:
+                meta = f.metadata() or {}
+                state = {k: f.get_tensor(k) for k in f.keys()}
+            hp, labels = json.loads(meta["hparams"]), json.loads(meta["labels"])
+            net = cls(**hp, labels=labels)
+            net.load_state_dict(state)
+        except Exception as e:  # a missing or damaged file, bad metadata, mismatched tensors
+            raise ValueError(f"{path}: cannot read the screening CNN: {e}") from None
+        return net.eval()
