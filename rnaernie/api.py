@@ -92,6 +92,7 @@ HEADS = {  # name → the head class stored in heads/<name>
     "lncrna": RnaErnieForSequenceClassification,
     "structure": RnaErnieForContactPrediction,
     "interaction": RnaErnieForInteraction,
+    "screen": RnaErnieForSequenceClassification,  # the detector head (see rnaernie.screen)
 }
 CLASSIFIER_HEADS = ("nrc", "lncrna")  # sequence classifiers that classify(head=...) can use
 

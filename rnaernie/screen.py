@@ -1,4 +1,4 @@
-"""Screening genomes for RNA genes: windows on both strands, a k-mer filter, the detector head,
+"""Screening genomes for RNA genes: windows on both strands, a scanning CNN, the detector head,
 scores calibrated to E-values, loci.
 
 The detector (``heads/screen``, trained by ``rnaernie finetune screen``; see
@@ -6,19 +6,21 @@ The detector (``heads/screen``, trained by ``rnaernie finetune screen``; see
 background. The pipeline, as Infernal's ``cmsearch`` has it:
 
 1. **Windows** of ``window`` nt every ``stride`` nt on both strands (:func:`window_spans`); a long
-   record is cut into :class:`Chunk` s of whole windows, so memory does not grow with the
-   record and ranks can share one chromosome.
-2. **Filter**: the k-mer logistic regression stored with the head scores every window; only
-   windows whose log-odds of "some family" reach the head's threshold (chosen to keep 99 % of
-   validation positives) go on.
-3. **Score**: the detector's log-odds, in bits, of the best family against background.
+   record is cut into :class:`Chunk` s of whole windows, so that ranks can share one chromosome.
+2. **Filter**: the scanning CNN (:class:`rnaernie.model.motif_cnn.MotifCNN`) runs once over each
+   strand of a chunk and gives every window its log-odds of the best family against background;
+   windows below the head's threshold (chosen to keep 99 % of validation positives) stop here.
+3. **Score**, in bits, by the detector's scorer (chosen on validation data): ``cnn`` (the CNN's
+   log-odds), ``model`` (the language-model head's, on the windows the filter lets through) or
+   ``kmer`` (the k-mer classifier on every window: the baseline).
 4. **Loci**: overlapping hit windows of one family and strand merge into one locus (best score,
    window count); the locus spans the windows' intersection, or their union when that is shorter
    than the stride (a gene longer than the window). Of overlapping loci on one strand the best
    scoring one is kept (families compete, as Rfam's clans do).
-5. **E-value** = the rate of background loci scoring at least as high, per Mb searched (from the
-   head's :class:`Calibration`, measured on shuffled transcripts that training never saw; an
-   exponential tail beyond the measured range) × the Mb searched (both strands count).
+5. **E-value** = the rate of background windows scoring at least as high, per Mb searched (from
+   the scorer's :class:`Calibration`, measured on shuffled transcripts that training never saw; an
+   exponential tail beyond the measured range) × the Mb searched (both strands count). A locus
+   holds at least one window of its score, so this errs on the safe side.
 
 Coordinates are 0-based, end exclusive, on the forward strand for both strands: the minus-strand
 window ``[start, end)`` is the reverse complement of ``seq[start:end]``. Windows start at

@@ -265,3 +265,19 @@ def test_python_dash_m_runs_the_cli(tmp_path):
     p = subprocess.run([sys.executable, "-m", "rnaernie.cli", "--help"], cwd=tmp_path,
                        capture_output=True, text=True, check=False)  # fmt: skip
     assert p.returncode == 0 and "screen" in p.stdout
+
+
+def test_low_memory_fixes_the_mmap_threshold(model, fa, tmp_path):
+    import subprocess
+    import sys
+
+    code = ("import sys; import rnaernie.cli as c; called = []; f = c.fixed_mmap_threshold; "
+            "c.fixed_mmap_threshold = lambda *a: called.append(f(*a)) or True; "
+            "rc = c.main(sys.argv[1:]); print(rc, called)")  # fmt: skip
+    argv = ["classify", str(fa), "-o", str(tmp_path / "c.tsv"), "--model", model, "-q"]
+    out = subprocess.run([sys.executable, "-c", code, *argv, "--low-memory"], capture_output=True,
+                         text=True, cwd=tmp_path, check=True).stdout.split()  # fmt: skip
+    assert out[0] == "0" and out[1] == ("[True]" if sys.platform.startswith("linux") else "[False]")
+    out = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True,
+                         cwd=tmp_path, check=True).stdout.split()  # fmt: skip
+    assert out == ["0", "[]"]

@@ -29,7 +29,8 @@ def model():
 def test_files_and_card():
     for f in ("config.json", "model.safetensors", "MODEL_CARD.md", "heads/nrc/labels.json",
               "heads/nrc/kmer_logreg.safetensors", "heads/structure/config.json",
-              "heads/interaction/config.json"):  # fmt: skip
+              "heads/interaction/config.json", "heads/screen/cnn.safetensors",
+              "heads/screen/kmer_logreg.safetensors"):  # fmt: skip
         assert (SHIPPED / f).is_file(), f
     kmer = KmerClassifier.load(SHIPPED / "heads/nrc")  # the k-mer classifier classify multiplies in
     assert kmer.labels == json.loads((SHIPPED / "heads/nrc/labels.json").read_text())
@@ -103,3 +104,18 @@ def test_cuda_auto_dtype_matches_cpu_float32(model):
     assert cos.min() > 0.999, cos.min()
     folded = gpu.fold(seqs[:4])
     assert [len(f.dot_bracket) for f in folded] == [len(s) for s in seqs[:4]]
+
+
+def test_shipped_detector_is_calibrated_and_quiet_on_shuffled_sequence(model):
+    """The screening detector ships with a CNN scorer and E-value calibrations, and at the default
+    E-value calls nothing in 100 kb of dinucleotide-shuffled example sequences (both strands)."""
+    from rnaernie.kmer import shuffled_genome
+
+    det = model.detector()
+    assert det.scorer == "cnn" and det.calibration is not None
+    assert model.detector("kmer").calibration is not None
+    nrc = json.loads((SHIPPED / "heads/nrc/labels.json").read_text())
+    assert det.families == nrc  # a hit's family is spelled as classify spells it
+    rng = np.random.default_rng(0)
+    bg = shuffled_genome([r.seq for r in read_fasta(example_fasta())], 100_000, rng)
+    assert model.screen([("bg", bg)]) == []

@@ -71,10 +71,12 @@ HEAP_MMAP_THRESHOLD = 1 << 20  # bytes; see fixed_mmap_threshold
 
 def fixed_mmap_threshold(nbytes: int = HEAP_MMAP_THRESHOLD) -> bool:
     """Keep glibc's malloc from growing the heap with the input (Linux; a no-op elsewhere, or when
-    ``MALLOC_MMAP_THRESHOLD_`` is set). glibc raises its mmap threshold every time a large block
-    is freed, so later large tensors come from the heap, which fragments: ``embed`` peaked at
-    545 MB for 1,000 records and 676 MB for 10,000. With a fixed threshold, blocks above
-    ``nbytes`` are mapped and given back to the system when freed. Returns whether it was set."""
+    ``MALLOC_MMAP_THRESHOLD_`` is set): the commands' ``--low-memory``. glibc raises its mmap
+    threshold every time a large block is freed, so later large tensors come from the heap, which
+    fragments: ``embed`` peaks at 545 MB for 1,000 records and 676 MB for 10,000. With a fixed
+    threshold, blocks above ``nbytes`` are mapped and given back to the system when freed: 364 and
+    392 MB, but each large tensor then costs fresh pages (``embed`` about 35 % slower; see
+    ``benchmarks/results/embed_memory.json``). Returns whether it was set."""
     if not sys.platform.startswith("linux") or "MALLOC_MMAP_THRESHOLD_" in os.environ:
         return False
     import ctypes
@@ -91,7 +93,8 @@ def fixed_mmap_threshold(nbytes: int = HEAP_MMAP_THRESHOLD) -> bool:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    fixed_mmap_threshold()
+    if getattr(args, "low_memory", False):
+        fixed_mmap_threshold()
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s"
     )

@@ -221,6 +221,9 @@ def cmd_screen(args: argparse.Namespace) -> int:
         raise ValueError("sharded runs (--shard-size, WORLD_SIZE > 1) need --output FILE")
     if sharded and not args.shard_size:
         args.shard_size = SCREEN_SHARD_CHUNKS
+    if sharded and args.resume and Path(out).is_file():
+        print(f"rnaernie screen: {out} exists: nothing to do (--resume)", file=sys.stderr)
+        return 0
     searched = {"nt": 0, "order": []}
 
     def wrap(records):

@@ -12,11 +12,11 @@ everything a genome scan meets otherwise is background, and the training set hol
 * windows that cover only a small part (≤ :data:`PARTIAL_MAX` of its length) of a positive.
 
 Positives sit at a random offset between flanks of shuffled background, as a gene does in a genome.
-:func:`train_detector` fine-tunes the classifier (unguided: the screen scores windows in one pass)
-and fits the k-mer logistic regression that is the first stage of the screening cascade; its
-threshold is chosen on validation positives to keep :data:`FILTER_SENSITIVITY` of them.
-Calibrating the scores to E-values needs the whole screening pipeline and lives in
-:func:`rnaernie.screen.calibrate`.
+:func:`train_detector` fine-tunes the classifier head (unguided: the screen scores windows in one
+pass), fits the k-mer logistic regression (the baseline scorer), trains the scanning CNN and
+chooses its filter threshold on validation positives (keeping :data:`FILTER_SENSITIVITY` of them)
+and the default scorer on validation data. Calibrating the scores to E-values needs the whole
+screening pipeline and lives in :func:`rnaernie.screen.calibrate`.
 Background sequence comes from :func:`rnaernie.kmer.shuffled_genome`.
 """
 
