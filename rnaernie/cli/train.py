@@ -143,6 +143,11 @@ def _finetune_screen(a: argparse.Namespace) -> int:
         train = ts.detector_windows(
             [seqs[i] for i in keep], y[keep], names, bg[half:], a.window, rng
         )
+
+        def fresh(epoch: int):  # new offsets, flanks and shuffles for every CNN epoch
+            return ts.detector_windows([seqs[i] for i in keep], y[keep], names, bg[half:],
+                                       a.window, np.random.default_rng([a.seed, epoch]))  # fmt: skip
+
         valid = ts.detector_windows(
             [seqs[i] for i in held], y[held], names, bg[:half], a.window, rng
         )
@@ -150,7 +155,7 @@ def _finetune_screen(a: argparse.Namespace) -> int:
             a.pretrained or None, train, valid, out, window=a.window, stride=a.stride,
             epochs=a.epochs, lr=a.lr, batch_tokens=a.batch_tokens or 8192, seed=a.seed,
             device=a.device, max_minutes=a.max_minutes, train_model=not a.keep_model,
-            cnn_epochs=a.cnn_epochs,
+            cnn_epochs=a.cnn_epochs, fresh=fresh,
         )  # fmt: skip
         (out / "metrics.json").write_text(json.dumps({"valid": figures}, indent=1) + "\n")
         print(json.dumps(figures))

@@ -23,7 +23,7 @@ Background sequence comes from :func:`rnaernie.kmer.shuffled_genome`.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -138,9 +138,12 @@ def train_cnn(
     seed: int = 0,
     max_minutes: float | None = None,
     device: str = "cpu",
+    fresh: Callable[[int], DetectorData] | None = None,
 ) -> MotifCNN:
     """Train the scanning CNN (:class:`rnaernie.model.motif_cnn.MotifCNN`) on ``train``'s windows:
-    AdamW, cosine decay, cross-entropy over families + background."""
+    AdamW, one-cycle learning rate, cross-entropy over families + background. ``fresh(epoch)``,
+    when given, builds new windows of the same sequences (other offsets, flanks, shuffles) for
+    every epoch after the first (same number of windows or not)."""
     import time
 
     import torch
@@ -150,16 +153,21 @@ def train_cnn(
     net = MotifCNN(len(train.labels) - 1, channels=channels, labels=train.labels).to(device)
     x = one_hot(train.seqs)
     y = torch.as_tensor(train.y)
-    steps = epochs * ((len(y) + batch_size - 1) // batch_size)
+    steps = epochs * ((len(y) + batch_size - 1) // batch_size) + epochs  # room for size changes
     opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, lr, total_steps=steps, pct_start=0.1)
     gen = torch.Generator().manual_seed(seed)
     t0, step = time.monotonic(), 0
     net.train()
     for ep in range(epochs):
+        if fresh is not None and ep > 0:
+            data = fresh(ep)
+            x, y = one_hot(data.seqs), torch.as_tensor(data.y)
         order = torch.randperm(len(y), generator=gen)
         total = 0.0
         for a in range(0, len(y), batch_size):
+            if step >= steps:
+                break
             idx = order[a : a + batch_size]
             loss = F.cross_entropy(net(x[idx].to(device)), y[idx].to(device))
             opt.zero_grad(set_to_none=True)
@@ -203,6 +211,7 @@ def train_detector(
     dropout: float | None = None,
     train_model: bool = True,
     cnn_epochs: int = 8,
+    fresh: Callable[[int], DetectorData] | None = None,
 ) -> dict:
     """Fine-tune the detector head from ``pretrained`` (a model or a head, e.g. the nRC head) on
     ``train`` (``train_model=False``: keep the head already at ``out``), fit the k-mer classifier
@@ -211,8 +220,8 @@ def train_detector(
     the CNN's log-odds; ``model``: the head's, on the windows the CNN lets through; ``kmer``):
     the best area under the ROC curve of positives against background on ``valid``. Writes the
     head to ``out`` (``model.safetensors``, ``config.json`` with ``extra.screen``,
-    ``labels.json``, ``kmer_logreg.safetensors``, ``cnn.safetensors``). Returns validation
-    figures."""
+    ``labels.json``, ``kmer_logreg.safetensors``, ``cnn.safetensors``). ``fresh``: new training
+    windows for each CNN epoch (:func:`train_cnn`). Returns validation figures."""
     from ..model import RnaErnieForSequenceClassification
     from .classify import finetune_classifier
 
@@ -229,7 +238,7 @@ def train_detector(
             raise ValueError(f"{out}: the head's labels are not {train.labels}")
     kmer = KmerClassifier.fit(train.seqs, train.y, train.labels, folds=1, replace_invalid=True)
     kmer.save(out)
-    net = train_cnn(train, epochs=cnn_epochs, seed=seed, device=device)
+    net = train_cnn(train, epochs=cnn_epochs, seed=seed, device=device, fresh=fresh)
     net.save(out)
     is_pos = np.array([k == "positive" for k in valid.kind])
     fam_c, cnn = log_odds(cnn_scores(net, valid.seqs))
