@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ..api import FOLD_MAX_NT
+from ..screen import CHUNK_NT
 from ..io import check_output, component_path, iter_records, open_binary, open_text
 from ..io.runner import merge_parts, run_sharded
 from ..io.writers import EmbeddingWriter, NpyWriter, StructureWriter, TableWriter, is_special
@@ -482,7 +483,7 @@ def add_parsers(sub: Any) -> None:
                    help="score windows with the scanning CNN, with the detector head on the "
                    "windows the CNN lets through, or with the k-mer classifier (the baseline); "
                    "default: the detector's choice, made on validation data")  # fmt: skip
-    p.add_argument("--chunk-nt", type=positive_int, default=100_000,
+    p.add_argument("--chunk-nt", type=positive_int, default=CHUNK_NT,
                    help="nt of window starts per chunk of a long record (the unit of sharding)")  # fmt: skip
     p.add_argument("--megabases", type=positive_float, default=None,
                    help="Mb searched for the E-values (default: the input's length, x2 for both "
