@@ -229,7 +229,7 @@ class RnaErnie:
         self.config = self.pretraining.config
         self._heads: dict[str, tuple[Any, list[str] | None]] = {}
         self._kmer_heads: dict[str, KmerClassifier | None] = {}
-        self._detectors: dict[str, Detector] = {}
+        self._detectors: dict[str | None, Detector] = {}
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:

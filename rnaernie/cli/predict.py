@@ -13,10 +13,10 @@ from pathlib import Path
 from typing import Any
 
 from ..api import FOLD_MAX_NT
-from ..screen import CHUNK_NT
 from ..io import check_output, component_path, iter_records, open_binary, open_text
 from ..io.runner import merge_parts, run_sharded
 from ..io.writers import EmbeddingWriter, NpyWriter, StructureWriter, TableWriter, is_special
+from ..screen import CHUNK_NT
 from .options import (
     example_fasta,
     ext,
@@ -460,7 +460,8 @@ def add_parsers(sub: Any) -> None:
 
     p = sub.add_parser(
         "screen", help="find RNA genes in genomes: loci with E-values, both strands (BED, GFF3, TSV)",
-        description="Windows on both strands, a k-mer filter, then the detector head (heads/screen): "
+        description="Windows on both strands scored by the detector (heads/screen: a scanning CNN, "
+        "by default, or the language-model head behind it, or a k-mer classifier): "
         "overlapping hit windows of one family merge into loci; E-value = the calibrated rate of "
         "background loci scoring as high per Mb searched x the Mb searched (both strands). Output "
         "by extension: .tsv (default, stdout), .csv, .parquet (id, start, end, strand, family, "

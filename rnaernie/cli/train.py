@@ -336,13 +336,14 @@ def add_parsers(sub: Any) -> None:
     i.add_argument("--batch-size", type=positive_int, default=64, help="pairs per step")
     d = fsub.add_parser(
         "screen",
-        help="the screening detector: families of a labelled FASTA + background, a k-mer filter, "
-        "scores calibrated to E-values",
+        help="the screening detector: families of a labelled FASTA + background; a scanning CNN, "
+        "the model head and a k-mer classifier; scores calibrated to E-values",
         description="Train the detector that `rnaernie screen` uses (see rnaernie.training.screen): "
         "windows holding a whole family member are positives; shuffled and real transcripts, "
-        "shuffled positives, antisense and partial windows are background. The k-mer filter "
-        "threshold keeps 99 %% of validation positives; the scores are calibrated on shuffled "
-        "transcripts that training never sees (--calibration-fraction of --transcripts).",
+        "shuffled positives, antisense and partial windows are background. The CNN filter "
+        "threshold keeps 99 %% of validation positives; the default scorer is the best on "
+        "validation data; each scorer is calibrated on shuffled transcripts that training never "
+        "sees (--calibration-fraction of --transcripts).",
     )
     d.add_argument(
         "train", help="labelled training FASTA (nRC format: class = first word of the description)"

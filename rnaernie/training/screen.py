@@ -50,7 +50,7 @@ log = logging.getLogger(__name__)
 
 BACKGROUND = "background"
 PARTIAL_MAX = 0.2  # a window holding at most this share of a gene is background
-FILTER_SENSITIVITY = 0.99  # share of validation positives the k-mer filter must let through
+FILTER_SENSITIVITY = 0.99  # share of validation positives the CNN filter must let through
 
 
 @dataclass
