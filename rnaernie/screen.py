@@ -40,13 +40,14 @@ import json
 import math
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from .io import Invalid
+from .io import Invalid, Record
 from .io.writers import LineWriter, TableWriter
 from .kmer import KmerClassifier, shuffled_genome
 from .model import RnaErnieForSequenceClassification
@@ -69,6 +70,7 @@ __all__ = [
     "detect",
     "loci",
     "locus_sequences",
+    "searched_megabases",
     "window_spans",
     "write_loci",
 ]
@@ -102,16 +104,24 @@ def _sig(x: float) -> float:
 
 def window_spans(length: int, window: int, stride: int) -> list[tuple[int, int]]:
     """``[start, end)`` spans covering ``[0, length)`` (see the module docstring)."""
+    return list(iter_spans(length, window, stride))
+
+
+def iter_spans(length: int, window: int, stride: int) -> Iterator[tuple[int, int]]:
+    """:func:`window_spans` one at a time (a chromosome's list would outweigh its sequence)."""
     if window < 1 or stride < 1:
         raise ValueError(f"window and stride must be positive, got {window} and {stride}")
     if stride > window:
         raise ValueError(f"a stride ({stride}) larger than the window ({window}) leaves gaps")
     if length <= window:
-        return [(0, length)] if length > 0 else []
-    spans = [(s, s + window) for s in range(0, length - window + 1, stride)]
-    if spans[-1][1] < length:
-        spans.append((length - window, length))
-    return spans
+        if length > 0:
+            yield (0, length)
+        return
+    last = 0
+    for last in range(0, length - window + 1, stride):
+        yield (last, last + window)
+    if last + window < length:
+        yield (length - window, length)
 
 
 # ----------------------------------------------------------------------------- chunks
@@ -141,11 +151,10 @@ def chunks(
             yield rec
             continue
         seq = normalise(rec.seq)
-        spans = window_spans(len(seq), window, stride)
-        for k in range(0, len(spans), per):
-            part = spans[k : k + per]
+        spans = iter_spans(len(seq), window, stride)
+        while part := tuple(islice(spans, per)):
             a, b = part[0][0], part[-1][1]
-            yield Chunk(rec.id, a, seq[a:b], tuple(part), len(seq))
+            yield Chunk(rec.id, a, seq[a:b], part, len(seq))
 
 
 # ----------------------------------------------------------------------------- calibration
@@ -338,61 +347,65 @@ class Detector:
                 h = torch.nn.functional.max_pool1d(h, width, stride=1)
             else:
                 h = h.amax(-1, keepdim=True)
-            fam = h[0].double().cpu().numpy()[:, np.minimum(starts, h.shape[-1] - 1)].T
+            at = torch.from_numpy(np.minimum(starts, h.shape[-1] - 1)).to(h.device)
+            fam = h[0][:, at].double().cpu().numpy().T
         bg = np.full((len(fam), 1), float(self.cnn.background.detach()))
         return np.concatenate([fam, bg], 1)
 
     def scan(self, chunk: Chunk, strands: str = "both", batch_tokens: int = 8192,
              floor: float | None = None, filtered: bool = True) -> tuple[list[WindowHit], int]:  # fmt: skip
         """The hit windows of one chunk (score ≥ ``floor``, default the calibration's) and the
-        number of windows that passed the CNN filter. ``filtered=False`` (the ``cnn`` and ``kmer``
-        scorers): every window, whatever the filter says (for calibration)."""
+        number of windows that passed the CNN filter (the ``kmer`` scorer has none: every window).
+        ``filtered=False`` (the ``cnn`` scorer): every window, whatever the filter says (for
+        calibration)."""
         if floor is None:
             floor = self.calibration.floor if self.calibration is not None else -np.inf
-        end = chunk.offset + len(chunk.seq)
+        order = [st for st in ("+", "-") if strands in ("both", st)]
+        n = len(chunk.spans)
         spans = np.array(chunk.spans, dtype=np.int64).reshape(-1, 2)
-        meta, logits, seqs = [], [], []
-        for strand in ("+", "-"):
-            if strands not in ("both", strand):
-                continue
-            s = chunk.seq if strand == "+" else reverse_complement(chunk.seq)
-            starts = spans[:, 0] - chunk.offset if strand == "+" else end - spans[:, 1]
-            widths = spans[:, 1] - spans[:, 0]
-            z = np.zeros((len(spans), len(self.labels)))
-            for w in np.unique(widths):  # one width, but for a record shorter than the window
-                sel = widths == w
-                z[sel] = self.cnn_windows(s, starts[sel], int(w))
-            logits.append(z)
-            meta += [(strand, int(a), int(b)) for a, b in spans]
-            if self.scorer != "cnn":
-                seqs += [s[a : a + w] for a, w in zip(starts.tolist(), widths.tolist())]
-        z = np.concatenate(logits) if logits else np.zeros((0, len(self.labels)))
-        fam, bits = log_odds(z)
-        prob = _softmax(z)[np.arange(len(z)), fam]
-        passed = bits >= self.threshold
-        n_pass = int(passed.sum())
-        if not filtered and self.scorer != "model":
+        widths = spans[:, 1] - spans[:, 0]
+        end = chunk.offset + len(chunk.seq)
+        strand_seq = {st: chunk.seq if st == "+" else reverse_complement(chunk.seq) for st in order}
+        starts = {"+": spans[:, 0] - chunk.offset, "-": end - spans[:, 1]}
+
+        def window_seq(i: int) -> str:  # window i: strand order[i // n], span i % n
+            st, j = order[i // n], i % n
+            return strand_seq[st][starts[st][j] : starts[st][j] + widths[j]]
+
+        if self.scorer == "kmer":  # the baseline: every window, no filter, no CNN
+            seqs = [window_seq(i) for i in range(len(order) * n)]
+            z = np.concatenate([self.kmer.decision_function(seqs[a : a + KMER_BLOCK],
+                                                            replace_invalid=True)
+                                for a in range(0, len(seqs), KMER_BLOCK)]
+                               or [np.zeros((0, len(self.labels)))])  # fmt: skip
+            fam, bits = log_odds(z)
             passed = np.ones(len(z), dtype=bool)
-        if self.scorer == "kmer":  # the baseline: every window, no filter
-            zk = np.concatenate([self.kmer.decision_function(seqs[a : a + KMER_BLOCK],
-                                                             replace_invalid=True)
-                                 for a in range(0, len(seqs), KMER_BLOCK)] or [z[:0]])  # fmt: skip
-            fam, bits = log_odds(zk)
-            prob = _softmax(zk)[np.arange(len(zk)), fam]
-            passed = np.ones(len(zk), dtype=bool)
-        elif self.scorer == "model":
+            n_pass = len(z)
+        else:
+            z = np.zeros((len(order) * n, len(self.labels)))
+            for k, st in enumerate(order):
+                for w in np.unique(widths):  # one width, but for a record shorter than the window
+                    sel = np.flatnonzero(widths == w)
+                    z[k * n + sel] = self.cnn_windows(strand_seq[st], starts[st][sel], int(w))
+            fam, bits = log_odds(z)
+            passed = bits >= self.threshold
+            n_pass = int(passed.sum())
+            if not filtered and self.scorer == "cnn":
+                passed = np.ones(len(z), dtype=bool)
+        prob = _softmax(z)[np.arange(len(z)), fam]
+        if self.scorer == "model":
             idx = np.flatnonzero(passed)
             bits = np.full(len(z), -np.inf)
             if len(idx):
-                p = classifier_probs(self.model, [seqs[i] for i in idx], tokenizer=self.tokenizer,
-                                     batch_tokens=batch_tokens, replace_invalid=True)  # fmt: skip
+                p = classifier_probs(self.model, [window_seq(i) for i in idx],
+                                     tokenizer=self.tokenizer, batch_tokens=batch_tokens,
+                                     replace_invalid=True)  # fmt: skip
                 f, b = log_odds(p, probs=True)
                 fam[idx], bits[idx] = f, b
                 prob[idx] = np.clip(p, 1e-30, None)[np.arange(len(idx)), f]
         keep = np.flatnonzero(passed & (bits >= floor))
-        hits = [WindowHit(chunk.id, *meta[i], self.families[fam[i]], _sig(bits[i]), _sig(prob[i]))
-                for i in keep]  # fmt: skip
-        return hits, n_pass
+        return [WindowHit(chunk.id, order[i // n], *chunk.spans[i % n], self.families[fam[i]],
+                          _sig(bits[i]), _sig(prob[i])) for i in keep], n_pass  # fmt: skip
 
 
 # ----------------------------------------------------------------------------- loci
@@ -552,9 +565,14 @@ def detect(
             nt += c.length
             order.append(c.id)
         hits += detector.scan(c, strands, batch_tokens)[0]
-    mb = megabases if megabases is not None else nt * (2 if strands == "both" else 1) / 1e6
+    mb = megabases if megabases is not None else searched_megabases(nt, strands)
     return loci(hits, detector.calibration, max(mb, 1e-6), stride=stride, evalue=evalue,
                 order=order)  # fmt: skip
+
+
+def searched_megabases(nt: int, strands: str = "both") -> float:
+    """Mb searched, for E-values: the sequence length, twice when both strands are searched."""
+    return nt * (2 if strands == "both" else 1) / 1e6
 
 
 def check_window(detector: Detector, window: int | None, stride: int | None) -> tuple[int, int]:
@@ -598,12 +616,12 @@ def calibrate(
     rng = np.random.default_rng([seed, 7])
     genome = shuffled_genome(transcripts, int(megabases * 1e6), rng)
     scores, passed, total = [], 0, 0
-    for c in chunks([_Rec("background", genome)], det.window, det.stride):
+    for c in chunks([Record("background", genome)], det.window, det.stride):
         h, p = det.scan(c, "both", batch_tokens, floor=-np.inf, filtered=False)
         scores += [x.score for x in h]
         passed += p
         total += 2 * len(c.spans)
-    searched = 2 * len(genome) / 1e6
+    searched = searched_megabases(len(genome))
     cal = Calibration.fit(scores, searched)
     cfg_path = det.path / "config.json"
     cfg = json.loads(cfg_path.read_text())
@@ -624,9 +642,3 @@ def _score_at(cal: Calibration, rate: float) -> float:
         else:
             hi = mid
     return hi
-
-
-@dataclass(frozen=True)
-class _Rec:
-    id: str
-    seq: str

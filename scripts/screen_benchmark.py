@@ -30,7 +30,7 @@ import numpy as np
 import torch
 
 import rnaernie
-from rnaernie.io import read_fasta
+from rnaernie.io import Record, read_fasta
 from rnaernie.kmer import shuffled_genome
 from rnaernie.screen import Detector, detect
 from rnaernie.tokenizer import normalise, reverse_complement
@@ -110,7 +110,7 @@ def score(found, planted, genome_mb: float, families) -> dict:
 
 def run_detector(det, records, evalue, threads):
     t = time.perf_counter()
-    loci = detect(det, [_Rec(n, s) for n, s in records], evalue=max(EVALUES))
+    loci = detect(det, [Record(n, s) for n, s in records], evalue=max(EVALUES))
     dt = time.perf_counter() - t
     rows = [{"id": x.id, "start": x.start, "end": x.end, "strand": x.strand,
              "family": x.family, "evalue": x.evalue} for x in loci]  # fmt: skip
@@ -138,11 +138,6 @@ def run_cmsearch(cm_path: Path, records, cpus: int):
                      "start": lo - 1, "end": hi, "strand": h.strand, "family": "tRNA",
                      "evalue": float(h.evalue)})  # fmt: skip
     return rows, dt
-
-
-class _Rec:
-    def __init__(self, id: str, seq: str) -> None:
-        self.id, self.seq = id, seq
 
 
 def at(rows, e):

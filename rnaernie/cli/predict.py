@@ -189,6 +189,7 @@ def cmd_screen(args: argparse.Namespace) -> int:
         chunks,
         loci,
         locus_sequences,
+        searched_megabases,
         write_loci,
     )
 
@@ -238,7 +239,7 @@ def cmd_screen(args: argparse.Namespace) -> int:
         yield [h for c in chs for h in det.scan(c, args.strands, args.batch_tokens)[0]]
 
     def finish(hits) -> None:
-        mb = args.megabases or searched["nt"] * (2 if args.strands == "both" else 1) / 1e6
+        mb = args.megabases or searched_megabases(searched["nt"], args.strands)
         found = loci(hits, det.calibration, max(mb, 1e-6), stride=stride, evalue=args.evalue,
                      order=searched["order"])  # fmt: skip
         emb = None
