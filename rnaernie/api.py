@@ -65,8 +65,8 @@ from .predict import (
     TypePrediction,
 )
 from .screen import Detector, Locus, detect
-from .structure import DecodeOptions, decode_batch
-from .structure.prior import PRIORS, add_pair_bonus, rnafold_pairs
+from .structure import DecodeOptions, decode_batch, decoder_inputs, pair_probabilities
+from .structure.prior import PRIORS, Fusion, add_pair_bonus, rnafold_pairs, vienna_partition
 from .tokenizer import Tokenizer, normalise
 
 __all__ = [
@@ -427,7 +427,7 @@ class RnaErnie:
         self,
         seqs: Any,
         threshold: float | None = None,
-        decoder: str = "nussinov",
+        decoder: str | None = None,
         batch_tokens: int = 4096,
         *,
         canonical_only: bool = True,
@@ -450,33 +450,34 @@ class RnaErnie:
                 pair probabilities, ``gamma`` default 1) or ``"threshknot"`` (mutual best
                 partners with probability ≥ ``threshold``, default 0.3; pseudoknots allowed); see
                 :class:`rnaernie.structure.DecodeOptions`. The probabilities are the sigmoid of
-                the (prior-combined) logits.
+                the (prior-combined) logits. Default: the decoder chosen on the validation set
+                with the prior (``"nussinov"`` without one).
             batch_tokens: budget of rows × padded length (the pair tensors grow as L², so rows
                 per batch are further capped at ``batch_tokens * 64 / L²``).
-            return_probs: also return the (L, L) sigmoid pair probabilities.
+            return_probs: also return the (L, L) sigmoid pair probabilities (and with
+                ``prior="bpp"`` ViennaRNA's base-pair probabilities, ``Folded.bpp``).
             no_lonely_pairs: forbid isolated pairs (no stacked neighbour), as RNAfold's ``--noLP``
                 (default: the head's, chosen on the validation set with the threshold; else
-                False). Nested decoder only.
+                False). Nested and MEA decoders only.
             max_length: longest sequence accepted (``ValueError`` naming the sequence beyond it):
                 decoding takes O(L³) time and the pair matrix O(L²) memory.
-            prior: ``"rnafold"`` adds ``prior_weight`` to the logits of the pairs of ViennaRNA's
-                MFE structure before decoding (:mod:`rnaernie.structure.prior`; needs
-                ``viennarna``). Weight, threshold and lonely-pair rule default to the head's
-                ``prior_rnafold`` entry (chosen on the validation set), else 2.0 and the head's
-                decoder settings. ``probs`` are then those of the combined scores.
+            prior: a thermodynamic prior from ViennaRNA (:mod:`rnaernie.structure.prior`; needs
+                ``viennarna``). ``"rnafold"`` adds ``prior_weight`` to the logits of the pairs of
+                the MFE structure (weight and decoder settings: the head's ``prior_rnafold``
+                entry, else 2.0 and the head's decoder settings). ``"bpp"`` fuses the logits with
+                the base-pair probabilities of the partition function (the head's ``prior_bpp``
+                entry: a logistic regression and its decoder, chosen on the validation set).
 
-        The head's threshold and lonely-pair defaults were chosen for the nussinov decoder; with
-        ``decoder="greedy"`` the threshold defaults to 0.0 (probability 0.5). Sequences are
+        The head's threshold and lonely-pair defaults were chosen for its default decoder; another
+        ``decoder`` starts from 0.0 (probability 0.5; 0.3 for threshknot) and γ = 1. Sequences are
         processed in groups of bounded ``sum(L²)``, so memory does not grow with the input.
 
         Sequences over 510 nt are read in windows of 510 nt every 255 nt (508/254 for a
         type-guided head); a pair gets the mean logit of the windows holding both bases, so pairs
         that no window holds (over about 255 to 510 nt apart) are never predicted.
         """
-        if decoder not in DECODERS:
+        if decoder is not None and decoder not in DECODERS:
             raise ValueError(f"decoder must be one of {', '.join(DECODERS)}, got {decoder!r}")
-        if gamma is not None and decoder != "mea":
-            raise ValueError("gamma is a setting of decoder='mea'")
         _positive("batch_tokens", batch_tokens)
         if prior is not None and prior not in PRIORS:
             raise ValueError(f"prior must be None or one of {PRIORS}, got {prior!r}")
@@ -486,42 +487,60 @@ class RnaErnie:
             isinstance(prior_weight, (int, float)) and math.isfinite(prior_weight)
         ):
             raise ValueError(f"prior_weight must be a finite number, got {prior_weight!r}")
-        if prior_weight is not None and prior is None:
-            raise ValueError("prior_weight needs a prior (prior='rnafold')")
+        if prior_weight is not None and prior != "rnafold":
+            raise ValueError("prior_weight is a setting of prior='rnafold'")
 
         names, seqs = as_records(seqs, ids)
         model, _ = self._head("structure")
-        # the head's settings (chosen on validation data, with the prior when there is one) are
-        # for the nested decoder; greedy keeps p > 0.5 unless told otherwise
         extra = model.config.extra
-        options = (predict.head_decode_options(extra, prior) if decoder == "nussinov"
-                   else DecodeOptions(method=DECODERS[decoder],
-                                      threshold=0.3 if decoder == "threshknot" else 0.0))  # fmt: skip
+        fusion = None
+        if prior == "bpp":
+            if "prior_bpp" not in extra:
+                raise ValueError(
+                    "this structure head has no fitted base-pair-probability fusion (its config "
+                    "lacks 'prior_bpp'; scripts/structure_fusion.py --write-head fits one on bpRNA VL0)"
+                )
+            fusion = Fusion.from_dict(extra["prior_bpp"])
+            head_options = DecodeOptions.from_dict(fusion.decode)
+        else:  # the head's settings, chosen on validation data (with the MFE prior if given)
+            head_options = predict.head_decode_options(extra, prior)
+        if decoder is None or DECODERS[decoder] == head_options.method:
+            options = head_options
+        else:
+            options = DecodeOptions(method=DECODERS[decoder],
+                                    threshold=0.3 if decoder == "threshknot" else 0.0)  # fmt: skip
+        if gamma is not None and options.method != "mea":
+            raise ValueError("gamma is a setting of decoder='mea'")
         given = {"threshold": threshold, "no_lonely_pairs": no_lonely_pairs, "gamma": gamma}
         options = options.replace(canonical_only=canonical_only, min_loop=min_loop,
                                   **{k: v for k, v in given.items() if v is not None})  # fmt: skip
-        if prior is not None and prior_weight is None:
-            prior_weight = float(extra.get(f"prior_{prior}", {}).get("weight", 2.0))
+        if prior == "rnafold" and prior_weight is None:
+            prior_weight = float(extra.get("prior_rnafold", {}).get("weight", 2.0))
         if not seqs:
             return []
         _check_fold_lengths(names, seqs, max_length)
         norm = [normalise(s) for s in seqs]
         out: list[Folded] = []
+        procs = torch.get_num_threads()
         for grp in _groups_by_area([len(s) for s in norm], FOLD_AREA):  # bounded L x L memory
             mats = predict.pair_logits(model, [seqs[i] for i in grp], names=[names[i] for i in grp],
                                        indicator=self._indicator(model), tokenizer=self.tokenizer,
                                        batch_tokens=batch_tokens)  # fmt: skip
-            if prior is not None:
-                mfe = rnafold_pairs([norm[i] for i in grp], processes=torch.get_num_threads())
+            parts = [None] * len(grp)
+            if prior == "rnafold":
+                mfe = rnafold_pairs([norm[i] for i in grp], processes=procs)
                 mats = [add_pair_bonus(m, p, prior_weight) for m, p in zip(mats, mfe)]
-            scores = mats
-            if options.method in ("mea", "threshknot"):  # decoders over probabilities
-                scores = [torch.sigmoid(torch.from_numpy(m)).numpy() for m in mats]
-            res = decode_batch([norm[i] for i in grp], scores, options,
-                               num_threads=max(1, torch.get_num_threads()))  # fmt: skip
-            for i, m, r in zip(grp, mats, res):
-                probs = torch.sigmoid(torch.from_numpy(m)).numpy() if return_probs else None
-                out.append(Folded(names[i], norm[i], r.pairs, r.dot_bracket, r.score, probs))
+            elif fusion is not None:
+                parts = vienna_partition([norm[i] for i in grp], processes=procs)
+                mats = [fusion(norm[i], m, p) for i, m, p in zip(grp, mats, parts)]
+            res = decode_batch([norm[i] for i in grp], decoder_inputs(mats, options), options,
+                               num_threads=max(1, procs))  # fmt: skip
+            for i, m, r, part in zip(grp, mats, res, parts):
+                probs = bpp = None
+                if return_probs:
+                    probs = pair_probabilities(m)
+                    bpp = None if part is None else part.dense()
+                out.append(Folded(names[i], norm[i], r.pairs, r.dot_bracket, r.score, probs, bpp))
         return out
 
     # -- interaction head

@@ -14,7 +14,10 @@ docs/results.md from the shipped weights, into ``benchmarks/results/accuracy.jso
   the split it was trained on (its config's ``extra.split``), since the other split's test rows
   overlap its training rows;
 * secondary structure: the shipped pair head + C++ Nussinov decoder vs ViennaRNA ``RNA.fold`` on
-  bpRNA TS0 and ArchiveII (≤ 600 nt), mean per-sequence F1 (exact pairs, and ±1 shift);
+  bpRNA TS0 and ArchiveII (≤ 600 nt), mean per-sequence F1 (exact pairs, and ±1 shift); also
+  with the head's priors: RNAfold's MFE pairs (``prior_rnafold``) and ViennaRNA's base-pair
+  probabilities (``prior_bpp``, when the head has it; ``scripts/structure_fusion.py`` chooses it
+  and scores it family by family);
 * unsupervised: k-means (k = 13) on mean-pooled and ``[CLS]`` embeddings of nRC test vs on k-mer
   spectra, adjusted Rand index and NMI.
 
@@ -44,13 +47,20 @@ from .model import (
 )
 from .predict import classifier_probs, embed_batches, interaction_probs, pair_logits
 from .structure import f1, read_dbn
-from .structure.prior import rnafold_pairs
+from .structure.prior import (
+    Partition,
+    load_partitions,
+    rnafold_pairs,
+    save_partitions,
+    vienna_partition,
+)
 from .training.common import classification_metrics, frozen_indicator, read_labelled_fasta
 from .training.interaction import interaction_split
 from .training.structure import (
     choose_decoding,
     choose_prior,
     decoding_options,
+    fusion_scores,
     prior_scores,
     score_structures,
 )
@@ -140,6 +150,39 @@ def rnafold_structures(cache: Path | None, name: str, records) -> tuple[list[np.
         f.parent.mkdir(parents=True, exist_ok=True)
         np.savez(f, *pairs, seconds=np.float64(seconds))
     return pairs, seconds
+
+
+def vienna_partitions(cache: Path | None, name: str, records) -> list[Partition]:
+    """ViennaRNA partition functions of the records (:func:`vienna_partition`, all cores; each
+    carries its own seconds), cached as ``NAME_vienna_pf-<hash of the sequences>.npz``."""
+    f = cache / f"{name}_vienna_pf-{_records_key(records)}.npz" if cache is not None else None
+    if f is not None and f.exists():
+        return load_partitions(f)
+    parts = vienna_partition([r.sequence for r in records], processes=os.cpu_count() or 1)
+    if f is not None:
+        f.parent.mkdir(parents=True, exist_ok=True)
+        save_partitions(f, parts)
+    return parts
+
+
+def head_pair_logits(cache: Path | None, head: Path, name: str, records) -> list[np.ndarray]:
+    """A structure head's pair logits of the records (:func:`pair_logits`), cached by a hash of
+    the head's weights (not its config, whose decoder settings do not change the logits) and
+    the sequences as ``logits-<hash>/NAME-<hash>.npz``."""
+    head = Path(head)
+    h = hashlib.sha1((head / "model.safetensors").read_bytes()).hexdigest()[:12]
+    f = None if cache is None else cache / f"logits-{h}" / f"{name}-{_records_key(records)}.npz"
+    if f is not None and f.exists():
+        with np.load(f, allow_pickle=False) as z:
+            return [z[f"arr_{i}"] for i in range(len(z.files))]
+    model = RnaErnieForContactPrediction.from_pretrained(head)
+    if model.config.extra.get("type_guided"):
+        raise ValueError(f"{head}: a type-guided head needs its indicator; not supported here")
+    out = pair_logits(model, [r.sequence for r in records], replace_invalid=True)
+    if f is not None:
+        f.parent.mkdir(parents=True, exist_ok=True)
+        np.savez(f, *out)
+    return out
 
 
 # Bumped when the way the model is scored changes (v2: long sequences read through windows,
@@ -385,6 +428,16 @@ def run(
                         "type_guided": ind is not None,
                     },
                 )  # fmt: skip
+                if "prior_bpp" in extra:  # chosen on VL0 by scripts/structure_fusion.py
+                    res[f"{name}_rnaernie_bpp_prior"] = _cached(
+                        mcache,
+                        f"{name}_rnaernie_bpp_prior",
+                        lambda name=name, recs=recs: {
+                            **fusion_scores(logits(name), recs, vienna_partitions(cache, name, recs),
+                                            extra["prior_bpp"]),
+                            "type_guided": ind is not None,
+                        },
+                    )  # fmt: skip
 
     if "clustering" in want:
 

@@ -109,7 +109,9 @@ class Classification:
 @dataclass(frozen=True)
 class Folded:
     """A predicted structure: ``pairs`` (n, 2) int64 0-based i < j, ``dot_bracket``, decoder
-    ``score``; ``probs`` (L, L) float32 pair probabilities when asked for."""
+    ``score``; ``probs`` (L, L) float32 pair probabilities when asked for (with a prior, those of
+    the combined scores), and with ``prior="bpp"`` also ``bpp``, ViennaRNA's base-pair
+    probabilities."""
 
     id: str
     sequence: str
@@ -117,6 +119,7 @@ class Folded:
     dot_bracket: str
     score: float
     probs: np.ndarray | None = field(default=None, repr=False)
+    bpp: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def num_pairs(self) -> int:

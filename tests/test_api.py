@@ -210,7 +210,7 @@ def test_fold_in_bounded_groups_matches_one_group(m, monkeypatch):
     assert [g.dot_bracket for g in got] == [w.dot_bracket for w in want]
     for g, w in zip(got, want):
         np.testing.assert_allclose(g.probs, w.probs, atol=1e-5)
-    with pytest.raises(ValueError, match="prior_weight needs a prior"):
+    with pytest.raises(ValueError, match="prior_weight is a setting of prior='rnafold'"):
         m.fold(SEQS, prior_weight=1.0)
 
 

@@ -55,7 +55,7 @@ def test_evaluation_data_folder_is_required(monkeypatch, capsys):
     assert "--data-dir" in capsys.readouterr().err
 
 
-def test_rnafold_prior_pairs_bonus_and_errors(monkeypatch):
+def test_rnafold_prior_pairs_bonus_and_errors(monkeypatch, tmp_path):
     RNA = pytest.importorskip("RNA")
     from rnaernie.structure import dot_bracket_to_pairs
     from rnaernie.structure.prior import add_pair_bonus, rnafold_pairs
@@ -70,9 +70,11 @@ def test_rnafold_prior_pairs_bonus_and_errors(monkeypatch):
     monkeypatch.setattr(prior, "MIN_POOL", 2)  # fold the six in two worker interpreters
     two = rnafold_pairs(seqs, processes=2)
     assert all(np.array_equal(a, b) for a, b in zip(one, two))
-    monkeypatch.setattr(prior, "_WORKER", "import sys; sys.exit(3)")
+    failing = tmp_path / "fail.py"
+    failing.write_text("import sys; sys.exit(3)\n")
+    monkeypatch.setattr(prior, "_WORKER", str(failing))
     with pytest.raises(
-        RuntimeError, match=r"RNAfold worker failed \(exit status 3, 0 of \d structures\)"
+        RuntimeError, match=r"ViennaRNA worker failed \(exit status 3, 0 of \d structures\)"
     ):
         rnafold_pairs(seqs, processes=2)
     with pytest.raises(ValueError, match="sequence 1 contains a line break"):

@@ -9,6 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from rnaernie import io
 from rnaernie.model import (
@@ -231,6 +233,36 @@ def test_contact_head_symmetric_and_aligned():
     out = m(ids, mask, labels=labels)
     out.loss.backward()
     assert m.conv1.weight.grad is not None
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    lengths=st.lists(st.integers(0, 12), min_size=1, max_size=3),
+    channels=st.integers(1, 4),
+    out=st.integers(1, 3),
+    kernel=st.sampled_from([1, 3, 5]),
+    seed=st.integers(0, 2**16),
+)
+def test_pair_conv_matches_the_convolution(lengths, channels, out, kernel, seed):
+    """The factored first pair convolution equals conv2d over the built pair features (values
+    and gradients), padding included, for every kernel size the head allows."""
+    from rnaernie.model.heads import pair_conv, pair_conv_reference
+
+    g = torch.Generator().manual_seed(seed)
+    L = max(lengths) + 1
+    valid = torch.arange(L)[None, :] < torch.tensor(lengths)[:, None]
+    raw = torch.randn(len(lengths), channels, L, generator=g, dtype=torch.float64)
+    raw.requires_grad_()
+    a = raw * valid[:, None]  # as the head masks its projected features
+    w = torch.randn(out, 2 * channels, kernel, kernel, generator=g, dtype=torch.float64)
+    w.requires_grad_()
+    b = torch.randn(out, generator=g, dtype=torch.float64)
+    got, want = pair_conv(a, valid, w, b), pair_conv_reference(a, valid, w, b)
+    torch.testing.assert_close(got, want, rtol=1e-10, atol=1e-10)
+    grads = torch.autograd.grad(got.square().sum(), (raw, w), retain_graph=True)
+    ref = torch.autograd.grad(want.square().sum(), (raw, w))
+    for x, y in zip(grads, ref):
+        torch.testing.assert_close(x, y, rtol=1e-9, atol=1e-9)
 
 
 def test_interaction_head():

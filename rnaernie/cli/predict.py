@@ -165,7 +165,7 @@ def cmd_fold(args: argparse.Namespace) -> int:
         if plot_dir is not None:
             for r in res:
                 plot_structure(plot_dir / f"{safe_filename(r.id)}.png", r.sequence, r.pairs,
-                               r.probs, r.id)  # fmt: skip
+                               r.probs, r.id, bpp=r.bpp)  # fmt: skip
         yield res
 
     def open_out(path):
@@ -413,10 +413,12 @@ def add_parsers(sub: Any) -> None:
         "output: dot-bracket FASTA (.dbn/.fa, default stdout), .bpseq, .tsv, .csv, .parquet",
         FOLD_MAX_NT,
     )
-    p.add_argument("--decoder", default="nussinov", choices=["nussinov", "greedy", "mea", "threshknot"],
-                   help="nussinov (best nested, the head's settings), greedy (mutual best partners, "
-                   "pseudoknots), mea (maximum expected accuracy over the pair probabilities), "
-                   "threshknot (mutual best partners with probability >= --threshold, default 0.3)")  # fmt: skip
+    p.add_argument("--decoder", default=None, choices=["nussinov", "greedy", "mea", "threshknot"],
+                   help="nussinov (best nested), greedy (mutual best partners, pseudoknots), mea "
+                   "(maximum expected accuracy over the pair probabilities), threshknot (mutual "
+                   "best partners with probability >= --threshold, default 0.3); default: the "
+                   "decoder and settings chosen on bpRNA VL0 (nussinov; with --prior bpp the "
+                   "fusion's)")  # fmt: skip
     p.add_argument("--gamma", type=positive_float, default=None,
                    help="mea: weight of paired against unpaired accuracy (default 1)")  # fmt: skip
     p.add_argument(
@@ -427,16 +429,18 @@ def add_parsers(sub: Any) -> None:
     )
     p.add_argument(
         "--prior",
-        choices=["rnafold"],
+        choices=["rnafold", "bpp"],
         default=None,
-        help="add a bonus to the pair logits of ViennaRNA's MFE structure before decoding "
-        "(needs viennarna; weight and decoder settings chosen on bpRNA VL0, see docs/results.md)",
+        help="a thermodynamic prior (needs viennarna): rnafold adds a bonus to the pair logits "
+        "of ViennaRNA's MFE structure; bpp fuses them with the partition function's base-pair "
+        "probabilities (a logistic regression; its settings chosen on bpRNA VL0, see "
+        "docs/results.md)",
     )
     p.add_argument(
         "--prior-weight",
         type=finite_float,
         default=None,
-        help="the MFE-pair bonus (default: the head's)",
+        help="--prior rnafold: the MFE-pair bonus (default: the head's)",
     )
     lp = p.add_mutually_exclusive_group()
     lp.add_argument(
@@ -454,7 +458,10 @@ def add_parsers(sub: Any) -> None:
         help="allow isolated pairs",
     )
     p.add_argument(
-        "--plot", metavar="DIR", help="write a PNG per structure (arc diagram + contact map)"
+        "--plot",
+        metavar="DIR",
+        help="write a PNG per structure (arc diagram + contact map; with "
+        "--prior bpp also ViennaRNA's base-pair probability dot plot)",
     )
     model_args(p, batch_tokens=4096)
     p.set_defaults(func=cmd_fold)

@@ -2,7 +2,8 @@
 
 * :func:`plot_structure`: an arc diagram of the predicted pairs above the sequence axis and, when
   pair probabilities are given, the contact map (upper triangle: probabilities; lower triangle:
-  predicted pairs) beside it. One PNG per structure.
+  predicted pairs) beside it, and when thermodynamic base-pair probabilities are given a dot plot
+  (upper triangle: ViennaRNA's probabilities; lower triangle: the model's). One PNG per structure.
 
 Example:
     >>> import numpy as np
@@ -32,8 +33,13 @@ def plot_structure(
     pairs: np.ndarray,
     probs: np.ndarray | None = None,
     title: str | None = None,
+    *,
+    bpp: np.ndarray | None = None,
 ) -> Path:
-    """Write a PNG of the structure (pairs (n, 2), 0-based) and return its path (written atomically)."""
+    """Write a PNG of the structure (pairs (n, 2), 0-based) and return its path (written atomically).
+
+    ``probs``: (L, L) pair probabilities of the prediction; ``bpp``: (L, L) ViennaRNA base-pair
+    probabilities, drawn as a dot plot against ``probs`` (needs ``probs``)."""
     import matplotlib
 
     matplotlib.use("Agg", force=False)
@@ -42,7 +48,9 @@ def plot_structure(
 
     L = len(sequence)
     pairs = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
-    ncols = 2 if probs is not None else 1
+    if bpp is not None and probs is None:
+        raise ValueError("a base-pair probability dot plot needs the prediction's probs")
+    ncols = 1 + (probs is not None) + (bpp is not None)
     fig = Figure(figsize=(6 * ncols, 4), dpi=100)
     ax = fig.add_subplot(1, ncols, 1)
     for i, j in pairs.tolist():
@@ -56,7 +64,7 @@ def plot_structure(
             ax.text(k, -0.03 * L, c, ha="center", va="top", fontsize=6)
     ax.set_title(f"{title or ''} ({len(pairs)} pairs)".strip())
     if probs is not None:
-        ax2 = fig.add_subplot(1, 2, 2)
+        ax2 = fig.add_subplot(1, ncols, 2)
         m = np.triu(np.asarray(probs, dtype=np.float32), 1)
         pred = np.zeros((L, L), dtype=np.float32)
         if len(pairs):
@@ -64,6 +72,16 @@ def plot_structure(
         im = ax2.imshow(m + pred, cmap="Blues", vmin=0.0, vmax=1.0, interpolation="nearest")
         fig.colorbar(im, ax=ax2, fraction=0.046)
         ax2.set_title("pair probability (upper) / predicted pairs (lower)", fontsize=8)
+    if bpp is not None:
+        ax3 = fig.add_subplot(1, ncols, 3)
+        dots = np.triu(np.asarray(bpp, np.float32), 1) + np.tril(np.asarray(probs, np.float32), -1)
+        ys, xs = np.nonzero(dots > 1e-3)
+        side = 300.0 / max(L, 1)  # points per position, about: square area ∝ probability
+        ax3.scatter(xs, ys, s=dots[ys, xs] * side**2, c="k", marker="s", lw=0)
+        ax3.set_xlim(-0.5, L - 0.5)
+        ax3.set_ylim(L - 0.5, -0.5)
+        ax3.set_aspect("equal")
+        ax3.set_title("ViennaRNA bpp (upper) / fused model (lower)", fontsize=8)
     fig.tight_layout()
     out = Path(path)
     tmp = out.with_name(out.name + ".tmp.png")

@@ -225,6 +225,43 @@ class RnaErnieForTokenClassification(RnaErnieForSequenceClassification):
 # ----------------------------------------------------------------------------- pairs
 
 
+def pair_conv_reference(a: Tensor, valid: Tensor, weight: Tensor, bias: Tensor) -> Tensor:
+    """The contact head's first convolution as written: ``conv2d`` (zero padding ``k // 2``) of
+    the pair features ``[a_i * a_j, a_i + a_j] * keep_ij`` (B, 2P, L, L). ``a`` (B, P, L) is zero
+    at invalid positions, ``valid`` (B, L) bool, ``weight`` (O, 2P, k, k). The reference of
+    :func:`pair_conv`."""
+    ai, aj = a.unsqueeze(-1), a.unsqueeze(-2)  # (B, P, L, 1), (B, P, 1, L)
+    keep = (valid[:, :, None] & valid[:, None, :]).unsqueeze(1).to(a.dtype)
+    z = torch.cat([ai * aj, ai + aj], dim=1) * keep
+    return F.conv2d(z, weight, bias, padding=weight.shape[-1] // 2)
+
+
+def pair_conv(a: Tensor, valid: Tensor, weight: Tensor, bias: Tensor) -> Tensor:
+    """:func:`pair_conv_reference` without building the (B, 2P, L, L) pair features.
+
+    With ``X[c, d, i] = a_c(i + d − r)`` (the k shifts of each channel, K = P·k rows) and ``V[d, i]``
+    the same shifts of ``valid``, the convolution of the outer-product channels is
+    ``Σ_{c,d} X[c,d,i] · (Σ_e W1[o,c,d,e] X[c,e,j])`` and that of the sum channels
+    ``a_c(x) v(y) + v(x) a_c(y)`` two more such terms, so each output channel is
+    ``Xᵀ (T1 + U) + Rᵀ X``: two GEMMs over K per pair (2·O·K = 10 k multiply-adds per pair for
+    P = O = 32, k = 5, against O·2P·k² = 51 k for the convolution), plus O(L) work to build T1, U, R.
+    """
+    B, P, L = a.shape
+    n_out, _, k, _ = weight.shape
+    r = k // 2
+    w1, w2 = weight[:, :P], weight[:, P:]  # (n_out, P, k, k): product and sum channels
+    ap = F.pad(a, (r, k - 1 - r))
+    vp = F.pad(valid.to(a.dtype), (r, k - 1 - r))
+    x = torch.stack([ap[..., d : d + L] for d in range(k)], dim=2)  # (B, P, k, L)
+    v = torch.stack([vp[..., d : d + L] for d in range(k)], dim=1)  # (B, k, L)
+    t = torch.einsum("ocde,bcej->bocdj", w1, x) + torch.einsum("ocde,bej->bocdj", w2, v)
+    rr = torch.einsum("ocde,bdi->bocei", w2, v)  # (B, n_out, P, k, L)
+    xf = x.reshape(B, 1, P * k, L)
+    out = xf.transpose(-1, -2) @ t.reshape(B, n_out, P * k, L)
+    out = out + rr.reshape(B, n_out, P * k, L).transpose(-1, -2) @ xf
+    return out + bias.view(1, n_out, 1, 1)
+
+
 class RnaErnieForContactPrediction(RnaErniePreTrainedModel):
     """Base-pair (contact) logits over nucleotide positions.
 
@@ -294,11 +331,9 @@ class RnaErnieForContactPrediction(RnaErniePreTrainedModel):
         a = self.proj(h[:, 1:-1])  # (B, L, P)
         a = a * valid.unsqueeze(-1).to(a.dtype)  # padding / [SEP] / type-slot features are zero
         a = a.transpose(1, 2)  # (B, P, L)
-        ai, aj = a.unsqueeze(-1), a.unsqueeze(-2)  # (B, P, L, 1), (B, P, 1, L)
         pair_mask = valid[:, :, None] & valid[:, None, :]  # (B, L, L)
         keep = pair_mask.unsqueeze(1).to(a.dtype)  # (B, 1, L, L): padding pairs read as zeros
-        z = torch.cat([ai * aj, ai + aj], dim=1) * keep  # (B, 2P, L, L)
-        z = F.relu(self.conv1(z)) * keep  # (B, P, L, L)
+        z = F.relu(pair_conv(a, valid, self.conv1.weight, self.conv1.bias)) * keep  # (B, P, L, L)
         z = self.conv2(z).squeeze(1)  # (B, L, L)
         logits = 0.5 * (z + z.transpose(-1, -2))
         pair_mask = pair_mask & ~torch.eye(L, dtype=torch.bool, device=pair_mask.device)

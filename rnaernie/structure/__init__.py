@@ -21,7 +21,7 @@ Example:
 
 from __future__ import annotations
 
-from .decoders import StructureResult, decode, decode_batch
+from .decoders import StructureResult, decode, decode_batch, decoder_inputs, pair_probabilities
 from .dotbracket import (
     contact_map_to_pairs,
     dot_bracket_to_pairs,
@@ -43,12 +43,14 @@ __all__ = [
     "decode",
     "decode_batch",
     "decode_ref",
+    "decoder_inputs",
     "dot_bracket_to_pairs",
     "f1",
     "mcc",
     "mean_f1",
     "normalize_pairs",
     "nussinov_numpy",
+    "pair_probabilities",
     "pairs_to_contact_map",
     "pairs_to_dot_bracket",
     "precision",

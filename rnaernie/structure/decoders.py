@@ -44,7 +44,7 @@ import numpy as np
 from .dotbracket import pairs_to_dot_bracket
 from .options import NESTED_METHODS, DecodeOptions
 
-__all__ = ["StructureResult", "decode", "decode_batch"]
+__all__ = ["StructureResult", "decode", "decode_batch", "decoder_inputs", "pair_probabilities"]
 
 
 @dataclass(frozen=True)
@@ -237,3 +237,20 @@ def decode_batch(
         seqs, mats, options._to_core(), constraints, int(num_threads)
     )
     return [_result(p, sc, len(s), options) for (p, sc), s in zip(raw, seqs)]
+
+
+PROBABILITY_METHODS = ("mea", "threshknot")
+
+
+def decoder_inputs(logits: Sequence[np.ndarray], options: DecodeOptions) -> list[np.ndarray]:
+    """What ``options``' decoder reads from pair logits: the logits (``nested``, ``greedy``) or
+    their sigmoid probabilities, float32 (``mea``, ``threshknot``)."""
+    if options.method not in PROBABILITY_METHODS:
+        return list(logits)
+    return [pair_probabilities(z) for z in logits]
+
+
+def pair_probabilities(logits: np.ndarray) -> np.ndarray:
+    """The sigmoid of pair logits, float32 (computed without overflow)."""
+    z = np.asarray(logits, np.float32)
+    return (0.5 * (1.0 + np.tanh(0.5 * z))).astype(np.float32)

@@ -17,8 +17,8 @@ from tqdm.auto import tqdm
 
 from ..model import RnaErnieConfig, RnaErnieForContactPrediction, RnaErnieForPreTraining
 from ..predict import contact_inputs, guidance, head_decode_options, pair_logits
-from ..structure import DecodeOptions, decode_batch, f1
-from ..structure.prior import add_pair_bonus
+from ..structure import DecodeOptions, decode_batch, decoder_inputs, f1
+from ..structure.prior import Fusion, add_pair_bonus
 from ..tokenizer import Tokenizer
 from .common import (
     MAX_NUC,
@@ -37,6 +37,7 @@ __all__ = [
     "contact_labels",
     "decoding_options",
     "finetune_structure",
+    "fusion_scores",
     "per_sequence_f1",
     "score_structures",
     "structure_metrics",
@@ -121,8 +122,9 @@ def finetune_structure(
 def per_sequence_f1(
     logits: list[np.ndarray], records, options: DecodeOptions
 ) -> tuple[np.ndarray, np.ndarray]:
-    """F1 of each decoded structure against its record's pairs: exact and with a ±1 shift."""
-    res = decode_batch([r.sequence for r in records], logits, options)
+    """F1 of each decoded structure against its record's pairs: exact and with a ±1 shift (``mea``
+    and ``threshknot`` decode the sigmoid of the logits)."""
+    res = decode_batch([r.sequence for r in records], decoder_inputs(logits, options), options)
     fe = np.asarray([f1(p.pairs, r.pairs) for p, r in zip(res, records)])
     fs = np.asarray([f1(p.pairs, r.pairs, shift=1) for p, r in zip(res, records)])
     return fe, fs
@@ -170,6 +172,15 @@ def prior_scores(logits, records, mfe, settings: dict) -> dict:
     mats = [add_pair_bonus(z, p, settings["weight"]) for z, p in zip(logits, mfe)]
     opts = DecodeOptions.from_dict(settings["decode"])
     return {**score_structures(mats, records, opts), "prior_weight": settings["weight"]}
+
+
+def fusion_scores(logits, records, parts, settings: dict) -> dict:
+    """:func:`score_structures` of the logits fused with ViennaRNA's base-pair probabilities
+    (``parts``: :class:`~rnaernie.structure.prior.Partition` per record) by a head config's
+    ``prior_bpp`` entry, decoded with its settings."""
+    fusion = Fusion.from_dict(settings)
+    mats = [fusion(r.sequence.upper(), z, p) for z, r, p in zip(logits, records, parts)]
+    return score_structures(mats, records, DecodeOptions.from_dict(fusion.decode))
 
 
 def choose_prior(logits, records, mfe, weights=PRIOR_WEIGHTS, thresholds=THRESHOLDS) -> dict:
