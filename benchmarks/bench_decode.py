@@ -1,4 +1,5 @@
-"""Decoder benchmarks by method (one DecodeOptions each): MEA against a vectorised numpy baseline.
+"""Decoder benchmarks by method (one DecodeOptions each): MEA against a vectorised numpy baseline,
+and ViennaRNA's partition function (the probabilities MEA reads with ``fold --prior bpp``).
 
 Run: pytest benchmarks/bench_decode.py --benchmark-enable -p no:cacheprovider \
         --benchmark-json=benchmarks/results/decode.json
@@ -92,3 +93,17 @@ def test_threshknot_cpp(benchmark, n):
     benchmark.group = f"threshknot-sparse-L{n}"
     benchmark.pedantic(decode, args=(seq, p, opt), rounds=ROUNDS[n], iterations=1, warmup_rounds=1)
     record(benchmark, f"threshknot-sparse-L{n}", "cpp", n_seqs=1)
+
+
+@pytest.mark.parametrize("n", [100, 500, 1000])
+def test_vienna_partition(benchmark, n):
+    """ViennaRNA's MFE + partition function + base-pair probabilities of one random sequence (the
+    input of ``fold --prior bpp``), beside the MEA decoder that reads them (mea-dense cases)."""
+    pytest.importorskip("RNA")
+    from rnaernie.structure.prior import vienna_partition
+
+    seq, _ = make_probs(n, "dense")
+    benchmark.group = f"mea-dense-L{n}"
+    rounds = {100: 10, 500: 3, 1000: 2}[n]
+    benchmark.pedantic(vienna_partition, args=([seq],), rounds=rounds, iterations=1)
+    record(benchmark, f"vienna-pf-L{n}", "viennarna", n_seqs=1)

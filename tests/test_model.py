@@ -265,6 +265,35 @@ def test_pair_conv_matches_the_convolution(lengths, channels, out, kernel, seed)
         torch.testing.assert_close(x, y, rtol=1e-9, atol=1e-9)
 
 
+@settings(max_examples=30, deadline=None)
+@given(
+    batch=st.integers(1, 2),
+    length=st.integers(1, 9),
+    channels=st.integers(1, 4),
+    out=st.integers(1, 2),
+    kernel=st.sampled_from([1, 3, 5]),
+    seed=st.integers(0, 2**16),
+)
+def test_pair_conv_out_matches_the_convolution(batch, length, channels, out, kernel, seed):
+    """The contact head's last convolution as a GEMM + shifted sums equals conv2d (values and
+    gradients)."""
+    from rnaernie.model.heads import pair_conv_out
+
+    g = torch.Generator().manual_seed(seed)
+    z = torch.randn(batch, channels, length, length, generator=g, dtype=torch.float64)
+    w = torch.randn(out, channels, kernel, kernel, generator=g, dtype=torch.float64)
+    b = torch.randn(out, generator=g, dtype=torch.float64)
+    z.requires_grad_()
+    w.requires_grad_()
+    got = pair_conv_out(z, w, b)
+    want = torch.nn.functional.conv2d(z, w, b, padding=kernel // 2)
+    torch.testing.assert_close(got, want, rtol=1e-10, atol=1e-10)
+    grads = torch.autograd.grad(got.square().sum(), (z, w))
+    ref = torch.autograd.grad(want.square().sum(), (z, w))
+    for x, y in zip(grads, ref):
+        torch.testing.assert_close(x, y, rtol=1e-9, atol=1e-9)
+
+
 def test_interaction_head():
     torch.manual_seed(6)
     m = RnaErnieForInteraction(micro(num_labels=2))

@@ -242,24 +242,49 @@ def pair_conv(a: Tensor, valid: Tensor, weight: Tensor, bias: Tensor) -> Tensor:
     With ``X[c, d, i] = a_c(i + d − r)`` (the k shifts of each channel, K = P·k rows) and ``V[d, i]``
     the same shifts of ``valid``, the convolution of the outer-product channels is
     ``Σ_{c,d} X[c,d,i] · (Σ_e W1[o,c,d,e] X[c,e,j])`` and that of the sum channels
-    ``a_c(x) v(y) + v(x) a_c(y)`` two more such terms, so each output channel is
-    ``Xᵀ (T1 + U) + Rᵀ X``: two GEMMs over K per pair (2·O·K = 10 k multiply-adds per pair for
-    P = O = 32, k = 5, against O·2P·k² = 51 k for the convolution), plus O(L) work to build T1, U, R.
+    ``a_c(x) v(y) + v(x) a_c(y)`` two more such terms, so the output is ``Xᵀ T + R X``: two GEMMs
+    over K per batch row (2·O·K = 10 k multiply-adds per pair for P = O = 32, k = 5, against
+    O·2P·k² = 51 k for the convolution), plus O(L) work to build T and R. Returns (B, O, L, L)
+    stored as (B, L, O, L) (a permuted view), the layout :func:`pair_conv_out` reads.
     """
     B, P, L = a.shape
     n_out, _, k, _ = weight.shape
-    r = k // 2
+    r, K = k // 2, P * k
     w1, w2 = weight[:, :P], weight[:, P:]  # (n_out, P, k, k): product and sum channels
     ap = F.pad(a, (r, k - 1 - r))
     vp = F.pad(valid.to(a.dtype), (r, k - 1 - r))
-    x = torch.stack([ap[..., d : d + L] for d in range(k)], dim=2)  # (B, P, k, L)
+    x = torch.stack([ap[..., d : d + L] for d in range(k)], dim=2).reshape(B, K, L)
     v = torch.stack([vp[..., d : d + L] for d in range(k)], dim=1)  # (B, k, L)
-    t = torch.einsum("ocde,bcej->bocdj", w1, x) + torch.einsum("ocde,bej->bocdj", w2, v)
-    rr = torch.einsum("ocde,bdi->bocei", w2, v)  # (B, n_out, P, k, L)
-    xf = x.reshape(B, 1, P * k, L)
-    out = xf.transpose(-1, -2) @ t.reshape(B, n_out, P * k, L)
-    out = out + rr.reshape(B, n_out, P * k, L).transpose(-1, -2) @ xf
-    return out + bias.view(1, n_out, 1, 1)
+    xs = x.view(B, P, k, L)
+    t = torch.einsum("ocde,bcej->bcdoj", w1, xs) + torch.einsum("ocde,bej->bcdoj", w2, v)
+    rr = torch.einsum("ocde,bdi->bioce", w2, v)  # (B, L, n_out, P, k)
+    out = x.transpose(1, 2) @ t.reshape(B, K, n_out * L)  # (B, L_i, n_out · L_j)
+    out = torch.baddbmm(out.view(B, L * n_out, L), rr.reshape(B, L * n_out, K), x)
+    out = out.view(B, L, n_out, L)
+    out += bias.view(1, 1, n_out, 1)  # in place: baddbmm's backward does not read its output
+    return out.permute(0, 2, 1, 3)
+
+
+def pair_conv_out(z: Tensor, weight: Tensor, bias: Tensor) -> Tensor:
+    """``conv2d(z, weight, bias, padding=k // 2)`` for few output channels (the contact head's last
+    convolution, C → 1): one GEMM contracts the channels for every kernel offset, ``y[d, e] = Σ_c
+    W[c, d, e] z[c]`` (k² maps), then the k² maps are added shifted by their offsets (in float32
+    for half-precision inputs). Same multiply-adds as the convolution, as a GEMM instead of a
+    one-output-channel convolution (which the CPU backends run several times slower). Reads ``z``
+    (B, C, L, L) best when stored as (B, L, C, L), as :func:`pair_conv` returns it."""
+    B, C, L, _ = z.shape
+    n_out, _, k, _ = weight.shape
+    r = k // 2
+    wm = weight.permute(0, 2, 3, 1).reshape(n_out * k * k, C)
+    y = wm @ z.permute(0, 2, 1, 3)  # (B, L_i, n_out · k², L_j)
+    y = F.pad(y, (r, k - 1 - r, 0, 0, r, k - 1 - r))
+    y = y.view(B, L + k - 1, n_out, k, k, L + k - 1)
+    acc = torch.promote_types(z.dtype, torch.float32)  # half precision accumulates in float32
+    out = bias.view(1, 1, n_out, 1).to(acc).expand(B, L, n_out, L)
+    for d in range(k):
+        for e in range(k):
+            out = out + y[:, d : d + L, :, d, e, e : e + L]
+    return out.permute(0, 2, 1, 3).to(z.dtype)
 
 
 class RnaErnieForContactPrediction(RnaErniePreTrainedModel):
@@ -334,7 +359,7 @@ class RnaErnieForContactPrediction(RnaErniePreTrainedModel):
         pair_mask = valid[:, :, None] & valid[:, None, :]  # (B, L, L)
         keep = pair_mask.unsqueeze(1).to(a.dtype)  # (B, 1, L, L): padding pairs read as zeros
         z = F.relu(pair_conv(a, valid, self.conv1.weight, self.conv1.bias)) * keep  # (B, P, L, L)
-        z = self.conv2(z).squeeze(1)  # (B, L, L)
+        z = pair_conv_out(z, self.conv2.weight, self.conv2.bias).squeeze(1)  # (B, L, L)
         logits = 0.5 * (z + z.transpose(-1, -2))
         pair_mask = pair_mask & ~torch.eye(L, dtype=torch.bool, device=pair_mask.device)
         loss = None
