@@ -274,7 +274,8 @@ def diffuseness(logits: np.ndarray) -> float:
     z = np.asarray(logits, np.float32)
     n = max(len(z), 1)
     p = 0.5 * (1.0 + np.tanh(0.5 * np.triu(z, 1)))
-    expected = (p.sum() - 0.5 * n * (n + 1) / 2) / n  # the lower triangle and diagonal gave 0.5 each
+    # the zeroed lower triangle and diagonal (n (n + 1) / 2 entries) gave 0.5 each
+    expected = (p.sum() - 0.25 * n * (n + 1)) / n
     return float(np.log(max(expected, 1e-3)))
 
 
