@@ -7,9 +7,11 @@ Run:
 Workload: the shipped ``rnaernie-tiny`` encoder on the first ``N`` sequences of
 ``$RNAERNIE_DATA/nrc/test.fasta`` (random 20–500 nt sequences without the data), tokenized once,
 then the same length buckets (:func:`rnaernie.predict.length_buckets`, 8,192 padded tokens) run by
-PyTorch fp32 (``inference_mode``, SDPA attention) and by an ONNX Runtime session of
-``rnaernie export onnx`` (fp32, eager attention ops, all cores). ``extra_info``: real tokens/s;
-the ORT case also its ratio to PyTorch and the largest hidden-state difference.
+PyTorch fp32 (``inference_mode``, SDPA attention), PyTorch bf16 (``rnaernie``'s CPU default
+``--dtype auto`` where the CPU has bf16 instructions), and ONNX Runtime sessions of ``rnaernie
+export onnx`` fp32 and ``--int8`` (eager attention ops, all cores). ``extra_info``: real tokens/s;
+the other cases also their ratio to PyTorch fp32 and the largest hidden-state difference (fp32) or
+the cosine of the hidden states to PyTorch fp32 (mean and minimum over real tokens).
 """
 
 from __future__ import annotations
@@ -56,6 +58,33 @@ def session(tmp_path_factory):
     return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
 
 
+@pytest.fixture(scope="module")
+def session_int8(tmp_path_factory):
+    path = export_onnx("rnaernie-tiny", tmp_path_factory.mktemp("onnx") / "int8.onnx", int8=True)
+    return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+
+
+def _reference(batches) -> list[np.ndarray]:
+    model = RnaErnieModel.from_pretrained("rnaernie-tiny").eval()
+    with torch.inference_mode():
+        return [model(torch.from_numpy(i), torch.from_numpy(m), return_pooler=False)
+                .last_hidden_state.float().numpy() for i, m in batches]  # fmt: skip
+
+
+def _cosine(got, batches) -> dict:
+    cos = []
+    for h, r, (_, m) in zip(got, _reference(batches), batches):
+        a, b = h[m.astype(bool)].astype(np.float64), r[m.astype(bool)].astype(np.float64)
+        cos.append((a * b).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1))
+    c = np.concatenate(cos)
+    return {"cosine_mean": float(c.mean()), "cosine_min": float(c.min())}
+
+
+def _ratio(benchmark, name: str) -> None:
+    if "pytorch" in TOKENS:
+        benchmark.extra_info["ratio_vs_pytorch_fp32"] = round(TOKENS[name] / TOKENS["pytorch"], 3)
+
+
 def _tokens(batches) -> int:
     return int(sum(m.sum() for _, m in batches))
 
@@ -90,3 +119,35 @@ def test_embed_onnxruntime_fp32(benchmark, batches, session):
     if "pytorch" in TOKENS:
         benchmark.extra_info["ratio_vs_pytorch_fp32"] = round(TOKENS["onnx"] / TOKENS["pytorch"], 3)
     assert diff <= 1e-4
+
+
+def test_embed_pytorch_bf16(benchmark, batches):
+    model = RnaErnieModel.from_pretrained("rnaernie-tiny", attn_implementation="sdpa").eval()
+    model = model.to(torch.bfloat16)
+
+    def run():
+        with torch.inference_mode():
+            return [model(torch.from_numpy(i), torch.from_numpy(m), return_pooler=False)
+                    .last_hidden_state.float().numpy() for i, m in batches]  # fmt: skip
+
+    got = benchmark.pedantic(run, rounds=3, warmup_rounds=1)
+    TOKENS["pytorch_bf16"] = _tokens(batches) / benchmark.stats["min"]
+    benchmark.extra_info.update(
+        {"tokens_per_s": round(TOKENS["pytorch_bf16"]), **_cosine(got, batches)}
+    )
+    _ratio(benchmark, "pytorch_bf16")
+
+
+def test_embed_onnxruntime_int8(benchmark, batches, session_int8):
+    def run():
+        return [
+            session_int8.run(None, {"input_ids": i, "attention_mask": m})[0] for i, m in batches
+        ]
+
+    got = benchmark.pedantic(run, rounds=3, warmup_rounds=1)
+    TOKENS["onnx_int8"] = _tokens(batches) / benchmark.stats["min"]
+    benchmark.extra_info.update(
+        {"tokens_per_s": round(TOKENS["onnx_int8"]), **_cosine(got, batches)}
+    )
+    _ratio(benchmark, "onnx_int8")
+    assert benchmark.extra_info["cosine_min"] > 0.99

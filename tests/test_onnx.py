@@ -38,3 +38,20 @@ def test_export_matches_pytorch(tmp_path, capsys):
     capsys.readouterr()
     assert main(["export", "onnx", str(d), str(tmp_path / "x.onnx"), "--head", "lncrna"]) == 2
     assert "no lncrna head" in capsys.readouterr().err
+
+
+def test_int8_export_is_close_to_fp32(tmp_path):
+    d = save_micro_model(tmp_path / "m", heads=())
+    fp32, int8 = tmp_path / "fp32.onnx", tmp_path / "int8.onnx"
+    assert main(["export", "onnx", str(d), str(fp32)]) == 0
+    assert main(["export", "onnx", str(d), str(int8), "--int8"]) == 0
+    assert not list(tmp_path.glob("*.tmp*"))
+    names = {n.op_type for n in __import__("onnx").load(str(int8)).graph.node}
+    assert "DynamicQuantizeLinear" in names or "MatMulInteger" in names
+    enc = Tokenizer().encode_batch(["ACGUAGCUAGCUAGGCAUCGAUCGAUCG", "GGGAAACCC"])
+    feed = {"input_ids": enc.input_ids, "attention_mask": enc.attention_mask}
+    real = enc.attention_mask.astype(bool)
+    a, b = (ort.InferenceSession(str(p), providers=["CPUExecutionProvider"]).run(None, feed)[0][real]
+            for p in (fp32, int8))  # fmt: skip
+    cos = (a * b).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)
+    assert cos.min() > 0.99

@@ -35,7 +35,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     from ..model.export import export_onnx
 
-    print(export_onnx(args.model, args.output, head=args.head))
+    print(export_onnx(args.model, args.output, head=args.head, int8=args.int8))
     return 0
 
 
@@ -59,6 +59,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("model", help="shipped model name or model directory")
     p.add_argument("output", help="the .onnx file to write")
     p.add_argument("--head", default=None, help="a sequence-classification head (e.g. nrc)")
+    p.add_argument("--int8", action="store_true",
+                   help="ONNX Runtime dynamic int8 quantisation of the linear layers (a quarter "
+                   "the size, about 1.6x faster on a CPU, cosine about 0.9999 to fp32)")  # fmt: skip
     p.set_defaults(func=cmd_export)
     p = sub.add_parser("bench", help="run the benchmarks of a checkout (pytest benchmarks/)")
     p.add_argument("args", nargs=argparse.REMAINDER, help="passed on to pytest")

@@ -42,11 +42,20 @@ class _Graph(nn.Module):
 
 
 def export_onnx(
-    model: str | os.PathLike[str], out: str | os.PathLike[str], *, head: str | None = None
+    model: str | os.PathLike[str],
+    out: str | os.PathLike[str],
+    *,
+    head: str | None = None,
+    int8: bool = False,
 ) -> Path:
     """Write ``out`` (.onnx): the encoder of ``model`` (a shipped name or a model directory), or
     with ``head`` (e.g. ``"nrc"``) that sequence-classification head, encoder included. The file is
-    written to ``out.tmp`` and renamed. Returns the path."""
+    written to ``out.tmp`` and renamed. Returns the path.
+
+    ``int8``: ONNX Runtime's dynamic quantisation (int8 weights of the MatMul/Gemm layers,
+    activations quantised per call; ``onnxruntime.quantization.quantize_dynamic``): a file a
+    quarter the size that ONNX Runtime runs about 1.6× faster on a CPU, hidden states at a cosine
+    of about 0.9999 to fp32 (``benchmarks/results/onnx_cpu.json``)."""
     from ..io import check_output
 
     root = resolve_model_dir(model)
@@ -75,7 +84,25 @@ def export_onnx(
             torch.onnx.export(graph, (ids, mask), str(tmp), dynamo=True,
                               input_names=["input_ids", "attention_mask"], output_names=names,
                               dynamic_shapes=dims, external_data=False, verbose=False)  # fmt: skip
+        if int8:
+            _quantize(tmp)
         os.replace(tmp, out)
     finally:
         tmp.unlink(missing_ok=True)
     return out
+
+
+def _quantize(path: Path) -> None:
+    """Replace the fp32 graph at ``path`` by its dynamically quantised int8 version."""
+    try:
+        from onnxruntime.quantization import QuantType, quantize_dynamic
+    except ImportError as exc:
+        raise ValueError("int8 export needs onnxruntime: pip install 'rnaernie[onnx]'") from exc
+    q = path.with_name(path.name + ".int8")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            quantize_dynamic(str(path), str(q), weight_type=QuantType.QInt8)
+        os.replace(q, path)
+    finally:
+        q.unlink(missing_ok=True)
