@@ -94,6 +94,7 @@ HEADS = {  # name → the head class stored in heads/<name>
     "interaction": RnaErnieForInteraction,
     "screen": RnaErnieForSequenceClassification,  # the detector head (see rnaernie.screen)
 }
+BACKENDS = ("torch", "onnx")
 CLASSIFIER_HEADS = ("nrc", "lncrna")  # sequence classifiers that classify(head=...) can use
 
 
@@ -103,6 +104,7 @@ def load(
     threads: int | None = None,
     int8: bool = False,
     dtype: str | torch.dtype = "float32",
+    backend: str = "torch",
 ) -> RnaErnie:
     """Load a model directory (or a shipped name) for inference.
 
@@ -113,8 +115,11 @@ def load(
         int8: dynamic int8 quantisation of the Linear layers (CPU only).
         dtype: weights and activations: ``"float32"`` (default), ``"bfloat16"``, ``"float16"`` or
             ``"auto"`` (see :func:`resolve_dtype`). Outputs are float32 whatever the dtype.
+        backend: ``"torch"`` (default) or ``"onnx"``: the encoders run in ONNX Runtime
+            (:mod:`rnaernie.model.onnx_backend`; CPU, float32, or int8 with ``int8=True``).
     """
-    return RnaErnie(name_or_path, device=device, threads=threads, int8=int8, dtype=dtype)
+    return RnaErnie(name_or_path, device=device, threads=threads, int8=int8, dtype=dtype,
+                    backend=backend)  # fmt: skip
 
 
 DTYPES = {
@@ -206,11 +211,20 @@ class RnaErnie:
         threads: int | None = None,
         int8: bool = False,
         dtype: str | torch.dtype = "float32",
+        backend: str = "torch",
     ) -> None:
+        if backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+        self.backend = backend
         self.path = resolve_model_dir(name_or_path)
         if str(device) == "auto":
             device = "cuda" if torch.cuda.is_available() else "cpu"
         self.device = torch.device(device)
+        if backend == "onnx":
+            if self.device.type != "cpu":
+                raise ValueError("backend 'onnx' runs on the CPU only (device='cpu')")
+            if dtype == "auto":  # ONNX graphs are float32 (or int8)
+                dtype = "float32"
         if int8 and self.device.type != "cpu":
             raise ValueError("int8 quantisation is for CPU inference only")
         if int8 and dtype == "auto":  # int8 quantisation runs in float32
@@ -237,6 +251,7 @@ class RnaErnie:
         return (
             f"RnaErnie({str(self.path)!r}, {c.num_hidden_layers}x{c.hidden_size}, "
             f"device={self.device}, dtype={str(self.dtype).removeprefix('torch.')}, "
+            f"{'backend=onnx, ' if self.backend == 'onnx' else ''}"
             f"heads={self.available_heads()})"
         )
 
@@ -248,8 +263,20 @@ class RnaErnie:
         return [h for h in HEADS if (self.path / "heads" / h / "model.safetensors").is_file()]
 
     def _load_model(self, cls: type, path: Path) -> Any:
-        model = cls.from_pretrained(path, int8=self.int8, hidden_dropout=0.0, attention_dropout=0.0)
-        return model.to(self.device, self.dtype).eval()
+        onnx = self.backend == "onnx"
+        model = cls.from_pretrained(path, int8=self.int8 and not onnx, hidden_dropout=0.0,
+                                    attention_dropout=0.0)  # fmt: skip
+        return self._with_backend(model.to(self.device, self.dtype).eval())
+
+    def _with_backend(self, model: Any) -> Any:
+        """``model`` with its encoder (``.ernie``) in ONNX Runtime when the backend is onnx."""
+        if self.backend == "onnx":
+            from .model.onnx_backend import OnnxEncoder
+
+            if self.dtype != torch.float32:
+                raise ValueError(f"backend 'onnx' needs dtype float32, got {self.dtype}")
+            model.ernie = OnnxEncoder(model.ernie, int8=self.int8)
+        return model
 
     def _head(self, name: str) -> tuple[Any, list[str] | None]:
         with self._lock:
@@ -596,7 +623,9 @@ class RnaErnie:
         """The screening detector (``heads/screen``; see :mod:`rnaernie.screen`), loaded once."""
         with self._lock:
             if scorer not in self._detectors:
-                self._detectors[scorer] = Detector.from_model(self, scorer=scorer)
+                det = Detector.from_model(self, scorer=scorer)
+                det.model = self._with_backend(det.model)
+                self._detectors[scorer] = det
             return self._detectors[scorer]
 
     def screen(

@@ -335,7 +335,8 @@ class Detector:
         if not (d / "model.safetensors").is_file():
             raise ValueError(f"the model at {str(model.path)!r} has no screen head (expected "
                              f"{d / 'model.safetensors'})")  # fmt: skip
-        return cls(d, device=model.device, dtype=model.dtype, int8=model.int8, scorer=scorer)
+        int8 = model.int8 and getattr(model, "backend", "torch") == "torch"  # onnx: int8 in ORT
+        return cls(d, device=model.device, dtype=model.dtype, int8=int8, scorer=scorer)
 
     def cnn_windows(self, seq: str, starts: np.ndarray, width: int) -> np.ndarray:
         """(N, C) CNN window logits (background last) of the windows ``seq[s : s + width]``: the

@@ -55,3 +55,47 @@ def test_int8_export_is_close_to_fp32(tmp_path):
             for p in (fp32, int8))  # fmt: skip
     cos = (a * b).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)
     assert cos.min() > 0.99
+
+
+def test_onnx_backend_matches_torch(tmp_path, monkeypatch):
+    from rnaernie.api import load
+
+    monkeypatch.setenv("RNAERNIE_CACHE", str(tmp_path / "cache"))
+    d = save_micro_model(tmp_path / "m")
+    seqs = ["GGGGAAAACCCCAUGGCAUUUGCCAUG", "ACGUAGCUAGCUAGCUAGCGAUCGAUCG" * 2, "AUG"]
+    t, o = load(d), load(d, backend="onnx")
+    assert "backend=onnx" in repr(o)
+    np.testing.assert_allclose(o.embed(seqs), t.embed(seqs), atol=1e-4)
+    for a, b in zip(o.classify(seqs), t.classify(seqs)):
+        assert a.label == b.label and np.allclose(a.probabilities, b.probabilities, atol=1e-4)
+    for a, b in zip(o.fold(seqs, return_probs=True), t.fold(seqs, return_probs=True)):
+        np.testing.assert_allclose(a.probs, b.probs, atol=1e-4)
+    pair = [(seqs[0], seqs[1])]
+    assert abs(o.interact(pair)[0].probability - t.interact(pair)[0].probability) < 1e-4
+    exported = sorted((tmp_path / "cache" / "onnx").glob("*.onnx"))
+    assert len(exported) == 4  # base, nrc, structure, interaction encoders, exported once each
+    load(d, backend="onnx").embed(seqs)
+    assert sorted((tmp_path / "cache" / "onnx").glob("*.onnx")) == exported
+    q = load(d, backend="onnx", int8=True).embed(seqs)
+    e = t.embed(seqs)
+    assert ((q * e).sum(1) / np.linalg.norm(q, axis=1) / np.linalg.norm(e, axis=1)).min() > 0.99
+    with pytest.raises(ValueError, match="backend must be one of"):
+        load(d, backend="tensorrt")
+    with pytest.raises(ValueError, match="needs dtype float32"):
+        load(d, backend="onnx", dtype="bfloat16")
+    with pytest.raises(ValueError, match="CPU only"):
+        load(d, backend="onnx", device="cuda")
+
+
+def test_cli_embed_with_onnx_backend(tmp_path, monkeypatch):
+    monkeypatch.setenv("RNAERNIE_CACHE", str(tmp_path / "cache"))
+    d = save_micro_model(tmp_path / "m", heads=())
+    fa = tmp_path / "in.fa"
+    fa.write_text(">a\nGGGGAAAACCCC\n>b\nACGUACGUAGGC\n")
+    for backend in ("torch", "onnx"):
+        out = tmp_path / f"{backend}.npy"
+        argv = ["embed", str(fa), "-o", str(out), "--model", str(d), "-q", "--backend", backend]
+        assert main([*argv, "--dtype", "float32"]) == 0
+    np.testing.assert_allclose(
+        np.load(tmp_path / "onnx.npy"), np.load(tmp_path / "torch.npy"), atol=1e-4
+    )

@@ -60,6 +60,10 @@ def model_args(p: argparse.ArgumentParser, batch_tokens: int = 8192) -> None:
     g.add_argument("--threads", type=non_negative_int, default=0,
                    help="CPU threads (0 = torch default)")  # fmt: skip
     g.add_argument("--int8", action="store_true", help="dynamic int8 quantisation (CPU)")
+    g.add_argument("--backend", default="torch", choices=("torch", "onnx"),
+                   help="run the encoders in PyTorch (default) or ONNX Runtime (CPU, float32 or "
+                   "--int8; slower than PyTorch here, see docs/results.md; pip install "
+                   "'rnaernie[onnx]')")  # fmt: skip
     g.add_argument("--low-memory", action="store_true",
                    help="keep peak memory flat in the input size and a third lower, at about 35 %% "
                    "less throughput (a fixed glibc mmap threshold; Linux)")  # fmt: skip
@@ -104,7 +108,9 @@ def load_model(args: argparse.Namespace) -> Any:
     device = args.device
     if device.startswith("cuda") and ":" not in device and "LOCAL_RANK" in os.environ:
         device = f"cuda:{int(os.environ['LOCAL_RANK'])}"  # one GPU per torchrun rank
-    dtype = "float32" if args.int8 and args.dtype == "auto" else args.dtype
-    m = load(args.model, device=device, threads=args.threads or None, int8=args.int8, dtype=dtype)
+    auto32 = (args.int8 or args.backend == "onnx") and args.dtype == "auto"
+    dtype = "float32" if auto32 else args.dtype
+    m = load(args.model, device=device, threads=args.threads or None, int8=args.int8, dtype=dtype,
+             backend=args.backend)  # fmt: skip
     log.info("loaded %r", m)
     return m

@@ -25,7 +25,7 @@ from ..tokenizer import Tokenizer
 from .heads import RnaErnieForSequenceClassification
 from .pretrained import resolve_model_dir
 
-__all__ = ["export_onnx"]
+__all__ = ["export_encoder", "export_onnx"]
 
 
 class _Graph(nn.Module):
@@ -72,10 +72,25 @@ def export_onnx(
         net = RnaErnieForSequenceClassification.from_pretrained(d, attn_implementation="eager")
         if net.config.extra.get("type_guided"):
             raise ValueError(f"{d}: a type-guided head needs the type indicator; not exportable")
-    graph = _Graph(net.eval().float(), head is not None)
+    return _export(_Graph(net.eval().float(), head is not None), out, int8)
+
+
+def export_encoder(encoder: nn.Module, out: str | os.PathLike[str], *, int8: bool = False) -> Path:
+    """Write the ONNX graph of an in-memory :class:`~rnaernie.model.RnaErnieModel` (e.g. a head's
+    ``.ernie``; a float32 copy with eager attention is exported, the module is not changed):
+    inputs ``input_ids``, ``attention_mask``, output ``last_hidden_state``. As :func:`export_onnx`
+    otherwise."""
+    import copy
+
+    net = copy.deepcopy(encoder).eval().float()
+    net.set_attn_implementation("eager")
+    return _export(_Graph(net, False), Path(out), int8)
+
+
+def _export(graph: nn.Module, out: Path, int8: bool) -> Path:
     enc = Tokenizer().encode_batch(["ACGUACGU", "GGC"])  # two rows, one padded
     ids, mask = torch.from_numpy(enc.input_ids), torch.from_numpy(enc.attention_mask)
-    names = ["last_hidden_state"] + (["logits"] if head else [])
+    names = ["last_hidden_state"] + (["logits"] if graph.head else [])
     dims = {"input_ids": {0: "batch", 1: "length"}, "attention_mask": {0: "batch", 1: "length"}}
     tmp = out.with_name(out.name + ".tmp")
     try:
