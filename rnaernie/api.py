@@ -132,20 +132,25 @@ DTYPES = {
 }
 
 
-def _cpu_has_amx_bf16() -> bool:
-    probe = getattr(torch.cpu, "_is_amx_tile_supported", None)  # private; absent in some builds
-    try:
-        return bool(probe()) if probe is not None else False
-    except RuntimeError:
-        return False
+def _cpu_has_native_bf16() -> bool:
+    """AMX tiles or AVX-512 BF16 dot products (torch's private probes; absent in some builds)."""
+    for name in ("_is_amx_tile_supported", "_is_avx512_bf16_supported"):
+        probe = getattr(torch.cpu, name, None)
+        try:
+            if probe is not None and bool(probe()):
+                return True
+        except RuntimeError:
+            pass
+    return False
 
 
 def resolve_dtype(dtype: str | torch.dtype, device: str | torch.device = "cpu") -> torch.dtype:
     """The inference dtype for a name (``float32``/``fp32``, ``bfloat16``/``bf16``,
     ``float16``/``fp16``, ``auto``) or a torch dtype.
 
-    ``"auto"`` picks bfloat16 where the hardware multiplies it natively (a CPU with AMX tiles, a
-    CUDA GPU that supports bf16), float16 on other CUDA GPUs, and float32 otherwise.
+    ``"auto"`` picks bfloat16 where the hardware multiplies it natively (a CPU with AMX tiles or
+    AVX-512 BF16, a CUDA GPU that supports bf16), float16 on other CUDA GPUs, and float32
+    otherwise.
     """
     if isinstance(dtype, torch.dtype):
         if dtype not in DTYPES.values():
@@ -156,7 +161,7 @@ def resolve_dtype(dtype: str | torch.dtype, device: str | torch.device = "cpu") 
         if dev.type == "cuda":
             with torch.cuda.device(dev):
                 return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-        return torch.bfloat16 if dev.type == "cpu" and _cpu_has_amx_bf16() else torch.float32
+        return torch.bfloat16 if dev.type == "cpu" and _cpu_has_native_bf16() else torch.float32
     if dtype not in DTYPES:
         raise ValueError(f"dtype must be one of {', '.join(DTYPES)} or 'auto', got {dtype!r}")
     return DTYPES[dtype]

@@ -75,7 +75,7 @@ def test_interaction_head_scores_pairs(model):
 
 @pytest.mark.parametrize("dtype", ["bfloat16", "float16"])
 def test_half_precision_matches_float32(model, dtype):
-    """bf16/fp16 inference (the CLI's --dtype; auto picks bf16 on AMX CPUs) against fp32."""
+    """bf16/fp16 inference (the CLI's --dtype; auto picks bf16 on AMX / AVX-512 BF16 CPUs) against fp32."""
     recs = list(read_fasta(example_fasta()))
     seqs = [r.seq for r in recs]
     half = rnaernie.load("rnaernie-tiny", dtype=dtype)
