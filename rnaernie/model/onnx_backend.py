@@ -43,7 +43,9 @@ def cache_dir() -> Path:
 
 def _key(encoder: nn.Module, int8: bool) -> str:
     """A hash of the encoder's weights and config (and the precision of the graph)."""
-    h = hashlib.sha1(save({k: v.detach().float().contiguous() for k, v in encoder.state_dict().items()}))
+    h = hashlib.sha1(
+        save({k: v.detach().float().contiguous() for k, v in encoder.state_dict().items()})
+    )
     h.update(json.dumps(encoder.config.to_dict(), sort_keys=True, default=str).encode())
     h.update(b"int8" if int8 else b"fp32")
     return h.hexdigest()[:20]
@@ -61,7 +63,9 @@ class OnnxEncoder(nn.Module):
         try:
             import onnxruntime as ort
         except ImportError as exc:
-            raise ValueError("backend 'onnx' needs onnxruntime: pip install 'rnaernie[onnx]'") from exc
+            raise ValueError(
+                "backend 'onnx' needs onnxruntime: pip install 'rnaernie[onnx]'"
+            ) from exc
         from .export import export_encoder
 
         self.config = encoder.config
@@ -107,4 +111,3 @@ class OnnxEncoder(nn.Module):
         h = torch.from_numpy(self.session.run(None, feed)[0])
         pooled = self.pooler(h) if (self.pooler is not None and return_pooler) else None
         return RnaErnieModelOutput(h, pooled)
-
