@@ -120,6 +120,12 @@ def test_fusion_is_the_linear_model_it_stores(parts):
     assert Fusion.from_dict(json.loads(json.dumps(fu.to_dict()))) == fu
     with pytest.raises(ValueError, match="features"):
         Fusion.from_dict({**fu.to_dict(), "features": ["logit"]})
+    for bad in (
+        {k: v for k, v in fu.to_dict().items() if k != "coef"},
+        {**fu.to_dict(), "coef": 1},
+    ):
+        with pytest.raises(ValueError, match="not a prior_bpp fusion"):
+            Fusion.from_dict(bad)
     with pytest.raises(ValueError, match="coefficients"):
         Fusion((1.0,), 0.0, {})
     with pytest.raises(ValueError, match="finite"):

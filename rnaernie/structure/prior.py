@@ -239,8 +239,7 @@ def _pair_types(seq: str) -> np.ndarray:
     return out
 
 
-def fusion_features(seq: str, logits: np.ndarray, part: Partition) -> np.ndarray:
-    """(L, L, len(FEATURES)) float32 features of every position pair (see :data:`FEATURES`)."""
+def _check_inputs(seq: str, logits: np.ndarray, part: Partition) -> np.ndarray:
     n = len(seq)
     z = np.asarray(logits, np.float32)
     if z.shape != (n, n) or part.length != n:
@@ -248,21 +247,56 @@ def fusion_features(seq: str, logits: np.ndarray, part: Partition) -> np.ndarray
             f"a {n}-nt sequence needs ({n}, {n}) logits and a {n}-nt partition, got "
             f"{z.shape} and {part.length} nt"
         )
-    x = np.zeros((n, n, len(FEATURES)), np.float32)
-    x[..., 0] = np.clip(z, -_LOGIT_CLIP, _LOGIT_CLIP)
-    p = np.clip(part.dense(), _P_CLIP, 1 - _P_CLIP)
-    x[..., 1] = np.log(p) - np.log1p(-p)
-    x[..., 2] = x[..., 0] * x[..., 1] / 10.0  # scaled to the range of the others
-    m = part.mfe
-    x[m[:, 0], m[:, 1], 3] = x[m[:, 1], m[:, 0], 3] = 1.0
-    t = _pair_types(seq)
-    for k in (4, 5, 6):
-        x[..., k] = t == k
-    span = np.abs(np.arange(n)[:, None] - np.arange(n)[None, :])
-    x[..., 7] = np.log(np.maximum(span, 1))
-    x[..., 8] = diffuseness(z)
-    x[..., 9] = x[..., 0] * x[..., 8]
-    x[..., 10] = x[..., 1] * x[..., 8]
+    return z
+
+
+def _feature_maps(seq: str, z: np.ndarray, part: Partition, wanted: Sequence[int]):
+    """``(k, (L, L) float32 map of feature k)`` for each ``k`` in ``wanted``, one at a time."""
+    n = len(seq)
+    cache: dict[str, Any] = {}
+
+    def get(name: str) -> Any:
+        if name not in cache:
+            if name == "logit":
+                cache[name] = np.clip(z, -_LOGIT_CLIP, _LOGIT_CLIP)
+            elif name == "bpp_logit":
+                p = np.clip(part.dense(), _P_CLIP, 1 - _P_CLIP)
+                cache[name] = (np.log(p) - np.log1p(-p)).astype(np.float32)
+            elif name == "diffuse":
+                cache[name] = np.float32(diffuseness(z))
+            elif name == "types":
+                cache[name] = _pair_types(seq)
+        return cache[name]
+
+    for k in wanted:
+        name = FEATURES[k]
+        if name in ("logit", "bpp_logit"):
+            yield k, get(name)
+        elif name == "logit_x_bpp_logit":
+            yield k, get("logit") * get("bpp_logit") / np.float32(10.0)  # scaled to the others
+        elif name == "mfe_pair":
+            m, x = part.mfe, np.zeros((n, n), np.float32)
+            x[m[:, 0], m[:, 1]] = x[m[:, 1], m[:, 0]] = 1.0
+            yield k, x
+        elif name in ("gc", "au", "gu"):
+            yield k, (get("types") == k).astype(np.float32)
+        elif name == "log_span":
+            span = np.abs(np.arange(n)[:, None] - np.arange(n)[None, :])
+            yield k, np.log(np.maximum(span, 1)).astype(np.float32)
+        elif name == "diffuse":
+            yield k, np.full((n, n), get("diffuse"), np.float32)
+        elif name == "logit_x_diffuse":
+            yield k, get("logit") * get("diffuse")
+        else:  # bpp_logit_x_diffuse
+            yield k, get("bpp_logit") * get("diffuse")
+
+
+def fusion_features(seq: str, logits: np.ndarray, part: Partition) -> np.ndarray:
+    """(L, L, len(FEATURES)) float32 features of every position pair (see :data:`FEATURES`)."""
+    z = _check_inputs(seq, logits, part)
+    x = np.zeros((len(seq), len(seq), len(FEATURES)), np.float32)
+    for k, m in _feature_maps(seq, z, part, range(len(FEATURES))):
+        x[..., k] = m
     return x
 
 
@@ -302,11 +336,14 @@ class Fusion:
             raise ValueError("fusion coefficients must be finite")
 
     def __call__(self, seq: str, logits: np.ndarray, part: Partition) -> np.ndarray:
-        """Fused (L, L) float32 logits, symmetric as the inputs are."""
-        x = fusion_features(seq, logits, part)
-        return (x @ np.asarray(self.coef, np.float32) + np.float32(self.intercept)).astype(
-            np.float32
-        )
+        """Fused (L, L) float32 logits, symmetric as the inputs are: the features with a nonzero
+        coefficient, computed and added one at a time (memory O(L²), not O(L² · features))."""
+        z = _check_inputs(seq, logits, part)
+        out = np.full(z.shape, self.intercept, np.float32)
+        wanted = [k for k, c in enumerate(self.coef) if c != 0.0]
+        for k, m in _feature_maps(seq, z, part, wanted):
+            out += np.float32(self.coef[k]) * m
+        return out
 
     def to_dict(self) -> dict[str, Any]:
         return {"features": list(FEATURES), "coef": [float(c) for c in self.coef],
@@ -314,9 +351,14 @@ class Fusion:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Fusion:
-        if list(d.get("features", [])) != list(FEATURES):
-            raise ValueError(f"prior_bpp features {d.get('features')} are not {list(FEATURES)}")
-        return cls(tuple(float(c) for c in d["coef"]), float(d["intercept"]), dict(d["decode"]))
+        """What :meth:`to_dict` wrote; anything else raises ``ValueError`` naming the problem."""
+        try:
+            if list(d.get("features", [])) != list(FEATURES):
+                raise ValueError(f"features {d.get('features')} are not {list(FEATURES)}")
+            return cls(tuple(float(c) for c in d["coef"]), float(d["intercept"]),
+                       dict(d["decode"]))  # fmt: skip
+        except (AttributeError, KeyError, TypeError, ValueError) as e:
+            raise ValueError(f"not a prior_bpp fusion ({e!r})") from None
 
     @classmethod
     def fit(cls, seqs: Sequence[str], logits: Sequence[np.ndarray], parts: Sequence[Partition],
