@@ -149,3 +149,86 @@ def test_attention_fwd(benchmark, L, dtype_name, impl):
 def test_attention_fwd_bwd(benchmark, L, dtype_name, impl):
     benchmark.group = f"fwd_bwd-{dtype_name}-L{L}"
     _run(benchmark, impl, "fwd_bwd", dtype_name, L)
+
+
+# -- packed (varlen) forward against SDPA-flash on the same tokens padded, at B·L = 64k tokens
+
+
+def _packed_case(lengths: list[int], dtype: torch.dtype):
+    from rnaernie.kernels.attention import attention_varlen
+
+    T, L = sum(lengths), max(lengths)
+    q, k, v = (torch.randn(T, H, D, device="cuda", dtype=dtype) for _ in range(3))
+    cu = torch.tensor([0, *torch.tensor(lengths).cumsum(0).tolist()], device="cuda")
+    B_ = len(lengths)
+    qp, kp, vp = (torch.zeros(B_, H, L, D, device="cuda", dtype=dtype) for _ in range(3))
+    for i, (a, b) in enumerate(zip(cu[:-1].tolist(), cu[1:].tolist())):
+        for dst, src in ((qp, q), (kp, k), (vp, v)):
+            dst[i, :, : b - a] = src[a:b].transpose(0, 1)
+    mask = torch.arange(L, device="cuda")[None, :] < torch.tensor(lengths, device="cuda")[:, None]
+    bias = torch.zeros(B_, 1, 1, L, device="cuda", dtype=dtype).masked_fill(
+        ~mask[:, None, None], float("-inf")
+    )
+
+    def packed():
+        with torch.no_grad():
+            attention_varlen(q, k, v, cu, max_seqlen=L)
+
+    def padded_flash():  # every row padded to the longest, no mask: what flash can run
+        with torch.no_grad(), sdpa_kernel(SDPBackend.FLASH_ATTENTION):
+            torch.nn.functional.scaled_dot_product_attention(qp, kp, vp)
+
+    def padded_masked():  # the padded batch with its key mask (efficient-attention backend)
+        with torch.no_grad():
+            torch.nn.functional.scaled_dot_product_attention(qp, kp, vp, attn_mask=bias)
+
+    flops = sum(4.0 * H * n * n * D for n in lengths)  # useful work: each sequence with itself
+    return {"triton_varlen": packed, "sdpa_flash_padded": padded_flash,
+            "sdpa_masked_padded": padded_masked}, flops  # fmt: skip
+
+
+def _nrc_lengths() -> list[int]:
+    """nRC test sequence lengths (+2 for [CLS]/[SEP]) up to 64k tokens; random 20-500 without data."""
+    from conftest import DATA
+
+    f = DATA / "nrc" / "test.fasta"
+    if f.is_file():
+        from rnaernie.io import read_fasta
+
+        lens = [min(len(r.seq), 510) + 2 for r in read_fasta(f)]
+    else:
+        lens = torch.randint(20, 501, (2600,), generator=torch.Generator().manual_seed(0)).tolist()
+    out, total = [], 0
+    for n in lens:
+        if total + n > 65536:
+            break
+        out.append(n)
+        total += n
+    return out
+
+
+PACKED = {"L128": [128] * 512, "L256": [256] * 256, "L512": [512] * 128, "nrc_mix": None}
+
+
+@pytest.mark.parametrize("impl", ["triton_varlen", "sdpa_flash_padded", "sdpa_masked_padded"])
+@pytest.mark.parametrize("dtype_name", list(DTYPES))
+@pytest.mark.parametrize("case", list(PACKED))
+def test_attention_packed_fwd(benchmark, case, dtype_name, impl):
+    lengths = PACKED[case] or _nrc_lengths()
+    fns, flops = _packed_case(lengths, DTYPES[dtype_name])
+    fn = fns[impl]
+    benchmark.group = f"packed-fwd-{dtype_name}-{case}"
+    for _ in range(3):
+        fn()
+    torch.cuda.synchronize()
+
+    def timed():
+        fn()
+        torch.cuda.synchronize()
+
+    benchmark.pedantic(timed, rounds=20, iterations=1, warmup_rounds=2)
+    if benchmark.stats is None:
+        return
+    tflops = flops / benchmark.stats.stats.median / 1e12
+    benchmark.extra_info.update({"impl": impl, "mode": "packed_fwd", "dtype": dtype_name,
+                                 "case": case, "tokens": sum(lengths), "tflops": tflops})  # fmt: skip

@@ -8,8 +8,9 @@ Run on a CUDA machine (pytest's ini skips benchmarks by default; ``--benchmark-o
 Workload: every sequence of ``$RNAERNIE_DATA/nrc/test.fasta`` (its real length distribution;
 sequences over 510 nt truncated), tokenizer, host-to-device copies and mean pooling included in
 every timing (``embed_batches``, length buckets of ``BATCH_TOKENS``). ``tiny`` = the shipped
-model; ``base`` = 12 × 768 with random weights. Cases per preset: SDPA in fp32 / fp16 / bf16 and
-the Triton kernel in fp16 / bf16. A summary with tokens/s, sequences/s and the Triton / SDPA ratio
+model; ``base`` = 12 × 768 with random weights. Cases per preset: SDPA in fp32 / fp16 / bf16, the
+Triton kernel in fp16 / bf16, and the packed path (``embed_packed``: no padding, the Triton varlen
+kernel) in fp16 / bf16. A summary with tokens/s, sequences/s and the Triton / SDPA ratio
 per dtype is written to ``$RNAERNIE_BENCH_DIR`` (default ``benchmarks/results``) as
 ``model_gpu.json``. Numbers from another machine are only comparable within one file.
 """
@@ -34,7 +35,7 @@ pytestmark = [
 
 from rnaernie import io  # noqa: E402
 from rnaernie.model import RnaErnieConfig, RnaErnieModel  # noqa: E402
-from rnaernie.predict import embed_batches  # noqa: E402
+from rnaernie.predict import embed_batches, embed_packed  # noqa: E402
 
 BATCH_TOKENS = 65536
 ROUNDS = 5
@@ -44,6 +45,8 @@ CASES = [
     ("sdpa", torch.bfloat16),
     ("triton", torch.float16),
     ("triton", torch.bfloat16),
+    ("packed", torch.float16),
+    ("packed", torch.bfloat16),
 ]
 RESULTS: dict[tuple[str, str, str], dict] = {}
 _MODELS: dict[str, RnaErnieModel] = {}
@@ -77,19 +80,22 @@ def _model(preset: str) -> RnaErnieModel:
 @pytest.mark.parametrize(("impl", "dtype"), CASES, ids=[f"{i}-{str(d)[6:]}" for i, d in CASES])
 def test_embed(benchmark, seqs, preset, impl, dtype):
     model = _model(preset).to("cuda", dtype)
-    model.set_attn_implementation(impl)
+    model.set_attn_implementation("sdpa" if impl == "packed" else impl)
     n_tokens = sum(min(len(s), 510) + 2 for s in seqs)
 
     def run():
-        out = embed_batches(model, seqs, batch_tokens=BATCH_TOKENS, truncate=True)
+        if impl == "packed":  # no padding: the Triton varlen kernel, linears on real tokens only
+            out = embed_packed(model, seqs, batch_tokens=BATCH_TOKENS, truncate=True)
+        else:
+            out = embed_batches(model, seqs, batch_tokens=BATCH_TOKENS, truncate=True)
         torch.cuda.synchronize()
         return out
 
     ref = None
-    if impl == "triton":  # same numbers as SDPA in the same dtype, before timing
+    if impl in ("triton", "packed"):  # same numbers as SDPA in the same dtype, before timing
         model.set_attn_implementation("sdpa")
-        ref = run()
-        model.set_attn_implementation(impl)
+        ref = embed_batches(model, seqs, batch_tokens=BATCH_TOKENS, truncate=True)
+        model.set_attn_implementation("sdpa" if impl == "packed" else impl)
     out = run()  # warm-up (kernel compilation, autotuning)
     if ref is not None:
         torch.testing.assert_close(out, ref, atol=3e-2, rtol=3e-2)
@@ -116,8 +122,8 @@ def teardown_module(module):
     rows = []
     for (preset, impl, dt), row in sorted(RESULTS.items()):
         base = RESULTS.get((preset, "sdpa", dt))
-        if impl == "triton" and base:
-            row = {**row, "triton_over_sdpa": row["tokens_per_s"] / base["tokens_per_s"]}
+        if impl in ("triton", "packed") and base:
+            row = {**row, f"{impl}_over_sdpa": row["tokens_per_s"] / base["tokens_per_s"]}
         rows.append(row)
     props = torch.cuda.get_device_properties(0)
     summary = dict(

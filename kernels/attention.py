@@ -9,6 +9,9 @@ Layers, bottom-up:
 * ``_attn_bwd_dq_kernel``: one program per query block, loops over key blocks (dQ).
 * ``_AttentionFunction``: the ``torch.autograd.Function`` gluing them together.
 * :func:`attention`: the public op (validation, defaults, optional probabilities).
+* ``_attn_varlen_fwd_kernel`` / :func:`attention_varlen`: the forward over packed (unpadded)
+  sequences, FlashAttention's varlen layout: tokens (T, H, D) and ``cu_seqlens`` (B + 1,);
+  inference only (no backward), autotuned on its own (smaller blocks for short sequences).
 
 Masking: for sequence ``b`` keys ``>= lengths[b]`` are ignored and the loops stop at
 ``lengths[b]``; query rows ``>= lengths[b]`` produce zeros (and receive / pass on no gradient).
@@ -43,7 +46,7 @@ except ImportError:  # pragma: no cover - exercised only where triton is absent
     triton = None
     tl = None
 
-__all__ = ["HAS_TRITON", "MAX_HEAD_DIM", "attention", "is_interpreted"]
+__all__ = ["HAS_TRITON", "MAX_HEAD_DIM", "attention", "attention_varlen", "is_interpreted"]
 
 HAS_TRITON = triton is not None
 MAX_HEAD_DIM = 128
@@ -123,6 +126,73 @@ if HAS_TRITON:
                   + offs_m[:, None] * stride_om + offs_d[None, :] * stride_od)  # fmt: skip
         tl.store(o_ptrs, out.to(Out.dtype.element_ty), mask=row_in[:, None] & mask_d[None, :])
         tl.store(Lse + pid_bh.to(tl.int64) * L + offs_m, lse, mask=row_in)
+
+    @triton.jit(do_not_specialize=["L_BUCKET"])
+    def _attn_varlen_fwd_kernel(
+        Q, K, V, Out, CuSeqlens,
+        sm_scale,
+        stride_qt, stride_qh, stride_qd,
+        stride_kt, stride_kh, stride_kd,
+        stride_vt, stride_vh, stride_vd,
+        stride_ot, stride_oh, stride_od,
+        H, D, L_BUCKET,
+        D_PAD: tl.constexpr,
+        BLOCK_M: tl.constexpr,
+        BLOCK_N: tl.constexpr,
+        INPUT_PRECISION: tl.constexpr,
+    ):  # fmt: skip
+        # forward over packed sequences: tokens (T, H, D), sequence b = rows cu[b] .. cu[b+1]
+        pid_m = tl.program_id(0)
+        pid_bh = tl.program_id(1)
+        b = pid_bh // H
+        h = (pid_bh % H).to(tl.int64)
+        start = tl.load(CuSeqlens + b).to(tl.int64)
+        seq_len = (tl.load(CuSeqlens + b + 1) - tl.load(CuSeqlens + b)).to(tl.int32)
+
+        offs_m = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
+        offs_n = tl.arange(0, BLOCK_N)
+        offs_d = tl.arange(0, D_PAD)
+        mask_d = offs_d < D
+        row_ok = offs_m < seq_len  # rows past the end belong to the next sequence: never touched
+        rows = start + offs_m.to(tl.int64)
+
+        q = tl.load(Q + rows[:, None] * stride_qt + h * stride_qh + offs_d[None, :] * stride_qd,
+                    mask=row_ok[:, None] & mask_d[None, :], other=0.0)  # fmt: skip
+        k_base = K + start * stride_kt + h * stride_kh
+        v_base = V + start * stride_vt + h * stride_vh
+
+        m_i = tl.full([BLOCK_M], float("-inf"), dtype=tl.float32)
+        l_i = tl.zeros([BLOCK_M], dtype=tl.float32)
+        acc = tl.zeros([BLOCK_M, D_PAD], dtype=tl.float32)
+        qk_scale = sm_scale * 1.4426950408889634
+
+        hi = tl.where(pid_m * BLOCK_M < seq_len, seq_len, 0)
+        for start_n in range(0, hi, BLOCK_N):
+            cols = start_n + offs_n
+            key_ok = cols < seq_len
+            kT = tl.load(
+                k_base + cols[None, :].to(tl.int64) * stride_kt + offs_d[:, None] * stride_kd,
+                mask=key_ok[None, :] & mask_d[:, None],
+                other=0.0,
+            )  # (Dp, N)
+            qk = tl.dot(q, kT, input_precision=INPUT_PRECISION) * qk_scale
+            qk = tl.where(key_ok[None, :], qk, float("-inf"))
+            m_new = tl.maximum(m_i, tl.max(qk, 1))
+            p = tl.math.exp2(qk - m_new[:, None])
+            alpha = tl.math.exp2(m_i - m_new)
+            l_i = l_i * alpha + tl.sum(p, 1)
+            v = tl.load(
+                v_base + cols[:, None].to(tl.int64) * stride_vt + offs_d[None, :] * stride_vd,
+                mask=key_ok[:, None] & mask_d[None, :],
+                other=0.0,
+            )  # (N, Dp)
+            acc = acc * alpha[:, None] + tl.dot(p.to(v.dtype), v, input_precision=INPUT_PRECISION)
+            m_i = m_new
+
+        l_safe = tl.where(l_i == 0.0, 1.0, l_i)
+        out = acc / l_safe[:, None]
+        tl.store(Out + rows[:, None] * stride_ot + h * stride_oh + offs_d[None, :] * stride_od,
+                 out.to(Out.dtype.element_ty), mask=row_ok[:, None] & mask_d[None, :])  # fmt: skip
 
     @triton.jit
     def _attn_bwd_preprocess_kernel(
@@ -319,7 +389,7 @@ if HAS_TRITON:
     if _INTERPRETED:
         # One small config: the interpreter is slow and autotuning there would only add time.
         # 32 x 32 blocks make the test lengths (97, 130) span several blocks with a ragged tail.
-        _FIXED = {name: {"BLOCK_M": 32, "BLOCK_N": 32} for name in ("fwd", "dkdv", "dq")}
+        _FIXED = {name: {"BLOCK_M": 32, "BLOCK_N": 32} for name in ("fwd", "dkdv", "dq", "varlen")}
     elif not _AUTOTUNE:
         # RNAERNIE_TRITON_AUTOTUNE=0: one config per kernel that fits every supported D and dtype
         # (saves compile time when many shapes are tried, e.g. in tests).
@@ -327,12 +397,14 @@ if HAS_TRITON:
             "fwd": {"BLOCK_M": 64, "BLOCK_N": 64, "num_warps": 4, "num_stages": 2},
             "dkdv": {"BLOCK_M": 32, "BLOCK_N": 64, "num_warps": 4, "num_stages": 2},
             "dq": {"BLOCK_M": 64, "BLOCK_N": 32, "num_warps": 4, "num_stages": 2},
+            "varlen": {"BLOCK_M": 64, "BLOCK_N": 64, "num_warps": 4, "num_stages": 2},
         }
     else:
-        _FIXED = {"fwd": {}, "dkdv": {}, "dq": {}}
+        _FIXED = {"fwd": {}, "dkdv": {}, "dq": {}, "varlen": {}}
 
     if _INTERPRETED or not _AUTOTUNE:
         _attn_fwd = _attn_fwd_kernel
+        _attn_varlen_fwd = _attn_varlen_fwd_kernel
         _attn_bwd_dkdv = _attn_bwd_dkdv_kernel
         _attn_bwd_dq = _attn_bwd_dq_kernel
     else:
@@ -350,6 +422,17 @@ if HAS_TRITON:
             ],
             key=_KEY,
         )(_attn_fwd_kernel)
+        # the packed forward: the same search plus smaller blocks for short sequences (L <= 128)
+        _attn_varlen_fwd = triton.autotune(
+            configs=[
+                _cfg(128, 64, 3, 4),
+                _cfg(64, 64, 3, 4),
+                _cfg(64, 32, 2, 4),
+                _cfg(32, 32, 2, 4),
+                _cfg(128, 128, 2, 8),
+            ],
+            key=_KEY,
+        )(_attn_varlen_fwd_kernel)
         _attn_bwd_dkdv = triton.autotune(
             configs=[
                 _cfg(32, 128, 3, 4),
@@ -566,3 +649,74 @@ def attention(
     with torch.no_grad():
         probs = attention_probs_ref(q, k, lengths_i32, sm_scale, upcast=True)
     return out, probs
+
+
+def attention_varlen(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    cu_seqlens: torch.Tensor,
+    max_seqlen: int | None = None,
+    sm_scale: float | None = None,
+) -> torch.Tensor:
+    """Non-causal attention over packed sequences (forward only, no autograd).
+
+    Args:
+        q, k, v: (T, H, D) tensors of one dtype on one CUDA device (or CPU under
+            ``TRITON_INTERPRET=1``): the tokens of all sequences one after another, no padding.
+        cu_seqlens: (B + 1,) non-decreasing integers, ``cu_seqlens[0] == 0`` and
+            ``cu_seqlens[-1] == T``: sequence ``b`` is rows ``cu_seqlens[b] .. cu_seqlens[b+1]``.
+        max_seqlen: the longest sequence (computed from ``cu_seqlens`` when not given).
+        sm_scale: softmax scale, default ``1 / sqrt(D)``.
+
+    Returns:
+        (T, H, D) in the input dtype: each token attends to the tokens of its own sequence.
+
+    Example:
+        >>> q = k = v = torch.randn(130 + 97, 12, 64, device="cuda", dtype=torch.float16)
+        >>> attention_varlen(q, k, v, torch.tensor([0, 130, 227], device="cuda")).shape
+        torch.Size([227, 12, 64])
+    """
+    if not HAS_TRITON:
+        raise RuntimeError("triton is not installed; install rnaernie[triton]")
+    for name, t in (("q", q), ("k", k), ("v", v)):
+        if not isinstance(t, torch.Tensor) or t.dim() != 3:
+            raise ValueError(f"{name} must be a 3-D (T, H, D) tensor")
+    if not (q.shape == k.shape == v.shape) or not (q.dtype == k.dtype == v.dtype):
+        raise ValueError("q, k, v must share one shape (T, H, D) and one dtype")
+    if q.dtype not in _SUPPORTED_DTYPES:
+        raise ValueError(f"unsupported dtype {q.dtype}; expected float16, bfloat16 or float32")
+    T, H, D = q.shape
+    if not 1 <= D <= MAX_HEAD_DIM:
+        raise ValueError(f"head dim D={D} is not supported; expected 1 <= D <= {MAX_HEAD_DIM}")
+    if q.device.type != "cuda" and not _INTERPRETED:
+        raise ValueError("the Triton attention kernel needs CUDA tensors (or TRITON_INTERPRET=1)")
+    cu = torch.as_tensor(cu_seqlens)
+    if cu.dim() != 1 or len(cu) < 2 or cu.dtype.is_floating_point or cu.dtype == torch.bool:
+        raise ValueError("cu_seqlens must be a 1-D integer tensor of B + 1 >= 2 offsets")
+    cu = cu.to(device=q.device, dtype=torch.int32).contiguous()
+    steps = cu[1:] - cu[:-1]
+    if int(cu[0]) != 0 or int(cu[-1]) != T or bool((steps < 0).any()):
+        raise ValueError(f"cu_seqlens must rise from 0 to T={T}, got {cu.tolist()}")
+    longest = int(steps.max())
+    max_seqlen = longest if max_seqlen is None else int(max_seqlen)
+    if max_seqlen < longest:
+        raise ValueError(f"max_seqlen={max_seqlen} is shorter than a sequence ({longest})")
+    sm_scale = 1.0 / math.sqrt(D) if sm_scale is None else float(sm_scale)
+    out = torch.empty_like(q)
+    if T == 0 or max_seqlen == 0:
+        return out
+
+    def grid(meta):
+        return (triton.cdiv(max_seqlen, meta["BLOCK_M"]), (len(cu) - 1) * H)
+
+    _attn_varlen_fwd[grid](
+        q, k, v, out, cu,
+        sm_scale,
+        *q.stride(), *k.stride(), *v.stride(), *out.stride(),
+        H, D, _length_bucket(max_seqlen),
+        D_PAD=_head_dim_pad(D),
+        INPUT_PRECISION=_input_precision(q.dtype),
+        **_FIXED["varlen"],
+    )  # fmt: skip
+    return out

@@ -9,6 +9,7 @@ Every kernel in ``rnaernie.kernels`` has a reference here, and the tests hold th
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import torch
@@ -17,6 +18,7 @@ __all__ = [
     "IGNORE_INDEX",
     "attention_probs_ref",
     "attention_ref",
+    "attention_varlen_ref",
     "fmix32",
     "fmix32_torch",
     "key_padding_mask",
@@ -166,3 +168,24 @@ def mlm_mask_ref(
     masked = torch.where(sel, corrupted, ids)
     labels = torch.where(sel, ids, torch.full_like(ids, IGNORE_INDEX))
     return masked, labels
+
+
+def attention_varlen_ref(
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, cu_seqlens: torch.Tensor,
+    sm_scale: float | None = None, upcast: bool = False,
+) -> torch.Tensor:  # fmt: skip
+    """Packed-sequence attention, one sequence at a time through :func:`attention_ref`: q, k, v
+    (T, H, D), sequence ``b`` = rows ``cu_seqlens[b] .. cu_seqlens[b + 1]``; returns (T, H, D).
+
+    Example:
+        >>> q = k = v = torch.randn(10, 4, 16)
+        >>> attention_varlen_ref(q, k, v, torch.tensor([0, 7, 10])).shape
+        torch.Size([10, 4, 16])
+    """
+    out = torch.zeros_like(q)
+    bounds = torch.as_tensor(cu_seqlens).tolist()
+    for a, b in itertools.pairwise(bounds):
+        if b > a:
+            x = [t[a:b].transpose(0, 1)[None] for t in (q, k, v)]  # (1, H, n, D)
+            out[a:b] = attention_ref(*x, None, sm_scale, upcast=upcast)[0].transpose(0, 1)
+    return out

@@ -45,6 +45,7 @@ __all__ = [
     "Typing",
     "classifier_probs",
     "embed_batches",
+    "embed_packed",
     "embed_windows",
     "encode_windows",
     "guidance",
@@ -315,6 +316,53 @@ def embed_batches(
     finally:
         encoder.train(was_training)
     return out  # type: ignore[return-value]
+
+
+def embed_packed(
+    model: torch.nn.Module,
+    inputs: Any,
+    pooling: str = "mean",
+    batch_tokens: int = 65536,
+    max_length: int = 512,
+    truncate: bool = False,
+    device: torch.device | str | None = None,
+) -> Tensor:
+    """:func:`embed_batches` (``"mean"`` or ``"cls"`` pooling) through the packed path: rows are
+    concatenated without padding, up to ``batch_tokens`` real tokens per forward pass
+    (:func:`rnaernie.model.encoder.encode_packed`; the Triton varlen attention kernel on CUDA).
+    Same values as :func:`embed_batches`; no compute is spent on padding."""
+    from .model.encoder import encode_packed
+
+    if pooling not in ("mean", "cls"):
+        raise ValueError(f"embed_packed pools by 'mean' or 'cls', got {pooling!r}")
+    encoder = getattr(model, "ernie", model)
+    device = _device(encoder) if device is None else torch.device(device)
+    ids_np, lengths = _as_rows(inputs, max_length, truncate)
+    out = torch.empty(len(lengths), encoder.config.hidden_size)
+    ends = np.cumsum(lengths)
+    start = 0
+    with torch.inference_mode():
+        while start < len(lengths):  # rows in input order, whole rows per pass
+            budget = (ends[start - 1] if start else 0) + max(batch_tokens, int(lengths[start]))
+            stop = int(np.searchsorted(ends, budget, side="right"))
+            n = lengths[start:stop]
+            real = np.arange(ids_np.shape[1])[None, :] < n[:, None]
+            packed = torch.from_numpy(ids_np[start:stop][real]).to(device)
+            cu = torch.from_numpy(np.concatenate([[0], np.cumsum(n)])).to(device)
+            h = encode_packed(encoder, packed, cu, int(n.max())).float()
+            if pooling == "cls":
+                pooled = h[cu[:-1]]
+            else:
+                seg = torch.repeat_interleave(
+                    torch.arange(len(n), device=device), torch.from_numpy(n).to(device)
+                )
+                pooled = torch.zeros(len(n), h.shape[1], device=device).index_add_(0, seg, h)
+                pooled = (
+                    pooled / torch.from_numpy(n).to(device, torch.float32).clamp(min=1.0)[:, None]
+                )
+            out[start:stop] = pooled.cpu()
+            start = stop
+    return out
 
 
 def embed_windows(

@@ -99,9 +99,13 @@ fi
 if [ "$DEVICE" = cuda ] && { [ "$PLAN" = all ] || [ "$PLAN" = checks ]; }; then
     log "benchmarks: attention"
     mkdir -p "$W/check"
-    RNAERNIE_BENCH_DIR="$W/check" timeout 120 "$PY" -m pytest -p no:cacheprovider -q \
+    RNAERNIE_BENCH_DIR="$W/check" timeout 120 "$PY" -m pytest -p no:cacheprovider -q -k "not packed" \
         benchmarks/bench_attention_gpu.py --benchmark-only --benchmark-json="$W/check/bench_attention.json" \
         --benchmark-columns=median,iqr,rounds >"$W/check/bench_attention.log" 2>&1 || log "attention bench rc=$?"
+    log "benchmarks: packed (varlen) attention vs padded SDPA"
+    RNAERNIE_BENCH_DIR="$W/check" timeout 120 "$PY" -m pytest -p no:cacheprovider -q -k packed \
+        benchmarks/bench_attention_gpu.py --benchmark-only --benchmark-json="$W/check/bench_attention_packed.json" \
+        --benchmark-columns=median,iqr,rounds >"$W/check/bench_attention_packed.log" 2>&1 || log "packed bench rc=$?"
     log "benchmarks: model"
     RNAERNIE_BENCH_DIR="$W" timeout 100 "$PY" -m pytest -p no:cacheprovider -q \
         benchmarks/bench_model_gpu.py --benchmark-only --benchmark-json="$W/bench_model_gpu_raw.json" \

@@ -190,3 +190,52 @@ def test_modules_import_without_triton(monkeypatch):
         op = mod.attention if name == "attention" else mod.mlm_mask
         with pytest.raises(RuntimeError, match="triton is not installed"):
             op(torch.zeros(1, 1, 1, 16), torch.zeros(1, 1, 1, 16), torch.zeros(1, 1, 1, 16))
+
+
+def _varlen_reference(q, k, v, cu, sm_scale=None, upcast=True):
+    """Each packed sequence through the padded reference on its own."""
+    out = torch.zeros_like(q)
+    for a, b in zip(cu[:-1].tolist(), cu[1:].tolist()):
+        if b > a:
+            x = [t[a:b].transpose(0, 1)[None] for t in (q, k, v)]  # (1, H, n, D)
+            out[a:b] = attention_ref(*x, None, sm_scale, upcast=upcast)[0].transpose(0, 1)
+    return out
+
+
+@pytest.mark.parametrize("lengths", [[97, 1, 0, 130, 33], [64], [5, 5, 5]])
+@pytest.mark.parametrize("D", [64, 40])
+def test_varlen_forward_matches_per_sequence_reference(lengths, D):
+    """Packed tokens: every sequence attends to itself only (empty sequences included, D not a
+    power of two padded), within the tolerance of the padded kernel."""
+    gen = torch.Generator().manual_seed(sum(lengths) + D)
+    T, H = sum(lengths), 3
+    q, k, v = (torch.randn(T, H, D, generator=gen).to(DEVICE) for _ in range(3))
+    cu = torch.tensor([0, *torch.tensor(lengths).cumsum(0).tolist()], device=DEVICE)
+    out = attn_mod.attention_varlen(q, k, v, cu)
+    _check_close(
+        "varlen", out, _varlen_reference(q, k, v, cu), _varlen_reference(q, k, v, cu, upcast=False)
+    )
+    # the same tokens as a padded batch through the padded kernel agree
+    L = max(lengths)
+    pad = torch.zeros(len(lengths), H, L, D, device=DEVICE)
+    qp, kp, vp = pad.clone(), pad.clone(), pad.clone()
+    for i, (a, b) in enumerate(zip(cu[:-1].tolist(), cu[1:].tolist())):
+        for dst, src in ((qp, q), (kp, k), (vp, v)):
+            dst[i, :, : b - a] = src[a:b].transpose(0, 1)
+    padded = attention(qp, kp, vp, torch.tensor(lengths, device=DEVICE))
+    for i, (a, b) in enumerate(zip(cu[:-1].tolist(), cu[1:].tolist())):
+        torch.testing.assert_close(
+            out[a:b], padded[i, :, : b - a].transpose(0, 1), atol=1e-5, rtol=1e-5
+        )
+
+
+def test_varlen_bad_inputs():
+    q = torch.randn(10, 2, 16, device=DEVICE)
+    for cu, match in (([0, 4, 9], "rise from 0 to T=10"), ([1, 10], "rise from 0"),
+                      ([0, 6, 4, 10], "rise"), ([0.0, 10.0], "integer")):  # fmt: skip
+        with pytest.raises(ValueError, match=match):
+            attn_mod.attention_varlen(q, q, q, torch.tensor(cu, device=DEVICE))
+    with pytest.raises(ValueError, match="max_seqlen=3 is shorter"):
+        attn_mod.attention_varlen(q, q, q, torch.tensor([0, 10], device=DEVICE), max_seqlen=3)
+    with pytest.raises(ValueError, match=r"\(T, H, D\)"):
+        attn_mod.attention_varlen(q[None], q[None], q[None], torch.tensor([0, 10], device=DEVICE))

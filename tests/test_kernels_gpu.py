@@ -93,3 +93,24 @@ def test_mlm_mask_real_size():
         masked_ref, labels_ref = mlm_mask_ref(ids, sel, seed)
         assert torch.equal(masked, masked_ref)
         assert torch.equal(labels, labels_ref)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+def test_attention_varlen_real_sizes(dtype):
+    """The packed forward against each sequence through the padded reference, nRC-like lengths."""
+    from rnaernie.kernels.attention import attention_varlen
+
+    H, D = 12, 64
+    gen = torch.Generator().manual_seed(0)
+    lengths = [*torch.randint(20, 513, (64,), generator=gen).tolist(), 1, 0, 512]
+    T = sum(lengths)
+    q, k, v = (torch.randn(T, H, D, device="cuda", dtype=dtype) for _ in range(3))
+    cu = torch.tensor([0, *torch.tensor(lengths).cumsum(0).tolist()], device="cuda")
+    out = attention_varlen(q, k, v, cu)
+    for a, b in zip(cu[:-1].tolist(), cu[1:].tolist()):
+        if b == a:
+            continue
+        x = [t[a:b].transpose(0, 1)[None] for t in (q, k, v)]
+        ref = attention_ref(*x, None, upcast=True)[0].transpose(0, 1)
+        pt = attention_ref(*x, None, upcast=False)[0].transpose(0, 1)
+        _check_close(f"varlen[{a}:{b}]", out[a:b], ref, pt)

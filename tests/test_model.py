@@ -477,3 +477,38 @@ def test_embed_batches_never_pads_past_the_position_table():
                                             num_attention_heads=2, intermediate_size=64)).eval()  # fmt: skip
     out = embed_batches(m, ["ACGU" * 127 + "AAA"], max_length=513)
     assert out.shape == (1, 32) and torch.isfinite(out).all()
+
+
+@pytest.mark.parametrize("lengths", [[7, 1, 33, 12], [20]])
+def test_encode_packed_matches_the_padded_forward(lengths):
+    """The packed (unpadded) inference path gives the padded forward's hidden states at every
+    real token (PyTorch per-sequence attention on the CPU; the Triton varlen kernel on CUDA)."""
+    from rnaernie.model.encoder import encode_packed
+
+    torch.manual_seed(0)
+    m = RnaErnieModel(micro()).eval()
+    rng = np.random.default_rng(sum(lengths))
+    seqs = ["".join(rng.choice(list("ACGU"), n)) for n in lengths]
+    enc = Tokenizer().encode_batch(seqs)
+    ids, mask = torch.from_numpy(enc.input_ids), torch.from_numpy(enc.attention_mask)
+    real = mask.bool()
+    cu = torch.tensor([0, *real.sum(1).cumsum(0).tolist()])
+    with torch.no_grad():
+        padded = m(ids, mask, return_pooler=False).last_hidden_state[real]
+        packed = encode_packed(m, ids[real], cu)
+    torch.testing.assert_close(packed, padded, atol=1e-5, rtol=1e-4)
+    with pytest.raises(ValueError, match="rise from 0"):
+        encode_packed(m, ids[real], cu + 1)
+
+
+def test_embed_packed_matches_embed_batches(model):
+    from rnaernie.predict import embed_packed
+
+    rng = np.random.default_rng(3)
+    seqs = ["".join(rng.choice(list("ACGU"), int(n))) for n in rng.integers(1, 90, 23)]
+    for pooling in ("mean", "cls"):
+        want = embed_batches(model, seqs, pooling=pooling, batch_tokens=256)
+        got = embed_packed(model, seqs, pooling=pooling, batch_tokens=300)  # several passes
+        torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-4)
+    with pytest.raises(ValueError, match="'mean' or 'cls'"):
+        embed_packed(model, seqs, pooling="none")

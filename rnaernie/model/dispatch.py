@@ -198,3 +198,17 @@ def attention(
     return F.scaled_dot_product_attention(
         q, k, v, attn_mask=attn_mask, dropout_p=dropout_p, scale=scale
     )
+
+
+def attention_varlen(
+    q: Tensor, k: Tensor, v: Tensor, cu_seqlens: Tensor, max_seqlen: int
+) -> Tensor:
+    """Attention over packed sequences (q, k, v (T, H, D); sequence ``b`` = rows ``cu_seqlens[b]
+    .. cu_seqlens[b + 1]``), forward only: the Triton varlen kernel where it runs (CUDA, or the
+    CPU interpreter), else each sequence through PyTorch SDPA."""
+    mod = _triton_module()
+    if mod is not None and hasattr(mod, "attention_varlen") and triton_available(q.device):
+        return mod.attention_varlen(q, k, v, cu_seqlens, max_seqlen)
+    sizes = (cu_seqlens[1:] - cu_seqlens[:-1]).tolist()
+    parts = zip(*(torch.split(t.transpose(0, 1), sizes, dim=1) for t in (q, k, v)))
+    return torch.cat([F.scaled_dot_product_attention(*p) for p in parts], dim=1).transpose(0, 1)

@@ -29,7 +29,7 @@ from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
 from .config import RnaErnieConfig
-from .dispatch import attention, attention_eager, resolve_impl
+from .dispatch import attention, attention_eager, attention_varlen, resolve_impl
 from .pretrained import RnaErniePreTrainedModel, quantize_int8
 
 logger = logging.getLogger(__name__)
@@ -236,6 +236,41 @@ class RnaErnieEncoder(nn.Module):
             tuple(hidden) if output_hidden_states else None,
             tuple(attns) if output_attentions else None,
         )
+
+
+def encode_packed(model: RnaErnieModel, input_ids: Tensor, cu_seqlens: Tensor,
+                  max_seqlen: int | None = None) -> Tensor:  # fmt: skip
+    """Inference over packed sequences, no padding anywhere: ``input_ids`` (T,) holds the token
+    rows of all sequences one after another (each ``[CLS] seq [SEP]``), sequence ``b`` = rows
+    ``cu_seqlens[b] .. cu_seqlens[b + 1]``. Embeddings, every linear layer and the FFN run on the T
+    real tokens only; attention through :func:`rnaernie.model.dispatch.attention_varlen` (the
+    Triton varlen kernel on CUDA). Returns the last hidden states (T, C), equal to the padded
+    forward's at the real positions. Token type 0, no dropout (``model`` in eval mode)."""
+    if input_ids.dim() != 1:
+        raise ValueError(f"input_ids must be (T,) packed rows, got shape {tuple(input_ids.shape)}")
+    cu = cu_seqlens.to(device=input_ids.device, dtype=torch.long)
+    lengths = cu[1:] - cu[:-1]
+    if len(cu) < 2 or int(cu[0]) != 0 or int(cu[-1]) != len(input_ids) or bool((lengths < 0).any()):
+        raise ValueError(f"cu_seqlens must rise from 0 to T={len(input_ids)}")
+    longest = int(lengths.max())
+    max_seqlen = longest if max_seqlen is None else int(max_seqlen)
+    emb = model.embeddings
+    if longest > emb.position_embeddings.num_embeddings:
+        raise ValueError(f"a sequence of {longest} tokens exceeds max_position_embeddings="
+                         f"{emb.position_embeddings.num_embeddings}")  # fmt: skip
+    starts = torch.repeat_interleave(cu[:-1], lengths)
+    positions = torch.arange(len(input_ids), device=input_ids.device) - starts
+    x = emb.word_embeddings(input_ids) + emb.position_embeddings(positions)
+    x = emb.layer_norm(x + emb.token_type_embeddings.weight[0])  # (T, C)
+    T, C = x.shape
+    for layer in model.encoder.layers:
+        att = layer.self_attn
+        H, D = att.num_heads, att.head_dim
+        q, k, v = linear(att.qkv, x).view(T, 3, H, D).unbind(1)  # each (T, H, D)
+        y = attention_varlen(q, k, v, cu, max_seqlen).reshape(T, C)
+        x = layer.norm1(x + linear(att.out_proj, y))
+        x = layer.norm2(x + linear(layer.linear2, linear(layer.linear1, x, layer.act)))
+    return x
 
 
 class RnaErniePooler(nn.Module):
