@@ -68,7 +68,8 @@ def model_args(p: argparse.ArgumentParser, batch_tokens: int = 8192) -> None:
                    help="keep peak memory flat in the input size and a third lower, at about 35 %% "
                    "less throughput (a fixed glibc mmap threshold; Linux)")  # fmt: skip
     g.add_argument("--dtype", default="auto", choices=("auto", "float32", "bfloat16", "float16"),
-                   help="weights and activations; auto = bfloat16 on a CPU with AMX or AVX-512 BF16 or a bf16 GPU, "
+                   help="weights and activations; auto = bfloat16 on a CPU with AMX or AVX-512 "
+                   "BF16 or a bf16 GPU, "
                    "float16 on other GPUs, else float32 (use float32 for bit-stable outputs)")  # fmt: skip
 
 

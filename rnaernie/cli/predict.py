@@ -433,7 +433,7 @@ def add_parsers(sub: Any) -> None:
         default=None,
         help="a thermodynamic prior (needs viennarna): rnafold adds a bonus to the pair logits "
         "of ViennaRNA's MFE structure; bpp fuses them with the partition function's base-pair "
-        "probabilities (a logistic regression; its settings chosen on bpRNA VL0, see "
+        "probabilities (a linear fusion and decoder chosen on bpRNA VL0, see "
         "docs/results.md)",
     )
     p.add_argument(
