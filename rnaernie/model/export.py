@@ -50,7 +50,7 @@ def export_onnx(
 ) -> Path:
     """Write ``out`` (.onnx): the encoder of ``model`` (a shipped name or a model directory), or
     with ``head`` (e.g. ``"nrc"``) that sequence-classification head, encoder included. The file is
-    written to ``out.tmp`` and renamed. Returns the path.
+    written to a temporary file beside it and renamed. Returns the path.
 
     ``int8``: ONNX Runtime's dynamic quantisation (int8 weights of the MatMul/Gemm layers,
     activations quantised per call; ``onnxruntime.quantization.quantize_dynamic``): a file a
@@ -92,7 +92,7 @@ def _export(graph: nn.Module, out: Path, int8: bool) -> Path:
     ids, mask = torch.from_numpy(enc.input_ids), torch.from_numpy(enc.attention_mask)
     names = ["last_hidden_state"] + (["logits"] if graph.head else [])
     dims = {"input_ids": {0: "batch", 1: "length"}, "attention_mask": {0: "batch", 1: "length"}}
-    tmp = out.with_name(out.name + ".tmp")
+    tmp = out.with_name(f"{out.name}.{os.getpid()}.tmp")  # processes exporting at once don't mix
     try:
         with warnings.catch_warnings():  # (no no_grad: it makes mkldnn ops ONNX cannot express)
             warnings.simplefilter("ignore")
@@ -113,7 +113,7 @@ def _quantize(path: Path) -> None:
         from onnxruntime.quantization import QuantType, quantize_dynamic
     except ImportError as exc:
         raise ValueError("int8 export needs onnxruntime: pip install 'rnaernie[onnx]'") from exc
-    q = path.with_name(path.name + ".int8")
+    q = path.with_name(path.name + ".int8.tmp")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")

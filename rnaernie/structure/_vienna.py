@@ -37,12 +37,13 @@ def partition(seq: str) -> tuple[str, str, np.ndarray, np.ndarray, float]:
     structure, energy = fc.mfe()
     fc.exp_params_rescale(energy)  # scale for the partition function (avoids overflow)
     fc.pf()
-    bpp = np.asarray(fc.bpp(), dtype=np.float32)[1:, 1:]  # 1-based, upper triangle
+    # the pairs above the cut-off only (a dense (L + 1)² copy would cost O(L²) Python floats)
+    plist = [e for e in fc.plist_from_probs(BPP_CUTOFF) if e.type == 0]  # type 0: base pairs
     seconds = time.perf_counter() - t
-    i, j = np.nonzero(bpp >= BPP_CUTOFF)
+    pairs = np.array([(e.i - 1, e.j - 1) for e in plist], dtype=np.int32).reshape(-1, 2)
+    probs = np.array([e.p for e in plist], dtype=np.float32)
     mea = fc.MEA(MEA_GAMMA)[0]
-    pairs = np.stack([i, j], axis=1).astype(np.int32).reshape(-1, 2)
-    return structure, mea, pairs, bpp[i, j].astype(np.float32), seconds
+    return structure, mea, pairs, probs, seconds
 
 
 def pack(results: list[tuple[str, str, np.ndarray, np.ndarray, float]]) -> dict[str, np.ndarray]:
