@@ -477,15 +477,18 @@ def _input_precision(dtype: torch.dtype) -> str:
     return "ieee" if dtype == torch.float32 else "tf32"
 
 
-def _check_inputs(q, k, v, lengths) -> torch.Tensor:
+def _check_tensors(q, k, v, layout: str) -> None:
+    """The checks both ops share: tensors of ``layout``'s rank, one shape, dtype and device, a
+    supported dtype and head dim, and a device the kernels run on."""
+    rank = layout.count(",") + 1
     for name, t in (("q", q), ("k", k), ("v", v)):
         if not isinstance(t, torch.Tensor):
             raise ValueError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
-        if t.dim() != 4:
-            raise ValueError(f"{name} must be 4-D (B, H, L, D), got shape {tuple(t.shape)}")
+        if t.dim() != rank:
+            raise ValueError(f"{name} must be {rank}-D {layout}, got shape {tuple(t.shape)}")
     if not (q.shape == k.shape == v.shape):
         raise ValueError(
-            "q, k, v must have the same shape (B, H, L, D), got "
+            f"q, k, v must have the same shape {layout}, got "
             f"{tuple(q.shape)}, {tuple(k.shape)}, {tuple(v.shape)}"
         )
     if not (q.dtype == k.dtype == v.dtype):
@@ -494,9 +497,7 @@ def _check_inputs(q, k, v, lengths) -> torch.Tensor:
         raise ValueError(f"unsupported dtype {q.dtype}; expected float16, bfloat16 or float32")
     if not (q.device == k.device == v.device):
         raise ValueError(f"q, k, v must be on one device, got {q.device}, {k.device}, {v.device}")
-    B, H, L, D = q.shape
-    if min(B, H, L) < 1:
-        raise ValueError(f"B, H and L must be >= 1, got shape {tuple(q.shape)}")
+    D = q.shape[-1]
     if not 1 <= D <= MAX_HEAD_DIM:
         raise ValueError(f"head dim D={D} is not supported; expected 1 <= D <= {MAX_HEAD_DIM}")
     if q.device.type != "cuda" and not _INTERPRETED:
@@ -505,6 +506,13 @@ def _check_inputs(q, k, v, lengths) -> torch.Tensor:
             "TRITON_INTERPRET=1 before importing rnaernie.kernels to run it on CPU, or use "
             "rnaernie.kernels.reference.attention_ref"
         )
+
+
+def _check_inputs(q, k, v, lengths) -> torch.Tensor:
+    _check_tensors(q, k, v, "(B, H, L, D)")
+    B, H, L, _ = q.shape
+    if min(B, H, L) < 1:
+        raise ValueError(f"B, H and L must be >= 1, got shape {tuple(q.shape)}")
     if lengths is None:
         return torch.full((B,), L, dtype=torch.int32, device=q.device)
     if not isinstance(lengths, torch.Tensor):
@@ -679,18 +687,8 @@ def attention_varlen(
     """
     if not HAS_TRITON:
         raise RuntimeError("triton is not installed; install rnaernie[triton]")
-    for name, t in (("q", q), ("k", k), ("v", v)):
-        if not isinstance(t, torch.Tensor) or t.dim() != 3:
-            raise ValueError(f"{name} must be a 3-D (T, H, D) tensor")
-    if not (q.shape == k.shape == v.shape) or not (q.dtype == k.dtype == v.dtype):
-        raise ValueError("q, k, v must share one shape (T, H, D) and one dtype")
-    if q.dtype not in _SUPPORTED_DTYPES:
-        raise ValueError(f"unsupported dtype {q.dtype}; expected float16, bfloat16 or float32")
+    _check_tensors(q, k, v, "(T, H, D)")
     T, H, D = q.shape
-    if not 1 <= D <= MAX_HEAD_DIM:
-        raise ValueError(f"head dim D={D} is not supported; expected 1 <= D <= {MAX_HEAD_DIM}")
-    if q.device.type != "cuda" and not _INTERPRETED:
-        raise ValueError("the Triton attention kernel needs CUDA tensors (or TRITON_INTERPRET=1)")
     cu = torch.as_tensor(cu_seqlens)
     if cu.dim() != 1 or len(cu) < 2 or cu.dtype.is_floating_point or cu.dtype == torch.bool:
         raise ValueError("cu_seqlens must be a 1-D integer tensor of B + 1 >= 2 offsets")

@@ -8,7 +8,8 @@ of being read in windows (``arch_thr+0.0_long_scored_empty``), which shows what 
     python scripts/structure_decoding.py HEAD_DIR [HEAD_DIR ...] \\
         --data ../shared/data --cache runs/eval-cache --out benchmarks/results/structure_decoding.json
 
-Pair logits are cached per head and set in ``--cache`` (``model-<hash of the head>/SET.npz``).
+Pair logits are cached per head and set in ``--cache`` (``logits-<hash of the weights>/SET-<hash>.npz``,
+:func:`rnaernie.evaluate.head_pair_logits`).
 With ``--rnafold``, ViennaRNA's per-sequence F1 on TS0 and ArchiveII (MFE pairs cached the way
 ``rnaernie evaluate`` caches them) and a paired bootstrap (10,000 resamples) of the mean F1 difference between each head's (and the ensemble's) VL0-chosen
 setting and RNAfold: its 95 % interval says whether a lead is more than noise; plus both F1s per
@@ -24,9 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rnaernie.evaluate import model_cache, paired_bootstrap, rnafold_structures
-from rnaernie.model import RnaErnieForContactPrediction
-from rnaernie.predict import pair_logits
+from rnaernie.evaluate import head_pair_logits, paired_bootstrap, rnafold_structures
 from rnaernie.structure import DecodeOptions, f1, read_dbn
 from rnaernie.training.structure import THRESHOLDS, per_sequence_f1, score_structures
 
@@ -59,17 +58,9 @@ def _sets(data: Path) -> dict:
 
 
 def _logits(head: Path, name: str, recs, cache: Path) -> list[np.ndarray]:
-    f = model_cache(cache, head) / f"{name}.npz"  # keyed by the head's weights and config
-    if f.exists():
-        z = np.load(f)
-        return [z[f"arr_{i}"] for i in range(len(z.files))]
+    """The head's pair logits of the set, cached by evaluate's helper (keyed by its weights)."""
     t = time.perf_counter()
-    model = RnaErnieForContactPrediction.from_pretrained(head)
-    if model.config.extra.get("type_guided"):
-        raise SystemExit(f"{head}: type-guided heads are not supported here")
-    out = pair_logits(model, [r.sequence for r in recs], replace_invalid=True)
-    f.parent.mkdir(parents=True, exist_ok=True)
-    np.savez(f, *out)
+    out = head_pair_logits(cache, head, name, recs)
     print(f"{head.name} {name}: logits in {time.perf_counter() - t:.0f} s", flush=True)
     return out
 

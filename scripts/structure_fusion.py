@@ -40,7 +40,8 @@ import numpy as np
 from rnaernie.evaluate import head_pair_logits, paired_bootstrap, vienna_partitions
 from rnaernie.kmer import kmer_spectra
 from rnaernie.model import RnaErnieForContactPrediction
-from rnaernie.structure import DecodeOptions, decode_batch, f1, read_dbn
+from rnaernie.structure import DecodeOptions, decode_batch, decoder_inputs, f1, read_dbn
+from rnaernie.structure.decoders import PROBABILITY_METHODS
 from rnaernie.structure.prior import FEATURES, Fusion, add_pair_bonus
 from rnaernie.training.structure import THRESHOLDS
 
@@ -66,10 +67,6 @@ def decoders() -> dict[str, DecodeOptions]:
 DECODERS = decoders()
 
 
-def _sigmoid(z: np.ndarray) -> np.ndarray:
-    return (1.0 / (1.0 + np.exp(-np.clip(z, -30, 30)))).astype(np.float32)
-
-
 class Scores:
     """Fused logits of some sequences and, computed once when a decoder needs them, their
     sigmoid probabilities."""
@@ -79,10 +76,11 @@ class Scores:
         self._probs: list[np.ndarray] | None = None
 
     def for_decoder(self, opts: DecodeOptions) -> list[np.ndarray]:
-        if opts.method not in ("mea", "threshknot"):
+        """What ``opts``' decoder reads (:func:`decoder_inputs`), the probabilities computed once."""
+        if opts.method not in PROBABILITY_METHODS:
             return self.logits
         if self._probs is None:
-            self._probs = [_sigmoid(z) for z in self.logits]
+            self._probs = decoder_inputs(self.logits, opts)
         return self._probs
 
 
@@ -230,16 +228,18 @@ def main() -> None:
                  "chosen_on_vl0": {k: v for k, v in choice.items() if k != "fusion"}}  # fmt: skip
     res["chosen_on_vl0"]["prior_bpp"] = as_fusion(choice).to_dict()
     opts = DECODERS[choice["decoder"]]
+    base_of = {}  # per-sequence F1 of the baselines, per test set (the family table reuses them)
     for k in ("bprna_ts0", "archiveII_600"):
         seqs, logits, parts, truth = data[k]
         ours = per_seq(seqs, apply(choice, seqs, logits, parts), truth, opts)
-        res[k] = compare(ours, baselines(extra, seqs, logits, parts, truth))
+        base_of[k] = baselines(extra, seqs, logits, parts, truth)
+        res[k] = compare(ours, base_of[k])
         print(k, json.dumps(res[k]), flush=True)
     # ArchiveII family by family, each with a fusion and decoder chosen without the family
     seqs, logits, parts, truth = data["archiveII_600"]
     fam = np.array([r.name.split("_")[0].lower() for r in sets["archiveII_600"]])
     vfam = families(sets["bprna_vl0"], sets["archiveII_600"])
-    base = baselines(extra, seqs, logits, parts, truth)
+    base = base_of["archiveII_600"]
     ours = np.zeros(len(seqs))
     per_family = {}
     for f in sorted(set(fam), key=lambda f: -(fam == f).sum()):

@@ -17,7 +17,11 @@ if not torch.cuda.is_available():  # must happen before triton.jit decorates the
     os.environ.setdefault("TRITON_INTERPRET", "1")
 
 attn_mod = pytest.importorskip("rnaernie.kernels.attention")
-from rnaernie.kernels.reference import attention_probs_ref, attention_ref  # noqa: E402
+from rnaernie.kernels.reference import (  # noqa: E402
+    attention_probs_ref,
+    attention_ref,
+    attention_varlen_ref,
+)
 
 attention = attn_mod.attention
 DEVICE = "cuda" if torch.cuda.is_available() and not attn_mod.is_interpreted() else "cpu"
@@ -192,16 +196,6 @@ def test_modules_import_without_triton(monkeypatch):
             op(torch.zeros(1, 1, 1, 16), torch.zeros(1, 1, 1, 16), torch.zeros(1, 1, 1, 16))
 
 
-def _varlen_reference(q, k, v, cu, sm_scale=None, upcast=True):
-    """Each packed sequence through the padded reference on its own."""
-    out = torch.zeros_like(q)
-    for a, b in zip(cu[:-1].tolist(), cu[1:].tolist()):
-        if b > a:
-            x = [t[a:b].transpose(0, 1)[None] for t in (q, k, v)]  # (1, H, n, D)
-            out[a:b] = attention_ref(*x, None, sm_scale, upcast=upcast)[0].transpose(0, 1)
-    return out
-
-
 @pytest.mark.parametrize("lengths", [[97, 1, 0, 130, 33], [64], [5, 5, 5]])
 @pytest.mark.parametrize("D", [64, 40])
 def test_varlen_forward_matches_per_sequence_reference(lengths, D):
@@ -213,7 +207,10 @@ def test_varlen_forward_matches_per_sequence_reference(lengths, D):
     cu = torch.tensor([0, *torch.tensor(lengths).cumsum(0).tolist()], device=DEVICE)
     out = attn_mod.attention_varlen(q, k, v, cu)
     _check_close(
-        "varlen", out, _varlen_reference(q, k, v, cu), _varlen_reference(q, k, v, cu, upcast=False)
+        "varlen",
+        out,
+        attention_varlen_ref(q, k, v, cu, upcast=True),
+        attention_varlen_ref(q, k, v, cu),
     )
     # the same tokens as a padded batch through the padded kernel agree
     L = max(lengths)

@@ -86,10 +86,10 @@ def _clean(seqs: Sequence[str]) -> list[str]:
 
 
 def _in_workers(
-    seqs: list[str], processes: int, mode: str, run_one: Callable[[list[int], str], Any]
+    seqs: list[str], processes: int, mode: str, run_one: Callable[[list[int], str, str], list]
 ) -> list:
-    """``run_one(indices, path)`` per share of ``seqs`` in ``processes`` worker interpreters,
-    concatenated in input order."""
+    """A worker interpreter in ``mode`` per share of ``seqs`` (``processes`` shares), then
+    ``run_one(indices, npz_path, stdout)`` reads its results; concatenated in input order."""
     chunks = [c.tolist() for c in np.array_split(np.arange(len(seqs)), processes)]
     with tempfile.TemporaryDirectory(prefix=f"rnaernie-{mode}-") as tmp:
 
