@@ -5,10 +5,12 @@
 #include <pybind11/stl.h>
 
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
+#include "homology.hpp"
 #include "masking.hpp"
 #include "motifs.hpp"
 #include "tokenizer.hpp"
@@ -194,6 +196,74 @@ void register_motifs(py::module_& m) {
 }  // namespace
 // ==== end section: motifs ====
 
+// ==== section: homology ====
+namespace {
+
+void register_homology(py::module_& m) {
+  using rnaernie::AlignScoring;
+  using rnaernie::HomologyIndex;
+  using rnaernie::LocalAlignment;
+  using rnaernie::SeedOptions;
+  auto alignment_tuple = [](const LocalAlignment& a) {
+    return py::make_tuple(a.score, a.q_begin, a.q_end, a.r_begin, a.r_end);
+  };
+  m.def(
+      "smith_waterman",
+      [alignment_tuple](const std::string& a, const std::string& b, int match, int mismatch, int gap_open,
+                        int gap_extend, const std::optional<std::pair<int, int>>& band) {
+        const auto ca = rnaernie::nucleotide_codes(a), cb = rnaernie::nucleotide_codes(b);
+        return alignment_tuple(rnaernie::smith_waterman(ca.data(), static_cast<int>(ca.size()), cb.data(),
+                                                        static_cast<int>(cb.size()),
+                                                        AlignScoring{match, mismatch, gap_open, gap_extend},
+                                                        band ? band->first : -(1 << 30),
+                                                        band ? band->second : (1 << 30)));
+      },
+      py::arg("a"), py::arg("b"), py::kw_only(), py::arg("match"), py::arg("mismatch"), py::arg("gap_open"),
+      py::arg("gap_extend"), py::arg("band") = py::none(),
+      "Best local alignment (Smith-Waterman-Gotoh): (score, a_begin, a_end, b_begin, b_end); band = "
+      "(lo, hi): only the diagonals lo <= j - i <= hi (a[i] aligned to b[j]).");
+  py::class_<HomologyIndex>(m, "HomologyIndex")
+      .def(py::init<const std::vector<std::string>&, const std::vector<int32_t>&, int, int>(), py::arg("refs"),
+           py::arg("family"), py::arg("k"), py::arg("max_occurrences"))
+      .def_property_readonly("k", &HomologyIndex::k)
+      .def_property_readonly("num_refs", &HomologyIndex::num_refs)
+      .def_property_readonly("num_families", &HomologyIndex::num_families)
+      .def_property_readonly("indexed", &HomologyIndex::indexed)
+      .def(
+          "align_windows",
+          [](const HomologyIndex& self, const std::string& seq, const std::vector<int64_t>& starts, int width,
+             int match, int mismatch, int gap_open, int gap_extend, int ungapped, int xdrop, int max_candidates,
+             int pad, int threads) {
+            rnaernie::WindowAlignments r;
+            {
+              py::gil_scoped_release release;
+              r = self.align_windows(seq, starts, width, AlignScoring{match, mismatch, gap_open, gap_extend},
+                                     SeedOptions{ungapped, xdrop, max_candidates, pad}, threads);
+            }
+            const auto n = static_cast<py::ssize_t>(r.n);
+            std::vector<int32_t> best(6 * r.n);
+            for (int64_t i = 0; i < r.n; ++i) {
+              const auto& a = r.best[i];
+              int32_t row[6] = {a.score, a.ref, a.q_begin, a.q_end, a.r_begin, a.r_end};
+              std::copy(row, row + 6, best.begin() + 6 * i);
+            }
+            py::dict out;
+            out["family_score"] = to_numpy(std::move(r.family_score), {n, static_cast<py::ssize_t>(r.families)});
+            out["best"] = to_numpy(std::move(best), {n, py::ssize_t{6}});
+            out["candidates"] = to_numpy(std::move(r.candidates), {n});
+            return out;
+          },
+          py::arg("seq"), py::arg("starts"), py::arg("width"), py::kw_only(), py::arg("match"), py::arg("mismatch"),
+          py::arg("gap_open"), py::arg("gap_extend"), py::arg("ungapped"), py::arg("xdrop"),
+          py::arg("max_candidates"), py::arg("pad"), py::arg("threads") = 0,
+          "Seeded local alignment of each window seq[s:s+width] against the library (GIL released): "
+          "family_score (n, families) int32, best (n, 6) int32 = score, ref, q_begin, q_end, r_begin, r_end "
+          "(window coordinates; ref -1: none), candidates (n,) references aligned.");
+}
+
+}  // namespace
+// ==== end section: homology ====
+
 // ==== section: masking ====
 namespace {
 
@@ -372,11 +442,13 @@ void register_structure(py::module_& m) {
 // ==== end section: structure ====
 
 PYBIND11_MODULE(_core, m) {
-  m.doc() = "rnaernie native core (C++17): tokenizer, motif matcher, masking spans, structure decoder";
+  m.doc() = "rnaernie native core (C++17): tokenizer, motif matcher, masking spans, structure decoder, homology search";
   // ---- register: tokenizer ----
   register_tokenizer(m);
   // ---- register: motifs ----
   register_motifs(m);
+  // ---- register: homology ----
+  register_homology(m);
   // ---- register: masking ----
   register_masking(m);
   // ---- register: structure ----

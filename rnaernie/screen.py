@@ -1,22 +1,28 @@
-"""Screening genomes for RNA genes: windows on both strands, a scanning CNN, the detector head,
-scores calibrated to E-values, loci.
+"""Screening genomes for RNA genes: windows on both strands, homology search against a library
+of family members, a scanning CNN, the detector head, scores calibrated to E-values, loci.
 
 The detector (``heads/screen``, trained by ``rnaernie finetune screen``; see
-:mod:`rnaernie.training.screen`) classifies a window into the families of its training set or
-background. The pipeline, as Infernal's ``cmsearch`` has it:
+:mod:`rnaernie.training.screen`) scores windows for the families of its training set against
+background. The pipeline, as Infernal's ``cmsearch`` and BLASTN have it:
 
 1. **Windows** of ``window`` nt every ``stride`` nt on both strands (:func:`window_spans`); a long
    record is cut into :class:`Chunk` s of whole windows, so that ranks can share one chromosome.
-2. **Filter**: the scanning CNN (:class:`rnaernie.model.motif_cnn.MotifCNN`) runs once over each
-   strand of a chunk and gives every window its log-odds of the best family against background;
-   windows below the head's threshold (chosen to keep 99 % of validation positives) stop here.
-3. **Score**, in bits, by the detector's scorer (chosen on validation data): ``cnn`` (the CNN's
-   log-odds), ``model`` (the language-model head's, on the windows the filter lets through) or
-   ``kmer`` (the k-mer classifier on every window: the baseline).
-4. **Loci**: overlapping hit windows of one family and strand merge into one locus (best score,
-   window count); the locus spans the windows' intersection, or their union when that is shorter
-   than the stride (a gene longer than the window). Of overlapping loci on one strand the best
-   scoring one is kept (families compete, as Rfam's clans do).
+2. **Filter**: for the ``fused`` and ``homology`` scorers, exact k-mer seeds against the
+   detector's library and their ungapped extension (:mod:`rnaernie.homology`); a window without a
+   good enough extension cannot be a hit. For ``cnn`` and ``model``, the scanning CNN
+   (:class:`rnaernie.model.motif_cnn.MotifCNN`) runs once over each strand of a chunk; windows
+   below the head's threshold (chosen to keep 99 % of validation positives) stop there.
+3. **Score**, in bits, by the detector's scorer: ``fused`` (the default when the detector has a
+   library: each family's gapped alignment score in bits plus ``cnn_weight`` × the CNN's log-odds
+   on the window), ``homology`` (the alignment alone), ``cnn`` (the CNN's log-odds), ``model``
+   (the language-model head's, on the windows the CNN lets through) or ``kmer`` (the k-mer
+   classifier on every window: the baseline).
+4. **Loci**: a homology hit spans its aligned stretch extended by the unaligned ends of its
+   reference (where the whole member would lie), other hits their window; overlapping hits of one
+   family and strand merge into one locus (best score, hit count); the locus spans the hits'
+   intersection, or their union when that is shorter than the stride (a gene longer than the
+   window). Of overlapping loci on one strand the best scoring one is kept (families compete, as
+   Rfam's clans do).
 5. **E-value** = the rate of background windows scoring at least as high, per Mb searched (from
    the scorer's :class:`Calibration`, measured on shuffled transcripts that training never saw; an
    exponential tail beyond the measured range) × the Mb searched (both strands count). A locus
@@ -47,6 +53,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from .homology import HomologySettings, Library
 from .io import Invalid, Record
 from .io.writers import LineWriter, TableWriter
 from .kmer import KmerClassifier, shuffled_genome
@@ -226,7 +233,8 @@ class Calibration:
 
 @dataclass(frozen=True)
 class WindowHit:
-    """A window that passed the filter and scored at least the calibration floor."""
+    """A window that passed the filter and scored at least the calibration floor; ``start``/``end``
+    are the window's, or for the homology scorers the aligned member's extent."""
 
     id: str
     strand: str
@@ -261,7 +269,8 @@ class Locus:
                 self.evalue, self.probability, self.windows)  # fmt: skip
 
 
-SCORERS = ("cnn", "model", "kmer")
+SCORERS = ("fused", "homology", "cnn", "model", "kmer")
+HOMOLOGY_SCORERS = ("fused", "homology")
 
 
 def log_odds(z: np.ndarray, probs: bool = False) -> tuple[np.ndarray, np.ndarray]:
@@ -280,12 +289,14 @@ def _softmax(z: np.ndarray) -> np.ndarray:
 class Detector:
     """The screening detector of a head directory (``model.safetensors`` and ``config.json`` with
     ``extra.screen``: the head; ``cnn.safetensors``: the scanning CNN; ``kmer_logreg.safetensors``:
-    the k-mer classifier); :meth:`from_model` takes a model's ``heads/screen``.
+    the k-mer classifier; ``library.fasta.gz``: the homology library, its settings in
+    ``extra.screen.homology``); :meth:`from_model` takes a model's ``heads/screen``.
 
-    ``scorer`` (default: the one chosen on validation data, ``extra.screen.scorer``): ``"cnn"``
-    scores windows by the CNN's log-odds; ``"model"`` by the head's, on the windows whose CNN
-    log-odds pass the filter threshold; ``"kmer"``: the k-mer classifier on every window (the
-    baseline detector). Each scorer has its own calibration."""
+    ``scorer`` (default: the head's, ``extra.screen.scorer``): ``"fused"`` scores the windows
+    that align to the library by the alignment's bits plus the CNN's log-odds; ``"homology"`` by
+    the alignment alone; ``"cnn"`` every window by the CNN's log-odds; ``"model"`` by the head's,
+    on the windows whose CNN log-odds pass the filter threshold; ``"kmer"``: the k-mer classifier
+    on every window (the baseline detector). Each scorer has its own calibration."""
 
     def __init__(self, path: str | Path, *, device: str | torch.device = "cpu",
                  dtype: torch.dtype = torch.float32, int8: bool = False,
@@ -326,6 +337,20 @@ class Detector:
             if labels != self.labels:
                 raise ValueError(f"{self.path}: the {name}'s labels {labels} are not the "
                                  f"detector's {self.labels}")  # fmt: skip
+        self.homology: Library | None = None
+        self.cnn_weight = 1.0
+        if "homology" in cfg:
+            try:
+                h = cfg["homology"]
+                settings = HomologySettings.from_dict(h["settings"], where)
+                self.cnn_weight = float(h["cnn_weight"])
+                library = self.path / str(h["library"])
+            except (KeyError, TypeError) as e:
+                raise ValueError(f"{where}: bad homology settings ({e!r} missing or bad)") from None
+            self.homology = Library.read(library, self.families, settings)
+        elif self.scorer in HOMOLOGY_SCORERS:
+            raise ValueError(f"{where}: the {self.scorer} scorer needs a homology library "
+                             "(add one with `rnaernie finetune screen --library-only`)")  # fmt: skip
         self.tokenizer = Tokenizer()
 
     @classmethod
@@ -373,7 +398,13 @@ class Detector:
             st, j = order[i // n], i % n
             return strand_seq[st][starts[st][j] : starts[st][j] + widths[j]]
 
-        if self.scorer == "kmer":  # the baseline: every window, no filter, no CNN
+        envelope = None
+        if self.scorer in HOMOLOGY_SCORERS:
+            z, envelope, passed = self._homology_logits(strand_seq, starts, widths, order)
+            fam, bits = log_odds(z)
+            bits[~passed] = -np.inf
+            n_pass = int(passed.sum())
+        elif self.scorer == "kmer":  # the baseline: every window, no filter, no CNN
             seqs = [window_seq(i) for i in range(len(order) * n)]
             z = np.concatenate([self.kmer.decision_function(seqs[a : a + KMER_BLOCK],
                                                             replace_invalid=True)
@@ -405,8 +436,51 @@ class Detector:
                 fam[idx], bits[idx] = f, b
                 prob[idx] = np.clip(p, 1e-30, None)[np.arange(len(idx)), f]
         keep = np.flatnonzero(passed & (bits >= floor))
-        return [WindowHit(chunk.id, order[i // n], *chunk.spans[i % n], self.families[fam[i]],
-                          _sig(bits[i]), _sig(prob[i])) for i in keep], n_pass  # fmt: skip
+        spans_of = np.array(chunk.spans * len(order), dtype=np.int64).reshape(-1, 2)
+        if envelope is not None:  # the aligned family member's extent, where it is the hit's family
+            own = envelope[:, 2] == fam
+            spans_of = np.where(own[:, None], envelope[:, :2] + chunk.offset, spans_of)
+        return [WindowHit(chunk.id, order[i // n], int(spans_of[i, 0]), int(spans_of[i, 1]),
+                          self.families[fam[i]], _sig(bits[i]), _sig(prob[i]))
+                for i in keep], n_pass  # fmt: skip
+
+    def _homology_logits(self, strand_seq: dict[str, str], starts: dict[str, np.ndarray],
+                         widths: np.ndarray, order: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
+        """(N, C) log-odds in nats (background 0) of the ``homology`` and ``fused`` scorers, the
+        hit extents (N, 3: chunk start, end, family of the best alignment; −1 where none) and
+        the windows with an alignment (the filter: only those can be hits). ``fused`` adds the
+        CNN's log-odds × ``cnn_weight``, computed on the aligned windows only."""
+        assert self.homology is not None
+        n = len(widths)
+        z = np.zeros((len(order) * n, len(self.labels)))
+        ext = np.full((len(order) * n, 3), -1, dtype=np.int64)
+        threads = torch.get_num_threads()
+        for k, st in enumerate(order):
+            seq = strand_seq[st]
+            for w in np.unique(widths):
+                sel = np.flatnonzero(widths == w)
+                a = self.homology.align(seq, starts[st][sel], int(w), threads=threads)
+                rows = k * n + sel
+                z[rows, :-1] = a.scores * (self.homology.bits_per_score * LN2)
+                # envelope (strand coordinates) -> forward chunk coordinates, clipped to the chunk
+                lo = np.clip(starts[st][sel] + a.envelope[:, 0], 0, len(seq))
+                hi = np.clip(starts[st][sel] + a.envelope[:, 1], 0, len(seq))
+                if st == "-":
+                    lo, hi = len(seq) - hi, len(seq) - lo
+                ext[rows] = np.where(a.aligned[:, None], np.stack([lo, hi, a.family], 1), -1)
+                if self.scorer == "fused" and a.aligned.any():
+                    idx = sel[a.aligned]
+                    x = one_hot([seq[s : s + int(w)] for s in starts[st][idx]])
+                    with torch.inference_mode():
+                        c = (
+                            self.cnn(x.to(next(self.cnn.parameters()).device))
+                            .double()
+                            .cpu()
+                            .numpy()
+                        )
+                    z[k * n + idx, :-1] += self.cnn_weight * (c[:, :-1] - c[:, -1:])
+        passed = ext[:, 2] >= 0
+        return z, ext, passed
 
 
 # ----------------------------------------------------------------------------- loci

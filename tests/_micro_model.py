@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from rnaernie.model import (
@@ -50,18 +51,23 @@ def save_micro_model(d: Path, heads: tuple[str, ...] = ("nrc", "structure", "int
 
 
 SCREEN_LABELS = ["Gfam", "Cfam", "background"]
+# the micro detector's homology library: two random 60-nt members of each family
+SCREEN_MEMBERS = ["".join(np.random.default_rng(k).choice(list("ACGU"), 60)) for k in range(4)]
+SCREEN_MEMBER_FAMILIES = [0, 0, 1, 1]
 
 
 def save_micro_detector(d: Path, window: int = 40, stride: int = 20) -> Path:
     """A screening head whose CNN and k-mer classifier are set by hand: the CNN counts G (family
     ``Gfam``) and C (``Cfam``) in every 9-mer, so runs of G or C are hits and random sequence is
     background; the k-mer classifier (k = 1) does the same on a window's G and C shares. The
-    filter threshold is 0 bits. Calibrated (every scorer) on random background."""
-    import numpy as np
-
+    filter threshold is 0 bits. Its homology library is :data:`SCREEN_MEMBERS` (6-nt seeds, a
+    low ungapped gate, so that random background aligns and calibrates). Calibrated (every
+    scorer) on random background; the default scorer stays ``cnn``."""
+    from rnaernie.homology import HomologySettings
     from rnaernie.kmer import KmerClassifier
     from rnaernie.model.motif_cnn import MotifCNN
-    from rnaernie.screen import calibrate
+    from rnaernie.screen import SCORERS, calibrate
+    from rnaernie.training.screen import add_library
 
     m = RnaErnieForSequenceClassification(micro_config(num_labels=3))
     # A C G U frequencies -> logits; background wins on balanced composition
@@ -85,9 +91,12 @@ def save_micro_detector(d: Path, window: int = 40, stride: int = 20) -> Path:
                                  "filter": {"stage": "cnn", "threshold": 0.0, "sensitivity": 0.99}}}  # fmt: skip
     m.save_pretrained(d)
     (d / "labels.json").write_text(json.dumps(SCREEN_LABELS))
+    add_library(
+        d, SCREEN_MEMBERS, SCREEN_MEMBER_FAMILIES, settings=HomologySettings(k=6, ungapped=12)
+    )
     rng = np.random.default_rng(0)
     background = ["".join(rng.choice(list("ACGU"), 2000)) for _ in range(20)]
-    for scorer in ("cnn", "model", "kmer"):
+    for scorer in SCORERS:
         calibrate(d, background, megabases=0.05, scorer=scorer)
     return d
 

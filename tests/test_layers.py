@@ -21,6 +21,8 @@ LAYERS = [
         "rnaernie.motifs",
         "rnaernie.masking",
         "rnaernie._masking_ref",
+        "rnaernie.homology",
+        "rnaernie._homology_ref",
         "rnaernie.kmer",
         "rnaernie.structure",
     },  # native wrappers

@@ -13,7 +13,7 @@ import sys
 
 import numpy as np
 import pytest
-from _micro_model import SCREEN_LABELS, save_micro_model
+from _micro_model import SCREEN_LABELS, SCREEN_MEMBERS, save_micro_model
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -200,6 +200,28 @@ def test_detector_finds_a_planted_gene_on_its_strand(model, scorer):
         m.screen([("chr", g)], scorer="hmm")
 
 
+@pytest.mark.parametrize("scorer", ["fused", "homology"])
+def test_homology_scorers_find_library_members_with_their_extent(model, scorer):
+    """A mutated library member on each strand: a locus of its family and strand that spans
+    the member itself (the alignment's envelope), not the windows; random sequence: nothing."""
+    import rnaernie
+
+    det = Detector.from_model(rnaernie.load(model, dtype="float32"), scorer=scorer)
+    bg = _genome(7)
+    g_member = SCREEN_MEMBERS[1][:30] + "A" + SCREEN_MEMBERS[1][31:]  # one mismatch
+    c_member = reverse_complement(SCREEN_MEMBERS[2])
+    g = bg[:1003] + g_member + bg[1003:2011] + c_member + bg[2011:]
+    found = detect(det, [Record("chr", g)], evalue=0.01)
+    assert [(x.family, x.strand, x.start, x.end) for x in found] == [
+        ("Gfam", "+", 1003, 1063), ("Cfam", "-", 2071, 2131)]  # fmt: skip
+    assert all(x.evalue <= 0.01 and 0 < x.probability <= 1 for x in found)
+    rc = reverse_complement(g)
+    mirrored = detect(det, [Record("chr", rc)], evalue=0.01)
+    assert {(len(g) - x.end, len(g) - x.start, x.family, "+-"[x.strand == "+"])
+            for x in mirrored} == {(x.start, x.end, x.family, x.strand) for x in found}  # fmt: skip
+    assert detect(det, [Record("chr", bg)], evalue=0.01) == []
+
+
 def test_cnn_scan_equals_the_network_on_each_window(tmp_path):
     """The chunk scan (one pass, sliding maximum) gives each window the maximum over the window of
     the per-position logits the network computes on the whole chunk, and background's constant."""
@@ -360,7 +382,29 @@ def test_finetune_screen_command_trains_and_calibrates(tmp_path):
         assert 0.0 <= figures[name]["auc_positive_vs_background"] <= 1.0
     assert (out / "cnn.safetensors").is_file() and (out / "kmer_logreg.safetensors").is_file()
     assert len(list(read_fasta(train))) == 24
+    # the training members are the homology library; random background never aligns to them,
+    # so the fused scorer cannot be calibrated and the default stays the validation choice
+    assert len(det.homology.seqs) == 24 and det.scorer == figures["scorer"]
     assert SCREEN_LABELS[-1] == det.labels[-1]
+
+
+def test_library_members_with_rfam_relatives_and_exclusions(tmp_path):
+    from rnaernie.training.screen import library_members
+
+    rfam = tmp_path / "rfam.tsv"
+    rfam.write_text("seq_id\trfam_acc\tsequence\n"
+                    "a/1-9\tRF00005\tGGCCAAUUGG\n"     # a relative of the tRNA member: joins
+                    "b/1-9\tRF00001\tCCCCCCCCCC\n"     # a family the training set does not name
+                    "c/1-9\tRF00005\tACGUACGUAC\n")  # identical to an excluded sequence  # fmt: skip
+    seqs, fams, counts = library_members(
+        ["GGGAAACCC", "UUUGGGAAA", "GGGAAACCC"], [1, 0, 1],
+        ["RF00005_X1_1-9", "RF00100_Y_2-9", "RF00005_X2_1-9"], rfam=rfam, exclude=["ACGTACGTAC"],
+    )  # fmt: skip
+    assert seqs == ["GGGAAACCC", "UUUGGGAAA", "GGCCAAUUGG"] and fams == [1, 0, 1]
+    assert counts == {"training_members": 2, "rfam_members": 1, "rfam_families": 2}
+    rfam.write_text("seq_id\tsequence\nx\tACGU\n")
+    with pytest.raises(ValueError, match=r"rfam\.tsv, line 1: need the columns rfam_acc"):
+        library_members(["ACGU"], [0], ["RF00005_x"], rfam=rfam)
 
 
 def test_motif_cnn_saves_and_loads(tmp_path):

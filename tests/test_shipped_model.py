@@ -30,7 +30,7 @@ def test_files_and_card():
     for f in ("config.json", "model.safetensors", "MODEL_CARD.md", "heads/nrc/labels.json",
               "heads/nrc/kmer_logreg.safetensors", "heads/structure/config.json",
               "heads/interaction/config.json", "heads/screen/cnn.safetensors",
-              "heads/screen/kmer_logreg.safetensors"):  # fmt: skip
+              "heads/screen/kmer_logreg.safetensors", "heads/screen/library.fasta.gz"):  # fmt: skip
         assert (SHIPPED / f).is_file(), f
     kmer = KmerClassifier.load(SHIPPED / "heads/nrc")  # the k-mer classifier classify multiplies in
     assert kmer.labels == json.loads((SHIPPED / "heads/nrc/labels.json").read_text())
@@ -107,15 +107,31 @@ def test_cuda_auto_dtype_matches_cpu_float32(model):
 
 
 def test_shipped_detector_is_calibrated_and_quiet_on_shuffled_sequence(model):
-    """The screening detector ships with a CNN scorer and E-value calibrations, and at the default
-    E-value calls nothing in 100 kb of dinucleotide-shuffled example sequences (both strands)."""
+    """The screening detector ships with the fused scorer (its homology library + the CNN) and an
+    E-value calibration for every scorer; at the default E-value it calls nothing in 100 kb of
+    dinucleotide-shuffled example sequences (both strands), and finds the example sequences (nRC
+    test members, none in its library) planted in that background, family and strand right."""
     from rnaernie.kmer import shuffled_genome
+    from rnaernie.screen import SCORERS
+    from rnaernie.tokenizer import normalise, reverse_complement
 
     det = model.detector()
-    assert det.scorer == "cnn" and det.calibration is not None
-    assert model.detector("kmer").calibration is not None
+    assert det.scorer == "fused" and det.homology is not None
+    assert all(model.detector(s).calibration is not None for s in SCORERS)
     nrc = json.loads((SHIPPED / "heads/nrc/labels.json").read_text())
     assert det.families == nrc  # a hit's family is spelled as classify spells it
     rng = np.random.default_rng(0)
     bg = shuffled_genome([r.seq for r in read_fasta(example_fasta())], 100_000, rng)
     assert model.screen([("bg", bg)]) == []
+    examples = list(read_fasta(example_fasta()))
+    assert not {normalise(r.seq) for r in examples} & set(det.homology.seqs)
+    parts, planted = [], []
+    for k, r in enumerate(examples):
+        parts.append(bg[3000 * k : 3000 * (k + 1)])
+        a = sum(map(len, parts))
+        parts.append(r.seq if k % 2 == 0 else reverse_complement(r.seq))
+        planted.append((a, a + len(r.seq), "+-"[k % 2], r.description))
+    found = model.screen([("g", "".join(parts))])
+    hits = sum(any(x.strand == st and x.family == f and min(x.end, b) - max(x.start, a) >= (b - a) / 2
+                   for x in found) for a, b, st, f in planted)  # fmt: skip
+    assert hits >= 22, hits  # 24 of 26 when shipped

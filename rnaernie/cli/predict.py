@@ -16,7 +16,7 @@ from ..api import FOLD_MAX_NT
 from ..io import check_output, component_path, iter_records, open_binary, open_text
 from ..io.runner import merge_parts, run_sharded
 from ..io.writers import EmbeddingWriter, NpyWriter, StructureWriter, TableWriter, is_special
-from ..screen import CHUNK_NT
+from ..screen import CHUNK_NT, SCORERS
 from .options import (
     example_fasta,
     ext,
@@ -468,8 +468,9 @@ def add_parsers(sub: Any) -> None:
 
     p = sub.add_parser(
         "screen", help="find RNA genes in genomes: loci with E-values, both strands (BED, GFF3, TSV)",
-        description="Windows on both strands scored by the detector (heads/screen: a scanning CNN, "
-        "by default, or the language-model head behind it, or a k-mer classifier): "
+        description="Windows on both strands scored by the detector (heads/screen: by default "
+        "seeded local alignment to its library of family members plus a scanning CNN on the "
+        "aligned windows; --scorer picks another): "
         "overlapping hit windows of one family merge into loci; E-value = the calibrated rate of "
         "background loci scoring as high per Mb searched x the Mb searched (both strands). Output "
         "by extension: .tsv (default, stdout), .csv, .parquet (id, start, end, strand, family, "
@@ -488,10 +489,12 @@ def add_parsers(sub: Any) -> None:
     p.add_argument("--tasks", default="",
                    help="per locus, comma-separated: structure (dot_bracket, num_pairs columns; "
                    "GFF3 attribute), embed (OUT.embeddings.npy, row k = locus k)")  # fmt: skip
-    p.add_argument("--scorer", default=None, choices=["cnn", "model", "kmer"],
-                   help="score windows with the scanning CNN, with the detector head on the "
-                   "windows the CNN lets through, or with the k-mer classifier (the baseline); "
-                   "default: the detector's choice, made on validation data")  # fmt: skip
+    p.add_argument("--scorer", default=None, choices=list(SCORERS),
+                   help="fused: seeded local alignment to the detector's library of family "
+                   "members plus the scanning CNN on the aligned windows; homology: the alignment "
+                   "alone; cnn: the scanning CNN; model: the detector head on the windows the CNN "
+                   "lets through; kmer: the k-mer classifier (the baseline); default: the "
+                   "detector's (fused when it has a library)")  # fmt: skip
     p.add_argument("--chunk-nt", type=positive_int, default=CHUNK_NT,
                    help="nt of window starts per chunk of a long record (the unit of sharding)")  # fmt: skip
     p.add_argument("--megabases", type=positive_float, default=None,

@@ -134,7 +134,7 @@ def _finetune_screen(a: argparse.Namespace) -> int:
     order = rng.permutation(len(transcripts))
     n_cal = max(1, round(a.calibration_fraction * len(transcripts)))
     cal = [transcripts[i] for i in order[:n_cal]]  # never seen in training
-    if not a.calibrate_only:
+    if not (a.calibrate_only or a.library_only):
         seqs, y, names = read_labelled_fasta(a.train)
         held = stratified_holdout(y, a.valid_fraction, seed=a.seed)
         keep = np.setdiff1d(np.arange(len(seqs)), held)
@@ -159,10 +159,28 @@ def _finetune_screen(a: argparse.Namespace) -> int:
         )  # fmt: skip
         (out / "metrics.json").write_text(json.dumps({"valid": figures}, indent=1) + "\n")
         print(json.dumps(figures))
-    from ..screen import calibrate
+    if not (a.calibrate_only or a.no_library):
+        labels = json.loads((out / "config.json").read_text())["extra"]["labels"][:-1]
+        seqs, y, _ = read_labelled_fasta(a.train, labels=labels)
+        ids = [r.id for r in read_fasta(a.train, allow_duplicates=True)]
+        exclude = [r.seq for f in a.library_exclude for r in read_fasta(f, allow_duplicates=True)]
+        members, fams, counts = ts.library_members(seqs, y, ids, rfam=a.library_rfam,
+                                                   exclude=exclude)  # fmt: skip
+        info = ts.add_library(out, members, fams)
+        print(json.dumps({"library": {**counts, **info}}))
+    added = not (a.calibrate_only or a.no_library)
+    from ..screen import HOMOLOGY_SCORERS, SCORERS, calibrate
 
-    default = json.loads((out / "config.json").read_text())["extra"]["screen"].get("scorer", "cnn")
-    for scorer in (default, *sorted({"cnn", "model", "kmer"} - {default})):
+    screen_cfg = json.loads((out / "config.json").read_text())["extra"]["screen"]
+    default = screen_cfg.get("scorer", "cnn")
+    usable = [x for x in SCORERS if "homology" in screen_cfg or x not in HOMOLOGY_SCORERS]
+    if a.scorers is not None:
+        bad = sorted(set(a.scorers) - set(usable))
+        if bad:
+            raise ValueError(f"--scorers: {', '.join(bad)} not among this detector's scorers "
+                             f"({', '.join(usable)})")  # fmt: skip
+        usable = [x for x in usable if x in a.scorers]
+    for scorer in ([default] if default in usable else []) + [x for x in usable if x != default]:
         try:
             info = calibrate(out, cal, megabases=a.calibration_mb, seed=a.seed, device=a.device,
                              scorer=scorer)  # fmt: skip
@@ -172,6 +190,8 @@ def _finetune_screen(a: argparse.Namespace) -> int:
             log.warning("the %s scorer is not calibrated: %s", scorer, e)
             continue
         print(json.dumps({"calibration": scorer, **info}))
+        if added and scorer == "fused":
+            ts.set_scorer(out, "fused")  # the library's scorer is the default once calibrated
     return 0
 
 
@@ -336,14 +356,17 @@ def add_parsers(sub: Any) -> None:
     i.add_argument("--batch-size", type=positive_int, default=64, help="pairs per step")
     d = fsub.add_parser(
         "screen",
-        help="the screening detector: families of a labelled FASTA + background; a scanning CNN, "
-        "the model head and a k-mer classifier; scores calibrated to E-values",
+        help="the screening detector: families of a labelled FASTA + background; a homology "
+        "library, a scanning CNN, the model head and a k-mer classifier; scores calibrated to "
+        "E-values",
         description="Train the detector that `rnaernie screen` uses (see rnaernie.training.screen): "
         "windows holding a whole family member are positives; shuffled and real transcripts, "
         "shuffled positives, antisense and partial windows are background. The CNN filter "
-        "threshold keeps 99 %% of validation positives; the default scorer is the best on "
-        "validation data; each scorer is calibrated on shuffled transcripts that training never "
-        "sees (--calibration-fraction of --transcripts).",
+        "threshold keeps 99 %% of validation positives. The training members (with "
+        "--library-rfam, also their Rfam seed relatives) become the homology library, and the "
+        "fused scorer (seeded local alignment + CNN) the default; without a library the default "
+        "scorer is the best on validation data. Each scorer is calibrated on shuffled "
+        "transcripts that training never sees (--calibration-fraction of --transcripts).",
     )
     d.add_argument(
         "train", help="labelled training FASTA (nRC format: class = first word of the description)"
@@ -360,6 +383,22 @@ def add_parsers(sub: Any) -> None:
                    help="megabases of shuffled background to calibrate on (both strands searched)")  # fmt: skip
     d.add_argument("--calibrate-only", action="store_true",
                    help="recalibrate the detector at --out without training it")  # fmt: skip
+    d.add_argument("--library-rfam", default=None,
+                   help="typed Rfam seed table (rfam_acc and sequence columns): its members of the "
+                   "Rfam families the training ids name (nRC ids start with the accession) join "
+                   "the homology library")  # fmt: skip
+    d.add_argument("--library-exclude", action="append", default=[],
+                   help="FASTA whose sequences are kept out of the homology library (e.g. a test "
+                   "set); repeatable")  # fmt: skip
+    d.add_argument("--library-only", action="store_true",
+                   help="give the detector at --out its homology library (and recalibrate) "
+                   "without training it")  # fmt: skip
+    d.add_argument("--no-library", action="store_true",
+                   help="no homology library: the CNN, model and k-mer scorers only")  # fmt: skip
+    d.add_argument("--scorers", type=lambda v: [x.strip() for x in v.split(",") if x.strip()],
+                   default=None,
+                   help="calibrate only these scorers (comma-separated; default: all the detector "
+                   "has)")  # fmt: skip
     d.add_argument("--keep-model", action="store_true",
                    help="keep the detector head already at --out; train the CNN and k-mer stages")  # fmt: skip
     d.add_argument("--cnn-epochs", type=positive_int, default=8, help="epochs of the scanning CNN")

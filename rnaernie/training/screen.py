@@ -15,20 +15,27 @@ Positives sit at a random offset between flanks of shuffled background, as a gen
 :func:`train_detector` fine-tunes the classifier head (unguided: the screen scores windows in one
 pass), fits the k-mer logistic regression (the baseline scorer), trains the scanning CNN and
 chooses its filter threshold on validation positives (keeping :data:`FILTER_SENSITIVITY` of them)
-and the default scorer on validation data. Calibrating the scores to E-values needs the whole
-screening pipeline and lives in :func:`rnaernie.screen.calibrate`.
+and the default scorer on validation data. :func:`add_library` gives the detector its homology
+library (the training members, optionally with the Rfam seed members of the same Rfam families)
+with the settings ``scripts/screen_fusion.py`` chose on validation data; ``fused`` (homology +
+CNN) becomes the default scorer once it is calibrated. Calibrating the scores to E-values needs
+the whole screening pipeline and lives in :func:`rnaernie.screen.calibrate`.
 Background sequence comes from :func:`rnaernie.kmer.shuffled_genome`.
 """
 
 from __future__ import annotations
 
+import gzip
+import json
 import logging
-from collections.abc import Callable, Sequence
+import re
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from ..homology import HomologySettings, Library
 from ..kmer import KmerClassifier, dinucleotide_shuffle, shuffled_genome
 from ..model.motif_cnn import MotifCNN, one_hot
 from ..predict import classifier_probs
@@ -37,11 +44,16 @@ from ..tokenizer import normalise, reverse_complement
 
 __all__ = [
     "BACKGROUND",
+    "CNN_WEIGHT",
     "FILTER_SENSITIVITY",
+    "LIBRARY_FILE",
     "PARTIAL_MAX",
     "DetectorData",
+    "add_library",
     "cnn_scores",
     "detector_windows",
+    "library_members",
+    "set_scorer",
     "train_cnn",
     "train_detector",
 ]
@@ -51,6 +63,98 @@ log = logging.getLogger(__name__)
 BACKGROUND = "background"
 PARTIAL_MAX = 0.2  # a window holding at most this share of a gene is background
 FILTER_SENSITIVITY = 0.99  # share of validation positives the CNN filter must let through
+LIBRARY_FILE = "library.fasta.gz"
+# chosen on validation data by scripts/screen_fusion.py (benchmarks/results/screen_fusion_valid.json):
+# the CNN's weight in the fused log-odds, and the homology settings (HomologySettings.ungapped = 34)
+CNN_WEIGHT = 1.0
+RFAM_ACCESSION = re.compile(r"^(RF\d{5})_")
+
+
+def library_members(
+    seqs: Sequence[str],
+    y: Sequence[int],
+    ids: Sequence[str],
+    *,
+    rfam: str | Path | None = None,
+    exclude: Iterable[str] = (),
+) -> tuple[list[str], list[int], dict]:
+    """The homology library: the labelled members ``seqs`` (class indices ``y``) and, with
+    ``rfam`` (the typed Rfam seed table: ``rfam_acc`` and ``sequence`` columns, tab-separated,
+    gzip or plain), every Rfam seed member of the Rfam families that the training ids name
+    (nRC ids start with the accession, ``RF00005_...``), labelled with that family's class. A
+    sequence identical to one in ``exclude`` (e.g. a test set) is left out; duplicates are kept
+    once. Returns (sequences, classes, counts)."""
+    drop = {normalise(x) for x in exclude}
+    acc: dict[str, int] = {}
+    for i, c in zip(ids, y):
+        m = RFAM_ACCESSION.match(i)
+        if m:
+            acc.setdefault(m.group(1), int(c))
+    out: dict[str, int] = {}
+    for s, c in zip(seqs, y):
+        s = normalise(s)
+        if s not in drop:
+            out.setdefault(s, int(c))
+    n_train, n_rfam = len(out), 0
+    if rfam is not None:
+        opener = gzip.open if str(rfam).endswith(".gz") else open
+        with opener(rfam, "rt") as f:
+            head = f.readline().rstrip("\n").split("\t")
+            try:
+                ia, iseq = head.index("rfam_acc"), head.index("sequence")
+            except ValueError:
+                raise ValueError(f"{rfam}, line 1: need the columns rfam_acc and sequence, got "
+                                 f"{head}") from None  # fmt: skip
+            for line_no, line in enumerate(f, 2):
+                row = line.rstrip("\n").split("\t")
+                if len(row) != len(head):
+                    raise ValueError(
+                        f"{rfam}, line {line_no}: {len(row)} columns, expected {len(head)}"
+                    )
+                if row[ia] in acc:
+                    s = normalise(row[iseq])
+                    if s not in drop and s not in out:
+                        out[s] = acc[row[ia]]
+                        n_rfam += 1
+    counts = {"training_members": n_train, "rfam_members": n_rfam, "rfam_families": len(acc)}
+    return list(out), list(out.values()), counts
+
+
+def add_library(
+    head: str | Path,
+    seqs: Sequence[str],
+    y: Sequence[int],
+    *,
+    settings: HomologySettings | None = None,
+    cnn_weight: float = CNN_WEIGHT,
+) -> dict:
+    """Write the homology library into the detector at ``head`` (:data:`LIBRARY_FILE`, the
+    settings in ``extra.screen.homology``). Calibrate its scorers afterwards
+    (:func:`rnaernie.screen.calibrate`), then make one the default (:func:`set_scorer`)."""
+    head = Path(head)
+    cfg_path = head / "config.json"
+    cfg = json.loads(cfg_path.read_text())
+    labels = [str(x) for x in cfg["extra"]["labels"]][:-1]
+    lib = Library(seqs, y, labels, settings)
+    lib.write(head / LIBRARY_FILE)
+    cfg["extra"]["screen"]["homology"] = {"library": LIBRARY_FILE, "settings": lib.settings.to_dict(),
+                                          "cnn_weight": float(cnn_weight)}  # fmt: skip
+    _write_config(cfg_path, cfg)
+    return {"members": len(lib.seqs), "nt": int(lib.lengths.sum())}
+
+
+def set_scorer(head: str | Path, scorer: str) -> None:
+    """Make ``scorer`` the default of the detector at ``head`` (``extra.screen.scorer``)."""
+    cfg_path = Path(head) / "config.json"
+    cfg = json.loads(cfg_path.read_text())
+    cfg["extra"]["screen"]["scorer"] = scorer
+    _write_config(cfg_path, cfg)
+
+
+def _write_config(path: Path, cfg: dict) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(cfg, indent=2, sort_keys=True) + "\n")
+    tmp.replace(path)
 
 
 @dataclass

@@ -1,0 +1,242 @@
+#include "homology.hpp"
+
+#include <algorithm>
+#include <stdexcept>
+
+namespace rnaernie {
+
+std::vector<uint8_t> nucleotide_codes(const std::string& seq) {
+  const auto& cls = byte_classes();
+  std::vector<uint8_t> out(seq.size());
+  for (size_t i = 0; i < seq.size(); ++i) {
+    const int8_t c = cls[static_cast<uint8_t>(seq[i])];
+    out[i] = (c >= 0 && c < 4) ? static_cast<uint8_t>(c) : uint8_t{4};
+  }
+  return out;
+}
+
+LocalAlignment smith_waterman(const uint8_t* a, int n, const uint8_t* b, int m, const AlignScoring& s,
+                              int diag_lo, int diag_hi) {
+  // Gotoh's recurrences over rows i of a, each cell carrying the start of its alignment. Ties: the
+  // diagonal before a gap, extending a gap before opening one, the first best cell in row order.
+  // Cells off the band (j - i outside [diag_lo, diag_hi]) hold H = 0 and no gap.
+  constexpr int kNeg = -(1 << 28);
+  const int open = s.gap_open + s.gap_extend, ext = s.gap_extend;
+  std::vector<int> h_prev(m + 1, 0), h_cur(m + 1, 0), f(m + 1, kNeg);
+  std::vector<int32_t> hs_prev(2 * (m + 1), 0), hs_cur(2 * (m + 1), 0), fs(2 * (m + 1), 0);
+  LocalAlignment best;
+  for (int i = 1; i <= n; ++i) {
+    const int jlo = std::max(1, i + std::max(diag_lo, -n)), jhi = std::min(m, i + std::min(diag_hi, m));
+    if (jlo > jhi) {
+      if (i + diag_lo > m) break;  // the band has left the matrix
+      continue;                    // not entered yet: both rows are still all zero
+    }
+    h_cur[jlo - 1] = 0;  // off the band (the buffer holds row i - 2 there)
+    int e = kNeg, es_i = 0, es_j = 0;
+    const uint8_t ai = a[i - 1];
+    for (int j = jlo; j <= jhi; ++j) {
+      // vertical gap (consumes a)
+      const int f_ext = f[j] - ext, f_open = h_prev[j] - open;
+      if (f_ext >= f_open) {
+        f[j] = f_ext;
+      } else {
+        f[j] = f_open;
+        fs[2 * j] = hs_prev[2 * j];
+        fs[2 * j + 1] = hs_prev[2 * j + 1];
+      }
+      // horizontal gap (consumes b)
+      const int e_ext = e - ext, e_open = h_cur[j - 1] - open;
+      if (e_ext >= e_open) {
+        e = e_ext;
+      } else {
+        e = e_open;
+        es_i = hs_cur[2 * (j - 1)];
+        es_j = hs_cur[2 * (j - 1) + 1];
+      }
+      const uint8_t bj = b[j - 1];
+      int h = h_prev[j - 1] + ((ai == bj && ai < 4) ? s.match : s.mismatch);
+      int32_t si, sj;
+      if (h_prev[j - 1] > 0) {
+        si = hs_prev[2 * (j - 1)];
+        sj = hs_prev[2 * (j - 1) + 1];
+      } else {
+        si = i - 1;
+        sj = j - 1;
+      }
+      if (e > h) {
+        h = e;
+        si = es_i;
+        sj = es_j;
+      }
+      if (f[j] > h) {
+        h = f[j];
+        si = fs[2 * j];
+        sj = fs[2 * j + 1];
+      }
+      if (h < 0) h = 0;
+      h_cur[j] = h;
+      hs_cur[2 * j] = si;
+      hs_cur[2 * j + 1] = sj;
+      if (h > best.score) {
+        best.score = h;
+        best.q_begin = si;
+        best.r_begin = sj;
+        best.q_end = i;
+        best.r_end = j;
+      }
+    }
+    std::swap(h_prev, h_cur);
+    std::swap(hs_prev, hs_cur);
+  }
+  return best;
+}
+
+HomologyIndex::HomologyIndex(const std::vector<std::string>& refs, const std::vector<int32_t>& family, int k,
+                             int max_occurrences)
+    : k_(k) {
+  if (k < 4 || k > 12) throw std::invalid_argument("homology seed length k must be in [4, 12]");
+  if (max_occurrences < 1) throw std::invalid_argument("max_occurrences must be >= 1");
+  if (family.size() != refs.size()) throw std::invalid_argument("one family per reference sequence is needed");
+  refs_.reserve(refs.size());
+  for (const auto& r : refs) refs_.push_back(nucleotide_codes(r));
+  for (const int32_t f : family) {
+    if (f < 0) throw std::invalid_argument("family indices must be >= 0");
+    families_ = std::max(families_, f + 1);
+  }
+  family_ = family;
+  const uint32_t size = uint32_t{1} << (2 * k), mask = size - 1;
+  std::vector<uint32_t> count(size + 1, 0);
+  auto each_kmer = [&](const std::vector<uint8_t>& s, auto&& fn) {
+    uint32_t code = 0;
+    int valid = 0;
+    for (size_t p = 0; p < s.size(); ++p) {
+      if (s[p] > 3) {
+        valid = 0;
+        continue;
+      }
+      code = ((code << 2) | s[p]) & mask;
+      if (++valid >= k) fn(code, static_cast<int32_t>(p + 1 - k));
+    }
+  };
+  for (const auto& s : refs_) each_kmer(s, [&](uint32_t c, int32_t) { ++count[c]; });
+  for (uint32_t c = 0; c < size; ++c)
+    if (count[c] > static_cast<uint32_t>(max_occurrences)) count[c] = 0;  // too frequent: not a seed
+  offsets_.assign(size + 1, 0);
+  for (uint32_t c = 0; c < size; ++c) offsets_[c + 1] = offsets_[c] + count[c];
+  occ_.resize(offsets_[size]);
+  std::vector<uint32_t> fill(offsets_.begin(), offsets_.end() - 1);
+  for (size_t r = 0; r < refs_.size(); ++r)
+    each_kmer(refs_[r], [&](uint32_t c, int32_t pos) {
+      if (count[c]) occ_[fill[c]++] = Occurrence{static_cast<int32_t>(r), pos};
+    });
+}
+
+WindowAlignments HomologyIndex::align_windows(const std::string& seq, const std::vector<int64_t>& starts, int width,
+                                              const AlignScoring& scoring, const SeedOptions& opt,
+                                              int threads) const {
+  if (width < 1) throw std::invalid_argument("window width must be >= 1");
+  if (opt.max_candidates < 1 || opt.pad < 0 || opt.ungapped < 0 || opt.xdrop < 0)
+    throw std::invalid_argument("seed options: max_candidates >= 1; pad, ungapped, xdrop >= 0");
+  const std::vector<uint8_t> codes = nucleotide_codes(seq);
+  const int64_t len = static_cast<int64_t>(codes.size());
+  for (const int64_t st : starts)
+    if (st < 0 || st >= std::max<int64_t>(len, 1)) throw std::invalid_argument("window start outside the sequence");
+  WindowAlignments out;
+  out.n = static_cast<int64_t>(starts.size());
+  out.families = families_;
+  out.family_score.assign(out.n * families_, 0);
+  out.best.assign(out.n, LocalAlignment{});
+  out.candidates.assign(out.n, 0);
+  const uint32_t mask = (uint32_t{1} << (2 * k_)) - 1;
+  struct Hit {
+    int32_t ref, diag, qp;
+  };
+  struct Candidate {
+    int32_t ungapped, ref, diag;
+  };
+  // X-drop ungapped extension of the seed q[qp, qp + k) = ref[qp + diag, ...): its score, and in
+  // reach the query position it got to (a later seed on the diagonal before it adds nothing)
+  auto extend = [&](const uint8_t* q, int n, const std::vector<uint8_t>& ref, int32_t diag, int32_t qp,
+                    int32_t& reach) {
+    const int32_t rlen = static_cast<int32_t>(ref.size());
+    int32_t best_r = 0, run = 0, p = qp + k_;
+    for (; p < n && p + diag < rlen; ++p) {
+      const uint8_t a = q[p], c = ref[p + diag];
+      run += (a == c && a < 4) ? scoring.match : scoring.mismatch;
+      best_r = std::max(best_r, run);
+      if (best_r - run > opt.xdrop) break;
+    }
+    reach = p;
+    int32_t best_l = 0;
+    run = 0;
+    for (p = qp - 1; p >= 0 && p + diag >= 0; --p) {
+      const uint8_t a = q[p], c = ref[p + diag];
+      run += (a == c && a < 4) ? scoring.match : scoring.mismatch;
+      best_l = std::max(best_l, run);
+      if (best_l - run > opt.xdrop) break;
+    }
+    return k_ * scoring.match + best_l + best_r;
+  };
+  parallel_for(out.n, threads, [&](int64_t b, int64_t e) {
+    std::vector<Hit> hits;
+    std::vector<Candidate> cands;
+    for (int64_t w = b; w < e; ++w) {
+      const uint8_t* q = codes.data() + starts[w];
+      const int n = static_cast<int>(std::min<int64_t>(width, len - starts[w]));
+      hits.clear();
+      uint32_t code = 0;
+      int valid = 0;
+      for (int p = 0; p < n; ++p) {
+        if (q[p] > 3) {
+          valid = 0;
+          continue;
+        }
+        code = ((code << 2) | q[p]) & mask;
+        if (++valid < k_) continue;
+        const int qp = p + 1 - k_;
+        for (uint32_t o = offsets_[code]; o < offsets_[code + 1]; ++o)
+          hits.push_back(Hit{occ_[o].ref, occ_[o].pos - qp, qp});
+      }
+      std::sort(hits.begin(), hits.end(), [](const Hit& x, const Hit& y) {
+        return x.ref != y.ref ? x.ref < y.ref : x.diag != y.diag ? x.diag < y.diag : x.qp < y.qp;
+      });
+      cands.clear();
+      for (size_t g = 0; g < hits.size();) {  // one reference: its best seed extension
+        const int32_t r = hits[g].ref;
+        Candidate c{0, r, 0};
+        int32_t reach = -1, diag = 0;
+        for (; g < hits.size() && hits[g].ref == r; ++g) {
+          if (hits[g].diag == diag && hits[g].qp < reach) continue;  // inside the last extension
+          diag = hits[g].diag;
+          const int32_t u = extend(q, n, refs_[r], diag, hits[g].qp, reach);
+          if (u > c.ungapped) c = Candidate{u, r, diag};
+        }
+        if (c.ungapped >= opt.ungapped) cands.push_back(c);
+      }
+      const size_t take = std::min<size_t>(cands.size(), static_cast<size_t>(opt.max_candidates));
+      std::partial_sort(cands.begin(), cands.begin() + take, cands.end(), [](const Candidate& x, const Candidate& y) {
+        return x.ungapped != y.ungapped ? x.ungapped > y.ungapped : x.ref < y.ref;
+      });
+      out.candidates[w] = static_cast<int32_t>(take);
+      for (size_t c = 0; c < take; ++c) {
+        const auto& ref = refs_[cands[c].ref];
+        const int32_t rlen = static_cast<int32_t>(ref.size());
+        const int32_t lo = std::max(0, cands[c].diag - opt.pad);
+        const int32_t hi = std::min(rlen, cands[c].diag + n + opt.pad);
+        if (hi <= lo) continue;
+        const int32_t d = cands[c].diag - lo;  // the seed's diagonal in the aligned segment
+        LocalAlignment a = smith_waterman(q, n, ref.data() + lo, hi - lo, scoring, d - opt.pad, d + opt.pad);
+        if (a.score <= 0) continue;
+        a.ref = cands[c].ref;
+        a.r_begin += lo;
+        a.r_end += lo;
+        int32_t& fs = out.family_score[w * families_ + family_[a.ref]];
+        fs = std::max(fs, a.score);
+        if (a.score > out.best[w].score) out.best[w] = a;
+      }
+    }
+  });
+  return out;
+}
+
+}  // namespace rnaernie

@@ -1,0 +1,86 @@
+// Homology search of genome windows against a library of family members (the screening
+// detector's references): exact k-mer seeds, then Smith–Waterman–Gotoh local alignment of the
+// window against the references that the seeds point to, as BLASTN does.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "common.hpp"
+
+namespace rnaernie {
+
+// Linear scores of a local alignment; a gap of length g costs gap_open + g * gap_extend.
+// Nucleotide codes 0..3; code 4 (ambiguous) mismatches everything, itself included.
+struct AlignScoring {
+  int match = 2;
+  int mismatch = -3;
+  int gap_open = 5;
+  int gap_extend = 2;
+};
+
+struct LocalAlignment {
+  int32_t score = 0;  // 0: no alignment
+  int32_t ref = -1;
+  int32_t q_begin = 0, q_end = 0;  // [begin, end) in the query
+  int32_t r_begin = 0, r_end = 0;  // [begin, end) in the reference
+};
+
+// The best local alignment of a (length n) against b (length m) within the band of diagonals
+// diag_lo <= j - i <= diag_hi (a[i] aligned to b[j]; the default: the whole matrix); its end is
+// the first best cell in row order.
+LocalAlignment smith_waterman(const uint8_t* a, int n, const uint8_t* b, int m, const AlignScoring& s,
+                              int diag_lo = -(1 << 30), int diag_hi = 1 << 30);
+
+// Codes of a sequence as byte_classes has them (A 0, U/T 1, C 2, G 3, either case); anything else 4.
+std::vector<uint8_t> nucleotide_codes(const std::string& seq);
+
+// A seed (an exact k-mer match) is extended without gaps until its score drops xdrop below the
+// best; a reference whose best extension scores at least `ungapped` is a candidate, and the
+// max_candidates best are aligned with gaps to the reference around that diagonal (pad nt each side).
+struct SeedOptions {
+  int ungapped = 36;
+  int xdrop = 20;
+  int max_candidates = 4;
+  int pad = 32;  // also the band: diagonals within pad of the seed's
+};
+
+struct WindowAlignments {
+  int64_t n = 0;
+  int32_t families = 0;
+  std::vector<int32_t> family_score;  // (n, families): best score of each family's references (0: none)
+  std::vector<LocalAlignment> best;   // (n,): the best alignment (ref -1: none)
+  std::vector<int32_t> candidates;    // (n,): references aligned (gapped)
+};
+
+class HomologyIndex {
+ public:
+  // refs are normalised sequences (ACGU; other letters never seed); family[i] in [0, families).
+  // k-mers occurring more than max_occurrences times in the library are not indexed.
+  HomologyIndex(const std::vector<std::string>& refs, const std::vector<int32_t>& family, int k,
+                int max_occurrences);
+
+  int k() const { return k_; }
+  int64_t num_refs() const { return static_cast<int64_t>(refs_.size()); }
+  int32_t num_families() const { return families_; }
+  int64_t indexed() const { return static_cast<int64_t>(occ_.size()); }
+
+  // Windows seq[starts[i], starts[i] + width) (clipped to seq), each searched on its own.
+  WindowAlignments align_windows(const std::string& seq, const std::vector<int64_t>& starts, int width,
+                                 const AlignScoring& scoring, const SeedOptions& opt, int threads) const;
+
+ private:
+  int k_;
+  int32_t families_ = 0;
+  std::vector<std::vector<uint8_t>> refs_;
+  std::vector<int32_t> family_;
+  std::vector<uint32_t> offsets_;  // 4^k + 1: occurrences of k-mer c are occ_[offsets_[c], offsets_[c + 1])
+  struct Occurrence {
+    int32_t ref;
+    int32_t pos;
+  };
+  std::vector<Occurrence> occ_;
+};
+
+}  // namespace rnaernie

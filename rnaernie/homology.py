@@ -1,0 +1,190 @@
+"""Homology search of genome windows against a library of family members, as BLASTN does it:
+exact k-mer seeds, X-drop ungapped extension, and Smith–Waterman–Gotoh local alignment of the
+window to the best-extending references (the C++ ``_core.HomologyIndex``; the plain-Python
+reference is :mod:`rnaernie._homology_ref`).
+
+The screening detector (:mod:`rnaernie.screen`) keeps its library next to its weights
+(``library.fasta.gz``: one record per family member, the family as the first word of the
+description, as in nRC) and turns the best alignment score of each family into bits
+(:func:`bits_per_score`: Karlin–Altschul λ for uniform composition); what those bits mean in
+false hits per Mb comes from the detector's calibration on shuffled sequence, not from theory.
+
+Example:
+    >>> lib = Library(["GGGAAACCCUUUGGGAAACCCAAAGGG"], [0], ["toy"])
+    >>> a = lib.align("UUUUUGGGAAACCCUUUGGGAAACCCAAAGGGUUUUU", [0], 37)
+    >>> int(a.scores[0, 0]), a.envelope[0].tolist()
+    (54, [5, 32])
+"""
+
+from __future__ import annotations
+
+import gzip
+import math
+import os
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+import numpy as np
+
+from . import _core
+from .io import read_fasta
+from .tokenizer import normalise
+
+__all__ = ["HomologySettings", "Library", "WindowAlignments", "bits_per_score"]
+
+
+@dataclass(frozen=True)
+class HomologySettings:
+    """Seeds of ``k`` nt (k-mers found more than ``max_occurrences`` times in the library are not
+    seeds); a seed is extended without gaps until its score falls ``xdrop`` below its best; the
+    ``max_candidates`` references whose extension scores at least ``ungapped`` are aligned with
+    gaps (match/mismatch/gap_open/gap_extend: a gap of g nt costs gap_open + g·gap_extend) to the
+    reference around that diagonal, ``pad`` nt each side."""
+
+    k: int = 11
+    max_occurrences: int = 2000
+    match: int = 2
+    mismatch: int = -3
+    gap_open: int = 5
+    gap_extend: int = 2
+    ungapped: int = 34
+    xdrop: int = 20
+    max_candidates: int = 4
+    pad: int = 32
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            v = getattr(self, f.name)
+            if isinstance(v, bool) or not isinstance(v, int):
+                raise ValueError(f"homology setting {f.name} must be an int, got {v!r}")
+        if not 4 <= self.k <= 12:
+            raise ValueError(f"homology seed length k must be in [4, 12], got {self.k}")
+        if self.match <= 0 or self.mismatch >= 0:
+            raise ValueError("homology scores need match > 0 > mismatch, got "
+                             f"{self.match} and {self.mismatch}")  # fmt: skip
+        for name in ("max_occurrences", "max_candidates"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"homology setting {name} must be >= 1")
+        for name in ("gap_open", "gap_extend", "ungapped", "xdrop", "pad"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"homology setting {name} must be >= 0")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict, where: str = "homology settings") -> HomologySettings:
+        known = {f.name for f in fields(cls)}
+        if not isinstance(d, dict) or set(d) - known:
+            raise ValueError(f"{where}: unknown homology settings {sorted(set(d) - known)}"
+                             if isinstance(d, dict) else f"{where}: homology settings must be an object")  # fmt: skip
+        try:
+            return cls(**d)
+        except ValueError as e:
+            raise ValueError(f"{where}: {e}") from None
+
+
+def bits_per_score(match: int, mismatch: int) -> float:
+    """Bits per unit of alignment score: λ / ln 2, where λ solves
+    ¼·e^{λ·match} + ¾·e^{λ·mismatch} = 1 (Karlin–Altschul, uniform base composition)."""
+    if match <= 0 or mismatch >= 0:
+        raise ValueError(f"need match > 0 > mismatch, got {match} and {mismatch}")
+    lo, hi = 1e-9, 50.0 / match
+    for _ in range(200):
+        mid = (lo + hi) / 2
+        if 0.25 * math.exp(match * mid) + 0.75 * math.exp(mismatch * mid) > 1.0:
+            hi = mid
+        else:
+            lo = mid
+    return lo / math.log(2.0)
+
+
+@dataclass
+class WindowAlignments:
+    """Per window: ``scores`` (N, families) the best alignment score of each family's references
+    (0: none aligned); ``family`` (N,) the family of the best alignment (−1: none); ``envelope``
+    (N, 2) window coordinates of the best alignment's query part extended by the reference's
+    unaligned ends (where the whole member would lie; it may reach beyond the window);
+    ``query`` (N, 2) the aligned part itself; ``candidates`` (N,) references aligned with gaps."""
+
+    scores: np.ndarray
+    family: np.ndarray
+    envelope: np.ndarray
+    query: np.ndarray
+    candidates: np.ndarray
+
+    @property
+    def aligned(self) -> np.ndarray:
+        return self.family >= 0
+
+
+class Library:
+    """Family members (``seqs``, ``families`` indices into ``labels``) indexed for
+    :meth:`align`."""
+
+    def __init__(self, seqs: Sequence[str], families: Sequence[int], labels: Sequence[str],
+                 settings: HomologySettings | None = None) -> None:  # fmt: skip
+        self.seqs = [normalise(s) for s in seqs]
+        self.families = np.asarray(families, dtype=np.int64)
+        self.labels = [str(x) for x in labels]
+        self.settings = settings or HomologySettings()
+        if len(self.families) != len(self.seqs):
+            raise ValueError(
+                f"{len(self.seqs)} library sequences but {len(self.families)} families"
+            )
+        if len(self.families) and not (
+            0 <= self.families.min() and self.families.max() < len(self.labels)
+        ):
+            raise ValueError("library family indices must lie in [0, number of labels)")
+        s = self.settings
+        self.index = _core.HomologyIndex(self.seqs, self.families.astype(np.int32).tolist(), s.k,
+                                         s.max_occurrences)  # fmt: skip
+        self.lengths = np.array([len(x) for x in self.seqs], dtype=np.int64)
+        self.bits_per_score = bits_per_score(s.match, s.mismatch)
+
+    @classmethod
+    def read(cls, path: str | os.PathLike[str], labels: Sequence[str],
+             settings: HomologySettings | None = None) -> Library:  # fmt: skip
+        """A library FASTA (plain or gzip): each record's family is the first word of its
+        description and must be one of ``labels``."""
+        index = {x: i for i, x in enumerate(labels)}
+        seqs, fams = [], []
+        for r in read_fasta(path, allow_duplicates=True):
+            fam = r.description.split(" ")[0] if r.description else ""
+            if fam not in index:
+                raise ValueError(f"{path}, line {r.line}: record '{r.id}' has family {fam!r}, "
+                                 f"not one of the detector's {list(labels)}")  # fmt: skip
+            seqs.append(r.seq)
+            fams.append(index[fam])
+        if not seqs:
+            raise ValueError(f"{path}: the homology library is empty")
+        return cls(seqs, fams, labels, settings)
+
+    def write(self, path: str | os.PathLike[str]) -> None:
+        """gzip FASTA, ``>m<k> <family>`` (written to ``path.tmp`` and renamed)."""
+        path = Path(path)
+        tmp = path.with_name(path.name + ".tmp")
+        with gzip.open(tmp, "wt", compresslevel=9) as f:
+            for k, (s, y) in enumerate(zip(self.seqs, self.families)):
+                f.write(f">m{k} {self.labels[y]}\n{s}\n")
+        tmp.replace(path)
+
+    def align(self, seq: str, starts: Sequence[int] | np.ndarray, width: int,
+              threads: int = 0) -> WindowAlignments:  # fmt: skip
+        """Windows ``seq[s : s + width]`` (a normalised sequence) searched one at a time."""
+        s = self.settings
+        r = self.index.align_windows(
+            seq, np.asarray(starts, dtype=np.int64).tolist(), int(width), match=s.match,
+            mismatch=s.mismatch, gap_open=s.gap_open, gap_extend=s.gap_extend,
+            ungapped=s.ungapped, xdrop=s.xdrop, max_candidates=s.max_candidates, pad=s.pad,
+            threads=threads,
+        )  # fmt: skip
+        best = r["best"].astype(np.int64)
+        ref = best[:, 1]
+        hit = ref >= 0
+        family = np.where(hit, self.families[np.maximum(ref, 0)], -1)
+        rlen = np.where(hit, self.lengths[np.maximum(ref, 0)], 0)
+        envelope = np.stack([best[:, 2] - best[:, 4], best[:, 3] + rlen - best[:, 5]], 1)
+        return WindowAlignments(r["family_score"].astype(np.float64), family, envelope,
+                                best[:, 2:4], r["candidates"])  # fmt: skip

@@ -1,0 +1,133 @@
+"""The native homology search against its plain-Python reference, and the library's I/O."""
+
+from __future__ import annotations
+
+import gzip
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from rnaernie import _core
+from rnaernie._homology_ref import best_family_scores_ref, smith_waterman_ref
+from rnaernie.homology import HomologySettings, Library, bits_per_score
+
+SCORING = {"match": 2, "mismatch": -3, "gap_open": 5, "gap_extend": 2}
+seqs = st.text("ACGUN", max_size=30)
+scorings = st.fixed_dictionaries({
+    "match": st.integers(1, 4), "mismatch": st.integers(-5, -1),
+    "gap_open": st.integers(0, 6), "gap_extend": st.integers(0, 3),
+})  # fmt: skip
+
+
+bands = st.none() | st.tuples(st.integers(-40, 40), st.integers(0, 16)).map(
+    lambda t: (t[0], t[0] + t[1])
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(seqs, seqs, scorings, st.integers(0, 20), bands)
+def test_smith_waterman_equals_the_reference(a, b, scoring, cut, band):
+    b = b[:cut] + a + b[cut:] if cut % 2 else b  # half the cases hold a copy of a
+    assert _core.smith_waterman(a, b, band=band, **scoring) == smith_waterman_ref(
+        a, b, band=band, **scoring
+    )
+
+
+def test_smith_waterman_hand_computed():
+    # ACGUACGU against ACGAACGU: 7 matches and a mismatch (7·2 − 3 = 11) beat any gapped path
+    assert _core.smith_waterman("ACGUACGU", "ACGAACGU", **SCORING) == (11, 0, 8, 0, 8)
+    # an insertion of 2 nt inside 20 matching nt: 40 − (5 + 2·2) = 31
+    a = "GAUCCGAUGC" + "UUCAGGCAAU"
+    assert _core.smith_waterman(a, a[:10] + "AA" + a[10:], **SCORING)[0] == 31
+    assert _core.smith_waterman("AAAA", "CCCC", **SCORING) == (0, 0, 0, 0, 0)
+    assert _core.smith_waterman("NNNN", "NNNN", **SCORING)[0] == 0  # N matches nothing
+
+
+def _mutate(s, rng, rate):
+    out = []
+    for c in s:
+        r = rng.random()
+        if r < rate / 2:
+            out.append("ACGU"[(("ACGU".index(c)) + int(rng.integers(1, 4))) % 4])
+        elif r < rate * 0.75:
+            continue  # deletion
+        elif r < rate:
+            out.append(c + "ACGU"[int(rng.integers(4))])  # insertion
+        else:
+            out.append(c)
+    return "".join(out)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(0, 2**31 - 1), st.floats(0.0, 0.25))
+def test_seeded_search_is_bounded_by_the_exhaustive_one(seed, rate):
+    """Every family score the seeds find is a real alignment (≤ the exhaustive search over all
+    references of the family), and a window holding a mutated copy of a reference scores at
+    least the alignment of that copy with its reference."""
+    rng = np.random.default_rng(seed)
+    refs = ["".join(rng.choice(list("ACGU"), int(rng.integers(30, 60)))) for _ in range(6)]
+    fam = [0, 0, 1, 1, 2, 2]
+    lib = Library(refs, fam, ["a", "b", "c"], HomologySettings(k=6, ungapped=0, max_candidates=6))
+    j = int(rng.integers(6))
+    copy = _mutate(refs[j], rng, rate)
+    flank = "".join(rng.choice(list("ACGU"), 80))
+    window = flank[:30] + copy + flank[30:]
+    a = lib.align(window, [0], len(window))
+    exhaustive = best_family_scores_ref(window, refs, fam, 3, **SCORING)
+    assert (a.scores[0] <= np.array(exhaustive)).all()
+    if a.family[0] >= 0:
+        assert a.scores[0].max() == a.scores[0, a.family[0]]
+    copy_score = smith_waterman_ref(copy, refs[j], **SCORING)[0]
+    if copy_score >= 2 * 6 + 30 and "A" * 6 not in copy:  # long exact stretches: seeds exist
+        assert a.scores[0, fam[j]] >= min(copy_score, exhaustive[fam[j]])
+
+
+def test_envelope_and_windows_of_a_planted_member():
+    rng = np.random.default_rng(3)
+    refs = ["".join(rng.choice(list("ACGU"), 70)) for _ in range(3)]
+    lib = Library(refs, [0, 1, 1], ["x", "y"], HomologySettings(k=8, ungapped=20))
+    bg = "".join(rng.choice(list("ACGU"), 400))
+    seq = bg[:150] + refs[1][10:] + bg[150:]  # the member without its first 10 nt
+    a = lib.align(seq, [100, 150, 300], 100)  # windows [100, 200), [150, 250), [300, 400)
+    assert a.family.tolist()[:2] == [1, 1]
+    # window 100 sees ref[10:60] at [50, 100): extended by the 10 nt before and the 10 after it
+    assert a.envelope[0].tolist() == [40, 110]
+    # window 150 sees ref[10:70] at [0, 60): the 10 nt before it lie outside the window
+    assert a.envelope[1].tolist() == [-10, 60]
+    assert a.scores[1, 1] == 2 * 60
+    assert a.candidates[2] == 0 or a.scores[2].max() < 40  # pure background
+
+
+def test_bits_per_score_matches_blast():
+    # BLAST's ungapped Karlin-Altschul lambda (nats) for reward/penalty 1/-3; for 1/-1 it
+    # solves e^l/4 + 3e^-l/4 = 1 exactly: l = ln 3
+    assert bits_per_score(1, -3) * np.log(2) == pytest.approx(1.374, abs=1e-3)
+    assert bits_per_score(1, -1) == pytest.approx(np.log2(3), abs=1e-9)
+    with pytest.raises(ValueError, match="match > 0 > mismatch"):
+        bits_per_score(1, 1)
+
+
+def test_library_round_trip_and_errors(tmp_path):
+    lib = Library(["ACGUACGUACGU", "GGGGCCCCAAAAUUUU"], [1, 0], ["p", "q"])
+    lib.write(tmp_path / "lib.fa.gz")
+    back = Library.read(tmp_path / "lib.fa.gz", ["p", "q"])
+    assert back.seqs == lib.seqs and back.families.tolist() == [1, 0]
+    assert not list(tmp_path.glob("*.tmp"))
+    with pytest.raises(ValueError, match=r"lib.fa.gz, line 1: record 'm0' has family 'q', not one"):
+        Library.read(tmp_path / "lib.fa.gz", ["p", "x"])
+    with gzip.open(tmp_path / "empty.fa.gz", "wt"):
+        pass
+    with pytest.raises(ValueError, match="the homology library is empty"):
+        Library.read(tmp_path / "empty.fa.gz", ["p"])
+    with pytest.raises(ValueError, match="family indices"):
+        Library(["ACGU"], [2], ["p", "q"])
+    with pytest.raises(ValueError, match="k must be in"):
+        HomologySettings(k=13)
+    with pytest.raises(ValueError, match=r"cfg.json: unknown homology settings \['kk'\]"):
+        HomologySettings.from_dict({"kk": 3}, "cfg.json")
+    with pytest.raises(ValueError, match=r"cfg\.json: homology setting pad must be >= 0"):
+        HomologySettings.from_dict({"pad": -1}, "cfg.json")
+    with pytest.raises(ValueError, match="window start outside"):
+        lib.align("ACGUACGU", [9], 4)
