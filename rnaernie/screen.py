@@ -45,7 +45,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
 from typing import Any
@@ -84,6 +84,7 @@ __all__ = [
 
 CHUNK_NT = 100_000  # nt of window starts per chunk (a 1-Mb chunk runs the CNN 1.6x slower per nt)
 MAX_RATE = 100.0  # background windows per Mb at the calibration floor (lower scores: no hits)
+MIN_FAMILY_WINDOWS = 200  # background windows a family needs for a curve of its own
 KMER_BLOCK = 4096  # windows per k-mer spectrum matrix (4096 × 1364 floats: 22 MB)
 FORMATS = (".tsv", ".csv", ".parquet", ".bed", ".gff3")
 LN2 = math.log(2.0)
@@ -182,13 +183,25 @@ class Calibration:
     tail_lambda: float
     megabases: float
     floor: float
+    by_family: dict[str, Calibration] = field(default_factory=dict)
 
     @classmethod
     def fit(cls, scores: Sequence[float], megabases: float, tail: int = 100,
-            max_rate: float = MAX_RATE) -> Calibration:  # fmt: skip
+            max_rate: float = MAX_RATE, families: Sequence[str] | None = None,
+            min_family: int = MIN_FAMILY_WINDOWS) -> Calibration:  # fmt: skip
         """From the scores of background windows in ``megabases`` Mb searched; the tail is fitted
         (maximum likelihood) to the top ``tail`` of them. The floor is the score that
-        ``max_rate`` background windows per Mb reach (or the lowest score, if fewer)."""
+        ``max_rate`` background windows per Mb reach (or the lowest score, if fewer).
+        ``families`` (each window's best family): a curve per family with at least
+        ``min_family`` windows too."""
+        by_family = {}
+        if families is not None:
+            fam = np.asarray(families)
+            sc = np.asarray(scores, dtype=np.float64)
+            for f in sorted(set(fam.tolist())):
+                own = sc[fam == f]
+                if np.isfinite(own).sum() >= min_family:
+                    by_family[str(f)] = cls.fit(own, megabases, tail, max_rate)
         s = np.sort(np.asarray(scores, dtype=np.float64))[::-1]
         s = s[np.isfinite(s)]
         if len(s) < 10:
@@ -202,11 +215,13 @@ class Calibration:
         keep = np.unique(np.linspace(0, len(s) - 1, min(len(s), 200)).round().astype(int))
         rates = (keep + 1) / megabases
         return cls(tuple(float(x) for x in s[keep]), tuple(float(x) for x in rates), s0,
-                   n_tail / megabases, lam, float(megabases), float(s[-1]))  # fmt: skip
+                   n_tail / megabases, lam, float(megabases), float(s[-1]), by_family)  # fmt: skip
 
-    def rate(self, score: np.ndarray | float) -> np.ndarray:
+    def rate(self, score: np.ndarray | float, family: str | None = None) -> np.ndarray:
         """Expected background windows (an upper bound on loci) per Mb searched scoring at least
-        ``score``."""
+        ``score`` (whose best family is ``family``, when it has its own curve)."""
+        if family is not None and family in self.by_family:
+            return self.by_family[family].rate(score)
         s = np.asarray(score, dtype=np.float64)
         xs, ys = np.asarray(self.scores)[::-1], np.asarray(self.rates)[::-1]  # ascending score
         measured = np.interp(s, xs, ys, left=ys[0], right=ys[-1])
@@ -214,14 +229,24 @@ class Calibration:
         return np.where(s >= self.tail_start, np.minimum(tail, self.tail_rate), measured)
 
     def to_dict(self) -> dict:
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+        d = {k: list(getattr(self, k)) if isinstance(getattr(self, k), tuple) else getattr(self, k)
+             for k in ("scores", "rates", "tail_start", "tail_rate", "tail_lambda", "megabases",
+                       "floor")}  # fmt: skip
+        if self.by_family:
+            d["by_family"] = {f: c.to_dict() for f, c in sorted(self.by_family.items())}
+        return d
 
     @classmethod
     def from_dict(cls, d: dict, where: str = "the detector's config") -> Calibration:
         try:
+            d = dict(d)
+            fams = d.pop("by_family", {})
+            by_family = {str(f): cls.from_dict(c, f"{where} (family {f})") for f, c in fams.items()}
             c = cls(**{k: tuple(map(float, v)) if isinstance(v, list) else float(v)
-                       for k, v in d.items()})  # fmt: skip
-        except (TypeError, ValueError) as e:
+                       for k, v in d.items()}, by_family=by_family)  # fmt: skip
+        except (TypeError, ValueError, AttributeError) as e:
+            if isinstance(e, ValueError) and str(e).startswith(where):
+                raise
             raise ValueError(f"{where}: bad calibration ({e})") from None
         if len(c.scores) != len(c.rates) or not c.scores or c.megabases <= 0:
             raise ValueError(f"{where}: bad calibration (empty or mismatched curve)")
@@ -533,7 +558,7 @@ def loci(
         if any(a < y and x < b for x, y in taken):
             continue
         taken.append((a, b))
-        e = _sig(float(calibration.rate(best.score)) * megabases)
+        e = _sig(float(calibration.rate(best.score, best.family)) * megabases)
         if evalue is None or e <= evalue:
             out.append(Locus(best.id, a, b, best.strand, best.family, best.score, e,
                              best.probability, n))  # fmt: skip
@@ -684,27 +709,30 @@ def calibrate(
 ) -> dict:
     """Measure the rate of background windows: score ``megabases`` Mb of dinucleotide-shuffled
     ``transcripts`` (both strands; every window, for the ``cnn`` and ``kmer`` scorers; the windows
-    the filter lets through, for ``model``), fit :class:`Calibration` and store it in
+    the filter lets through, for ``model``, ``fused`` and ``homology``), fit :class:`Calibration`
+    (pooled, and per family where a family has enough windows) and store it in
     ``head``'s config.json (``extra.screen.calibration_<scorer>``; default scorer: the head's).
     Returns a summary."""
     det = Detector(head, device=device, scorer=scorer)
     rng = np.random.default_rng([seed, 7])
     genome = shuffled_genome(transcripts, int(megabases * 1e6), rng)
-    scores, passed, total = [], 0, 0
+    scores, fams, passed, total = [], [], 0, 0
     for c in chunks([Record("background", genome)], det.window, det.stride):
         h, p = det.scan(c, "both", batch_tokens, floor=-np.inf, filtered=False)
         scores += [x.score for x in h]
+        fams += [x.family for x in h]
         passed += p
         total += 2 * len(c.spans)
     searched = searched_megabases(len(genome))
-    cal = Calibration.fit(scores, searched)
+    cal = Calibration.fit(scores, searched, families=fams)
     cfg_path = det.path / "config.json"
     cfg = json.loads(cfg_path.read_text())
     cfg["extra"]["screen"][calibration_key(det.scorer)] = cal.to_dict()
     cfg_path.write_text(json.dumps(cfg, indent=2, sort_keys=True) + "\n")
     return {"scorer": det.scorer, "megabases_searched": searched, "background_windows": len(scores),
             "filter_pass_rate": passed / max(total, 1), "tail_start": cal.tail_start,
-            "tail_lambda": cal.tail_lambda, "score_at_1_per_mb": _score_at(cal, 1.0)}  # fmt: skip
+            "tail_lambda": cal.tail_lambda, "score_at_1_per_mb": _score_at(cal, 1.0),
+            "families_with_own_curve": sorted(cal.by_family)}  # fmt: skip
 
 
 def _score_at(cal: Calibration, rate: float) -> float:

@@ -29,7 +29,7 @@ def main() -> None:
         raise SystemExit(f"usage: fp16_head.py {{{'|'.join(CLASSES)}}} SRC DST")
     kind, src, dst = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3])
     CLASSES[kind].from_pretrained(src).save_pretrained(dst, dtype=torch.float16)
-    for name in ("labels.json", "kmer_logreg.safetensors", "cnn.safetensors"):
+    for name in ("labels.json", "kmer_logreg.safetensors", "cnn.safetensors", "library.fasta.gz"):
         if (src / name).exists():
             shutil.copy(src / name, dst / name)
 

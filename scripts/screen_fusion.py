@@ -93,6 +93,8 @@ def main() -> None:
     ap.add_argument("--data-dir", default=os.environ.get("RNAERNIE_DATA", "../shared/data"))
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--background-mb", type=float, default=2.0)
+    ap.add_argument("--k", type=int, default=HomologySettings().k, help="seed length")
+    ap.add_argument("--gates", type=int, nargs="+", default=list(GATES))
     ap.add_argument("--out", default="benchmarks/results/screen_fusion_valid.json")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
@@ -129,8 +131,8 @@ def main() -> None:
     back = shuffled_genome(cal, int(a.background_mb * 1e6), np.random.default_rng(1))
     back_mb = 2 * len(back) / 1e6
     rows = []
-    for gate in GATES:
-        lib = Library(members, fams, labels, replace(HomologySettings(), ungapped=gate))
+    for gate in a.gates:
+        lib = Library(members, fams, labels, replace(HomologySettings(), k=a.k, ungapped=gate))
         t0 = time.perf_counter()
         rb = scan(lib, cnn, back, a.threads)
         secs = time.perf_counter() - t0
@@ -151,7 +153,7 @@ def main() -> None:
                if r["cnn_weight"] == best_w and r["mean_sensitivity"] >= top - 0.005)  # fmt: skip
     out = {
         "validation": {"held_out_members": len(held), "genome_nt": len(genome),
-                       "background_mb_searched": back_mb, "library": counts,
+                       "background_mb_searched": back_mb, "library": counts, "k": a.k,
                        "threads": a.threads, "criterion": "1 false window per Mb searched"},
         "chosen": {"ungapped": gate, "cnn_weight": best_w},
         "rows": rows,

@@ -103,6 +103,30 @@ def test_calibration_fits_an_exponential_tail():
         Calibration.fit([1.0, 2.0], 1.0)
 
 
+def test_calibration_per_family():
+    """A family whose background windows score lower gets its own, lower curve; a family with
+    too few windows falls back to the pooled curve, which bounds every family's."""
+    rng = np.random.default_rng(1)
+    hi = 5.0 + rng.exponential(2.0, 3000)  # family "a": a heavy tail
+    lo = 5.0 + rng.exponential(0.5, 3000)  # family "b": a light one
+    rare = 5.0 + rng.exponential(2.0, 20)
+    fams = ["a"] * 3000 + ["b"] * 3000 + ["c"] * 20
+    c = Calibration.fit(np.r_[hi, lo, rare], 10.0, families=fams)
+    assert sorted(c.by_family) == ["a", "b"]  # "c": 20 windows, below MIN_FAMILY_WINDOWS
+    s = 12.0
+    assert c.rate(s, "b") < c.rate(s, "a") <= c.rate(s)
+    assert c.rate(s, "c") == c.rate(s) == c.rate(s, None)
+    assert c.rate(s, "a") == pytest.approx((hi >= s).sum() / 10.0, rel=0.1)
+    assert Calibration.from_dict(json.loads(json.dumps(c.to_dict()))) == c
+    with pytest.raises(ValueError, match=r"cfg \(family a\): bad calibration"):
+        d = c.to_dict()
+        d["by_family"]["a"]["scores"] = "x"
+        Calibration.from_dict(d, "cfg")
+    # E-values of loci come from the locus's family
+    found = loci([_hit(0, 50, s, "a"), _hit(100, 150, s, "b")], c, 1.0, stride=25, evalue=None)
+    assert [x.evalue for x in found] == [pytest.approx(float(c.rate(s, f)), rel=1e-5) for f in "ab"]
+
+
 FLAT = Calibration((10.0, 0.0), (1.0, 2.0), 10.0, 1.0, 1.0, 1.0, 0.0)  # rate 1/Mb at 10 bits
 
 
