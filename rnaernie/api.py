@@ -649,6 +649,9 @@ class RnaErnie:
         """RNA genes in genomic sequences: loci with E-value ≤ ``evalue`` on both strands
         (:func:`rnaernie.screen.detect`; 0-based, end-exclusive forward-strand coordinates).
         ``megabases`` searched for the E-values defaults to the input's length × 2 (both strands).
+        ``scorer``: ``"fused"`` (the default: alignment to the detector's library of family
+        members + the scanning CNN), ``"homology"``, ``"cnn"``, ``"model"`` or ``"kmer"``
+        (:data:`rnaernie.screen.SCORERS`).
         """
         _positive("batch_tokens", batch_tokens)
         names, seqs = as_records(seqs, ids)
