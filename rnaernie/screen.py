@@ -464,7 +464,8 @@ class Detector:
         spans_of = np.array(chunk.spans * len(order), dtype=np.int64).reshape(-1, 2)
         if envelope is not None:  # the aligned family member's extent, where it is the hit's family
             own = envelope[:, 2] == fam
-            spans_of = np.where(own[:, None], envelope[:, :2] + chunk.offset, spans_of)
+            extent = np.clip(envelope[:, :2] + chunk.offset, 0, chunk.length)
+            spans_of = np.where(own[:, None], extent, spans_of)
         return [WindowHit(chunk.id, order[i // n], int(spans_of[i, 0]), int(spans_of[i, 1]),
                           self.families[fam[i]], _sig(bits[i]), _sig(prob[i]))
                 for i in keep], n_pass  # fmt: skip
@@ -472,7 +473,8 @@ class Detector:
     def _homology_logits(self, strand_seq: dict[str, str], starts: dict[str, np.ndarray],
                          widths: np.ndarray, order: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
         """(N, C) log-odds in nats (background 0) of the ``homology`` and ``fused`` scorers, the
-        hit extents (N, 3: chunk start, end, family of the best alignment; −1 where none) and
+        hit extents (N, 3: start, end in chunk coordinates, family of the best alignment; −1 where
+        none) and
         the windows with an alignment (the filter: only those can be hits). ``fused`` adds the
         CNN's log-odds × ``cnn_weight``, computed on the aligned windows only."""
         assert self.homology is not None
@@ -487,9 +489,10 @@ class Detector:
                 a = self.homology.align(seq, starts[st][sel], int(w), threads=threads)
                 rows = k * n + sel
                 z[rows, :-1] = a.scores * (self.homology.bits_per_score * LN2)
-                # envelope (strand coordinates) -> forward chunk coordinates, clipped to the chunk
-                lo = np.clip(starts[st][sel] + a.envelope[:, 0], 0, len(seq))
-                hi = np.clip(starts[st][sel] + a.envelope[:, 1], 0, len(seq))
+                # envelope (strand coordinates) -> forward chunk coordinates (it may reach beyond
+                # the chunk: the caller clips it to the record)
+                lo = starts[st][sel] + a.envelope[:, 0]
+                hi = starts[st][sel] + a.envelope[:, 1]
                 if st == "-":
                     lo, hi = len(seq) - hi, len(seq) - lo
                 ext[rows] = np.where(a.aligned[:, None], np.stack([lo, hi, a.family], 1), -1)

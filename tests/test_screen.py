@@ -320,6 +320,37 @@ def test_screen_command_single_process_equals_sharded(model, tmp_path):
                                    rtol=1e-4, atol=1e-5)  # fmt: skip
 
 
+def test_screen_command_fused_scorer_sharded_and_gff3(model, tmp_path):
+    """Library members across chunk borders (chunks of 500 nt of window starts): the sharded run
+    writes the same loci as one process, each spanning its member (the alignment's envelope)."""
+    bg = _genome(11, 4000)
+    g = (
+        bg[:480]
+        + SCREEN_MEMBERS[0]
+        + bg[480:1490]
+        + reverse_complement(SCREEN_MEMBERS[3])
+        + bg[1490:]
+    )
+    src = tmp_path / "g.fa"
+    src.write_text(f">chr1\n{g}\n")
+    args = ("--chunk-nt", "500", "--scorer", "fused")
+    one = tmp_path / "one.tsv"
+    assert _screen(model, src, one, *args, cwd=tmp_path).returncode == 0
+    rows = [r.split("\t") for r in one.read_text().splitlines()[1:]]
+    assert [(r[1], r[2], r[3], r[4]) for r in rows] == [
+        ("480", "540", "+", "Gfam"), ("1550", "1610", "-", "Cfam")]  # fmt: skip
+    two = tmp_path / "two.tsv"
+    for rank in (1, 0):
+        p = _screen(model, src, two, *args, "--shard-size", "1",
+                    env={"RANK": str(rank), "WORLD_SIZE": "2"}, cwd=tmp_path)  # fmt: skip
+        assert p.returncode == 0, p.stderr
+    assert two.read_bytes() == one.read_bytes()
+    gff = tmp_path / "o.gff3"
+    assert _screen(model, src, gff, *args, cwd=tmp_path).returncode == 0
+    feats = [r.split("\t") for r in gff.read_text().splitlines() if not r.startswith("#")]
+    assert [(f[3], f[4], f[6]) for f in feats] == [("481", "540", "+"), ("1551", "1610", "-")]
+
+
 @pytest.mark.parametrize(
     "extra,message",
     [
