@@ -110,6 +110,9 @@ if [ "$DEVICE" = cuda ] && { [ "$PLAN" = all ] || [ "$PLAN" = checks ]; }; then
     RNAERNIE_BENCH_DIR="$W" timeout 100 "$PY" -m pytest -p no:cacheprovider -q \
         benchmarks/bench_model_gpu.py --benchmark-only --benchmark-json="$W/bench_model_gpu_raw.json" \
         --benchmark-columns=median,iqr,rounds >"$W/bench_model_gpu.log" 2>&1 || log "model bench rc=$?"
+    log "benchmarks: screening (the CNN and the language model on the GPU, the homology search on 16 cores)"
+    timeout 150 "$PY" scripts/screen_benchmark.py --data-dir "$D" --device cuda --threads 16 \
+        --out "$W/check/screen_gpu.json" >"$W/check/screen_gpu.log" 2>&1 || log "screen bench rc=$?"
 fi
 
 # ---- fine-tunings, in parallel; each stops training CAP_MIN minutes after it starts --------------

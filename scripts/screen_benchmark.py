@@ -216,6 +216,11 @@ def main() -> None:
                          ("rnaernie_cnn_scorer", "cnn"), ("kmer_detector", "kmer")):  # fmt: skip
         run_scorer(name, scorer)
     cm_path = data / "screening" / "TRNAinf.cm"
+    try:
+        import pyinfernal  # noqa: F401  (the `bench` extra)
+    except ImportError:
+        print("cmsearch skipped: pyinfernal is not installed", flush=True)
+        a.no_infernal = True
     if not a.no_infernal and cm_path.is_file():
         rows, dt = run_cmsearch(cm_path, records, a.threads)
         trna = [p for p in planted if p["family"] == "tRNA"]
