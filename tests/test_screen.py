@@ -443,6 +443,29 @@ def test_finetune_screen_command_trains_and_calibrates(tmp_path):
     assert SCREEN_LABELS[-1] == det.labels[-1]
 
 
+@pytest.mark.parametrize(
+    "extra,message",
+    [
+        (["--library-only", "--no-library"], "--library-only and --no-library contradict"),
+        (["--calibrate-only", "--scorers", "fused,hmm"], "--scorers: hmm not among"),
+        (["--calibrate-only", "--scorers", ","], "--scorers: name at least one of"),
+        (["--library-only", "--library-rfam", "missing.tsv"], "missing.tsv"),
+    ],
+)
+def test_finetune_screen_bad_options(model, tmp_path, capsys, extra, message):
+    import shutil
+
+    det = tmp_path / "det"
+    shutil.copytree(model / "heads" / "screen", det)
+    train = tmp_path / "t.fa"
+    train.write_text(f">a Gfam\n{SCREEN_MEMBERS[0]}\n")
+    before = {p.name: p.read_bytes() for p in det.iterdir()}
+    rc = main(["finetune", "screen", str(train), "--transcripts", str(train), "--out", str(det),
+               *[str(tmp_path / x) if x.endswith(".tsv") else x for x in extra]])  # fmt: skip
+    assert rc == 2 and message in capsys.readouterr().err
+    assert {p.name: p.read_bytes() for p in det.iterdir()} == before  # nothing written
+
+
 def test_library_members_with_rfam_relatives_and_exclusions(tmp_path):
     from rnaernie.training.screen import library_members
 

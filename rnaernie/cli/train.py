@@ -129,6 +129,8 @@ def _finetune_screen(a: argparse.Namespace) -> int:
     from ..training.common import read_labelled_fasta, stratified_holdout
 
     out = Path(a.out)
+    if a.library_only and a.no_library:
+        raise ValueError("--library-only and --no-library contradict each other")
     rng = np.random.default_rng(a.seed)
     transcripts = [r.seq for r in read_fasta(a.transcripts, allow_duplicates=True)]
     order = rng.permutation(len(transcripts))
@@ -159,7 +161,8 @@ def _finetune_screen(a: argparse.Namespace) -> int:
         )  # fmt: skip
         (out / "metrics.json").write_text(json.dumps({"valid": figures}, indent=1) + "\n")
         print(json.dumps(figures))
-    if not (a.calibrate_only or a.no_library):
+    added = not (a.calibrate_only or a.no_library)
+    if added:
         labels = json.loads((out / "config.json").read_text())["extra"]["labels"][:-1]
         seqs, y, _ = read_labelled_fasta(a.train, labels=labels)
         ids = [r.id for r in read_fasta(a.train, allow_duplicates=True)]
@@ -168,7 +171,6 @@ def _finetune_screen(a: argparse.Namespace) -> int:
                                                    exclude=exclude)  # fmt: skip
         info = ts.add_library(out, members, fams)
         print(json.dumps({"library": {**counts, **info}}))
-    added = not (a.calibrate_only or a.no_library)
     from ..screen import HOMOLOGY_SCORERS, SCORERS, calibrate
 
     screen_cfg = json.loads((out / "config.json").read_text())["extra"]["screen"]
@@ -176,9 +178,9 @@ def _finetune_screen(a: argparse.Namespace) -> int:
     usable = [x for x in SCORERS if "homology" in screen_cfg or x not in HOMOLOGY_SCORERS]
     if a.scorers is not None:
         bad = sorted(set(a.scorers) - set(usable))
-        if bad:
-            raise ValueError(f"--scorers: {', '.join(bad)} not among this detector's scorers "
-                             f"({', '.join(usable)})")  # fmt: skip
+        if bad or not a.scorers:
+            what = f"{', '.join(bad)} not among" if bad else "name at least one of"
+            raise ValueError(f"--scorers: {what} this detector's scorers ({', '.join(usable)})")
         usable = [x for x in usable if x in a.scorers]
     for scorer in ([default] if default in usable else []) + [x for x in usable if x != default]:
         try:
