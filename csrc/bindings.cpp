@@ -222,9 +222,20 @@ void register_homology(py::module_& m) {
       py::arg("gap_extend"), py::arg("band") = py::none(),
       "Best local alignment (Smith-Waterman-Gotoh): (score, a_begin, a_end, b_begin, b_end); band = "
       "(lo, hi): only the diagonals lo <= j - i <= hi (a[i] aligned to b[j]).");
+  m.def(
+      "dust_mask",
+      [](const std::string& seq, int window, double threshold) {
+        const auto c = rnaernie::nucleotide_codes(seq);
+        auto mask = rnaernie::dust_mask(c.data(), static_cast<int64_t>(c.size()), window, threshold);
+        std::vector<bool> out(mask.begin(), mask.end());
+        return py::array_t<bool>(py::cast(out));
+      },
+      py::arg("seq"), py::arg("window"), py::arg("threshold"),
+      "Low-complexity positions (DUST, windowed): bool array, True where masked.");
   py::class_<HomologyIndex>(m, "HomologyIndex")
-      .def(py::init<const std::vector<std::string>&, const std::vector<int32_t>&, int, int>(), py::arg("refs"),
-           py::arg("family"), py::arg("k"), py::arg("max_occurrences"))
+      .def(py::init<const std::vector<std::string>&, const std::vector<int32_t>&, int, int, int, double>(),
+           py::arg("refs"), py::arg("family"), py::arg("k"), py::arg("max_occurrences"), py::arg("dust_window") = 64,
+           py::arg("dust_threshold") = 0.0)
       .def_property_readonly("k", &HomologyIndex::k)
       .def_property_readonly("num_refs", &HomologyIndex::num_refs)
       .def_property_readonly("num_families", &HomologyIndex::num_families)

@@ -15,6 +15,42 @@ std::vector<uint8_t> nucleotide_codes(const std::string& seq) {
   return out;
 }
 
+std::vector<uint8_t> dust_mask(const uint8_t* s, int64_t n, int window, double threshold) {
+  std::vector<uint8_t> mask(static_cast<size_t>(std::max<int64_t>(n, 0)), 0);
+  if (threshold <= 0.0 || n < 3) return mask;
+  if (window < 4) throw std::invalid_argument("the DUST window must be at least 4 nt");
+  const int64_t w = std::min<int64_t>(window, n);
+  const double denom = static_cast<double>(w - 2 - 1);
+  auto triplet = [&](int64_t p) -> int {  // -1 where a code is ambiguous
+    if (s[p] > 3 || s[p + 1] > 3 || s[p + 2] > 3) return -1;
+    return s[p] * 16 + s[p + 1] * 4 + s[p + 2];
+  };
+  int counts[64] = {0};
+  int64_t sum = 0;  // sum_t c_t (c_t - 1) / 2
+  auto add = [&](int64_t p) {
+    const int t = triplet(p);
+    if (t >= 0) sum += counts[t]++;
+  };
+  auto remove = [&](int64_t p) {
+    const int t = triplet(p);
+    if (t >= 0) sum -= --counts[t];
+  };
+  std::vector<int32_t> diff(static_cast<size_t>(n) + 1, 0);
+  for (int64_t p = 0; p + 3 <= w; ++p) add(p);
+  for (int64_t a = 0;; ++a) {  // the stretch [a, a + w)
+    if (denom > 0 && static_cast<double>(sum) / denom > threshold) {
+      ++diff[a];
+      --diff[a + w];
+    }
+    if (a + w >= n) break;
+    remove(a);
+    add(a + w - 2);
+  }
+  int32_t run = 0;
+  for (int64_t p = 0; p < n; ++p) mask[p] = (run += diff[p]) > 0;
+  return mask;
+}
+
 LocalAlignment smith_waterman(const uint8_t* a, int n, const uint8_t* b, int m, const AlignScoring& s,
                               int diag_lo, int diag_hi) {
   // Gotoh's recurrences over rows i of a, each cell carrying the start of its alignment. Ties: the
@@ -92,8 +128,9 @@ LocalAlignment smith_waterman(const uint8_t* a, int n, const uint8_t* b, int m, 
 }
 
 HomologyIndex::HomologyIndex(const std::vector<std::string>& refs, const std::vector<int32_t>& family, int k,
-                             int max_occurrences)
-    : k_(k) {
+                             int max_occurrences, int dust_window, double dust_threshold)
+    : k_(k), dust_window_(dust_window), dust_threshold_(dust_threshold) {
+  if (dust_threshold > 0 && dust_window < 4) throw std::invalid_argument("the DUST window must be at least 4 nt");
   if (k < 4 || k > 12) throw std::invalid_argument("homology seed length k must be in [4, 12]");
   if (max_occurrences < 1) throw std::invalid_argument("max_occurrences must be >= 1");
   if (family.size() != refs.size()) throw std::invalid_argument("one family per reference sequence is needed");
@@ -106,11 +143,16 @@ HomologyIndex::HomologyIndex(const std::vector<std::string>& refs, const std::ve
   family_ = family;
   const uint32_t size = uint32_t{1} << (2 * k), mask = size - 1;
   std::vector<uint32_t> count(size + 1, 0);
+  std::vector<std::vector<uint8_t>> masks;
+  masks.reserve(refs_.size());
+  for (const auto& r : refs_) masks.push_back(dust_mask(r.data(), static_cast<int64_t>(r.size()), dust_window, dust_threshold));
+  size_t current = 0;  // the reference each_kmer walks (its mask)
   auto each_kmer = [&](const std::vector<uint8_t>& s, auto&& fn) {
+    const auto& m = masks[current];
     uint32_t code = 0;
     int valid = 0;
     for (size_t p = 0; p < s.size(); ++p) {
-      if (s[p] > 3) {
+      if (s[p] > 3 || m[p]) {
         valid = 0;
         continue;
       }
@@ -118,16 +160,16 @@ HomologyIndex::HomologyIndex(const std::vector<std::string>& refs, const std::ve
       if (++valid >= k) fn(code, static_cast<int32_t>(p + 1 - k));
     }
   };
-  for (const auto& s : refs_) each_kmer(s, [&](uint32_t c, int32_t) { ++count[c]; });
+  for (current = 0; current < refs_.size(); ++current) each_kmer(refs_[current], [&](uint32_t c, int32_t) { ++count[c]; });
   for (uint32_t c = 0; c < size; ++c)
     if (count[c] > static_cast<uint32_t>(max_occurrences)) count[c] = 0;  // too frequent: not a seed
   offsets_.assign(size + 1, 0);
   for (uint32_t c = 0; c < size; ++c) offsets_[c + 1] = offsets_[c] + count[c];
   occ_.resize(offsets_[size]);
   std::vector<uint32_t> fill(offsets_.begin(), offsets_.end() - 1);
-  for (size_t r = 0; r < refs_.size(); ++r)
-    each_kmer(refs_[r], [&](uint32_t c, int32_t pos) {
-      if (count[c]) occ_[fill[c]++] = Occurrence{static_cast<int32_t>(r), pos};
+  for (current = 0; current < refs_.size(); ++current)
+    each_kmer(refs_[current], [&](uint32_t c, int32_t pos) {
+      if (count[c]) occ_[fill[c]++] = Occurrence{static_cast<int32_t>(current), pos};
     });
 }
 
@@ -139,6 +181,7 @@ WindowAlignments HomologyIndex::align_windows(const std::string& seq, const std:
     throw std::invalid_argument("seed options: max_candidates >= 1; pad, ungapped, xdrop >= 0");
   const std::vector<uint8_t> codes = nucleotide_codes(seq);
   const int64_t len = static_cast<int64_t>(codes.size());
+  const std::vector<uint8_t> low = dust_mask(codes.data(), len, dust_window_, dust_threshold_);
   for (const int64_t st : starts)
     if (st < 0 || st >= std::max<int64_t>(len, 1)) throw std::invalid_argument("window start outside the sequence");
   WindowAlignments out;
@@ -182,12 +225,13 @@ WindowAlignments HomologyIndex::align_windows(const std::string& seq, const std:
     std::vector<Candidate> cands;
     for (int64_t w = b; w < e; ++w) {
       const uint8_t* q = codes.data() + starts[w];
+      const uint8_t* qlow = low.data() + starts[w];
       const int n = static_cast<int>(std::min<int64_t>(width, len - starts[w]));
       hits.clear();
       uint32_t code = 0;
       int valid = 0;
       for (int p = 0; p < n; ++p) {
-        if (q[p] > 3) {
+        if (q[p] > 3 || qlow[p]) {
           valid = 0;
           continue;
         }

@@ -33,6 +33,12 @@ struct LocalAlignment {
 LocalAlignment smith_waterman(const uint8_t* a, int n, const uint8_t* b, int m, const AlignScoring& s,
                               int diag_lo = -(1 << 30), int diag_hi = 1 << 30);
 
+// Low-complexity positions (DUST, Morgulis et al. 2006, in its windowed form): 1 for every position of
+// a `window`-nt stretch whose triplet score sum_t c_t (c_t - 1) / 2 / (l - 1) exceeds `threshold`
+// (c_t: count of triplet t among the stretch's l = window - 2 triplets; a sequence shorter than the
+// window is one stretch). Triplets holding an ambiguous code (4) are not counted. threshold <= 0: none.
+std::vector<uint8_t> dust_mask(const uint8_t* s, int64_t n, int window, double threshold);
+
 // Codes of a sequence as byte_classes has them (A 0, U/T 1, C 2, G 3, either case); anything else 4.
 std::vector<uint8_t> nucleotide_codes(const std::string& seq);
 
@@ -58,8 +64,10 @@ class HomologyIndex {
  public:
   // refs are normalised sequences (ACGU; other letters never seed); family[i] in [0, families).
   // k-mers occurring more than max_occurrences times in the library are not indexed.
+  // dust_window/dust_threshold: low-complexity stretches (dust_mask) of the references and of the
+  // searched sequences give no seeds (alignments may still run through them).
   HomologyIndex(const std::vector<std::string>& refs, const std::vector<int32_t>& family, int k,
-                int max_occurrences);
+                int max_occurrences, int dust_window = 64, double dust_threshold = 0.0);
 
   int k() const { return k_; }
   int64_t num_refs() const { return static_cast<int64_t>(refs_.size()); }
@@ -72,6 +80,8 @@ class HomologyIndex {
 
  private:
   int k_;
+  int dust_window_;
+  double dust_threshold_;
   int32_t families_ = 0;
   std::vector<std::vector<uint8_t>> refs_;
   std::vector<int32_t> family_;

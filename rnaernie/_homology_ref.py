@@ -66,3 +66,25 @@ def best_family_scores_ref(window: str, refs: Sequence[str], family: Sequence[in
     for r, fam in zip(refs, family):
         out[fam] = max(out[fam], smith_waterman_ref(window, r, **scoring)[0])
     return out
+
+
+def dust_mask_ref(seq: str, window: int, threshold: float) -> list[bool]:
+    """``_core.dust_mask`` stretch by stretch: every position of a ``window``-nt stretch whose
+    triplet score Σ c(c − 1)/2 / (l − 1) (l = window − 2) exceeds ``threshold`` is masked."""
+    x = codes(seq)
+    n = len(x)
+    mask = [False] * n
+    if threshold <= 0 or n < 3:
+        return mask
+    w = min(window, n)
+    for a in range(n - w + 1):
+        counts: dict[tuple[int, ...], int] = {}
+        for p in range(a, a + w - 2):
+            t = tuple(x[p : p + 3])
+            if max(t) < 4:
+                counts[t] = counts.get(t, 0) + 1
+        score = sum(c * (c - 1) / 2 for c in counts.values())
+        if w - 3 > 0 and score / (w - 3) > threshold:
+            for p in range(a, a + w):
+                mask[p] = True
+    return mask

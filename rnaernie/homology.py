@@ -31,7 +31,7 @@ from . import _core
 from .io import read_fasta
 from .tokenizer import normalise
 
-__all__ = ["HomologySettings", "Library", "WindowAlignments", "bits_per_score"]
+__all__ = ["HomologySettings", "Library", "WindowAlignments", "bits_per_score", "dust_mask"]
 
 
 @dataclass(frozen=True)
@@ -40,7 +40,9 @@ class HomologySettings:
     seeds); a seed is extended without gaps until its score falls ``xdrop`` below its best; the
     ``max_candidates`` references whose extension scores at least ``ungapped`` are aligned with
     gaps (match/mismatch/gap_open/gap_extend: a gap of g nt costs gap_open + g·gap_extend) to the
-    reference around that diagonal, ``pad`` nt each side."""
+    reference around that diagonal, ``pad`` nt each side. Low-complexity stretches (simple
+    repeats: DUST score above ``dust`` over ``dust_window`` nt, :func:`dust_mask`) of the library
+    and of the searched sequence give no seeds, as BLASTN's DUST filter has it; ``dust`` 0: off."""
 
     k: int = 11
     max_occurrences: int = 2000
@@ -52,12 +54,16 @@ class HomologySettings:
     xdrop: int = 20
     max_candidates: int = 4
     pad: int = 32
+    dust_window: int = 64
+    dust: float = 2.5
 
     def __post_init__(self) -> None:
         for f in fields(self):
             v = getattr(self, f.name)
-            if isinstance(v, bool) or not isinstance(v, int):
-                raise ValueError(f"homology setting {f.name} must be an int, got {v!r}")
+            kinds = (int, float) if f.name == "dust" else int
+            if isinstance(v, bool) or not isinstance(v, kinds):
+                raise ValueError(f"homology setting {f.name} must be {'a number' if f.name == 'dust' else 'an int'}, "
+                                 f"got {v!r}")  # fmt: skip
         if not 4 <= self.k <= 12:
             raise ValueError(f"homology seed length k must be in [4, 12], got {self.k}")
         if self.match <= 0 or self.mismatch >= 0:
@@ -66,9 +72,11 @@ class HomologySettings:
         for name in ("max_occurrences", "max_candidates"):
             if getattr(self, name) < 1:
                 raise ValueError(f"homology setting {name} must be >= 1")
-        for name in ("gap_open", "gap_extend", "ungapped", "xdrop", "pad"):
+        for name in ("gap_open", "gap_extend", "ungapped", "xdrop", "pad", "dust"):
             if getattr(self, name) < 0:
                 raise ValueError(f"homology setting {name} must be >= 0")
+        if self.dust_window < 4:
+            raise ValueError("homology setting dust_window must be >= 4")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -100,18 +108,28 @@ def bits_per_score(match: int, mismatch: int) -> float:
     return lo / math.log(2.0)
 
 
+def dust_mask(seq: str, window: int = 64, threshold: float = 2.5) -> np.ndarray:
+    """Low-complexity positions of ``seq`` (bool array): every position of a ``window``-nt
+    stretch whose triplet score Σ c_t(c_t − 1)/2 / (l − 1) (DUST, Morgulis et al. 2006; c_t the
+    count of triplet t among the stretch's l triplets) exceeds ``threshold``. A random sequence
+    scores about 0.5, a dinucleotide repeat about 15. ``threshold`` 0: nothing is masked."""
+    return _core.dust_mask(normalise(seq), window, float(threshold))
+
+
 @dataclass
 class WindowAlignments:
     """Per window: ``scores`` (N, families) the best alignment score of each family's references
     (0: none aligned); ``family`` (N,) the family of the best alignment (−1: none); ``envelope``
     (N, 2) window coordinates of the best alignment's query part extended by the reference's
     unaligned ends (where the whole member would lie; it may reach beyond the window);
-    ``query`` (N, 2) the aligned part itself; ``candidates`` (N,) references aligned with gaps."""
+    ``query`` (N, 2) the aligned part itself; ``ref`` (N,) the best alignment's library member
+    (−1: none); ``candidates`` (N,) references aligned with gaps."""
 
     scores: np.ndarray
     family: np.ndarray
     envelope: np.ndarray
     query: np.ndarray
+    ref: np.ndarray
     candidates: np.ndarray
 
     @property
@@ -139,7 +157,7 @@ class Library:
             raise ValueError("library family indices must lie in [0, number of labels)")
         s = self.settings
         self.index = _core.HomologyIndex(self.seqs, self.families.astype(np.int32).tolist(), s.k,
-                                         s.max_occurrences)  # fmt: skip
+                                         s.max_occurrences, s.dust_window, float(s.dust))  # fmt: skip
         self.lengths = np.array([len(x) for x in self.seqs], dtype=np.int64)
         self.bits_per_score = bits_per_score(s.match, s.mismatch)
 
@@ -162,12 +180,16 @@ class Library:
         return cls(seqs, fams, labels, settings)
 
     def write(self, path: str | os.PathLike[str]) -> None:
-        """gzip FASTA, ``>m<k> <family>`` (written to ``path.tmp`` and renamed)."""
+        """gzip FASTA, ``>m<k> <family>`` (the same bytes for the same library; written to
+        ``path.tmp`` and renamed)."""
         path = Path(path)
         tmp = path.with_name(path.name + ".tmp")
-        with gzip.open(tmp, "wt", compresslevel=9) as f:
+        with (
+            open(tmp, "wb") as raw,
+            gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=9, mtime=0) as f,
+        ):
             for k, (s, y) in enumerate(zip(self.seqs, self.families)):
-                f.write(f">m{k} {self.labels[y]}\n{s}\n")
+                f.write(f">m{k} {self.labels[y]}\n{s}\n".encode())
         tmp.replace(path)
 
     def align(self, seq: str, starts: Sequence[int] | np.ndarray, width: int,
@@ -187,4 +209,4 @@ class Library:
         rlen = np.where(hit, self.lengths[np.maximum(ref, 0)], 0)
         envelope = np.stack([best[:, 2] - best[:, 4], best[:, 3] + rlen - best[:, 5]], 1)
         return WindowAlignments(r["family_score"].astype(np.float64), family, envelope,
-                                best[:, 2:4], r["candidates"])  # fmt: skip
+                                best[:, 2:4], ref, r["candidates"])  # fmt: skip

@@ -5,7 +5,8 @@ fused log-odds (0 = homology alone).
 Validation, as `rnaernie finetune screen` splits it (seed 0): 10 % of each nRC training family
 held out (the scanning CNN of the shipped detector never trained on them); the library is the
 other 90 % plus the Rfam seed members of their Rfam families, minus any sequence identical to a
-held-out one. The held-out members are planted, on random strands, 1 kb apart in
+held-out one, and without the members that align in 5 or more of the real transcripts
+(`purge_promiscuous`). The held-out members are planted, on random strands, 1 kb apart in
 dinucleotide-shuffled transcripts of the calibration part of `lncrna_mouse_prelnc/train`
 (never seen in training); 2 Mb of the same background alone gives the score of 1 false window per
 Mb searched. A member counts as found when a window on its strand that covers ≥ 50 % of it (or
@@ -36,7 +37,7 @@ from rnaernie.model.motif_cnn import MotifCNN, one_hot
 from rnaernie.screen import window_spans
 from rnaernie.tokenizer import normalise, reverse_complement
 from rnaernie.training.common import read_labelled_fasta, stratified_holdout
-from rnaernie.training.screen import library_members
+from rnaernie.training.screen import library_members, purge_promiscuous
 
 GATES = (26, 30, 34, 38)
 WEIGHTS = (0.0, 0.5, 1.0, 2.0)
@@ -117,6 +118,8 @@ def main() -> None:
                                     allow_duplicates=True)]  # fmt: skip
     order = rng.permutation(len(tx))
     cal = [tx[i] for i in order[: round(0.2 * len(tx))]]
+    real = [tx[i] for i in order[round(0.2 * len(tx)) :]]
+    members, fams, counts["promiscuous_dropped"] = purge_promiscuous(members, fams, labels, real)
     flanks = shuffled_genome(cal, 1000 * len(held) + 1000, rng)
     parts, planted, pos = [], [], 0
     for k, i in enumerate(held):

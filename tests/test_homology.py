@@ -10,8 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rnaernie import _core
-from rnaernie._homology_ref import best_family_scores_ref, smith_waterman_ref
-from rnaernie.homology import HomologySettings, Library, bits_per_score
+from rnaernie._homology_ref import best_family_scores_ref, dust_mask_ref, smith_waterman_ref
+from rnaernie.homology import HomologySettings, Library, bits_per_score, dust_mask
 
 SCORING = {"match": 2, "mismatch": -3, "gap_open": 5, "gap_extend": 2}
 seqs = st.text("ACGUN", max_size=30)
@@ -33,6 +33,33 @@ def test_smith_waterman_equals_the_reference(a, b, scoring, cut, band):
     assert _core.smith_waterman(a, b, band=band, **scoring) == smith_waterman_ref(
         a, b, band=band, **scoring
     )
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text("ACGU", min_size=1, max_size=4), st.text("ACGUN", max_size=40), st.integers(0, 120),
+       st.integers(4, 40), st.sampled_from([0.0, 0.5, 1.0, 2.5, 5.0]))  # fmt: skip
+def test_dust_mask_equals_the_reference(unit, noise, n, window, threshold):
+    """Repeats of a short unit with random letters spliced in: the sliding C++ mask equals the
+    stretch-by-stretch reference."""
+    seq = "".join(noise[i % len(noise)] if noise and i % 3 == 0 else unit[i % len(unit)]
+                  for i in range(n))  # fmt: skip
+    assert dust_mask(seq, window, threshold).tolist() == dust_mask_ref(seq, window, threshold)
+
+
+def test_dust_masks_simple_repeats_not_genes():
+    rng = np.random.default_rng(0)
+    gene = "".join(rng.choice(list("ACGU"), 200))
+    assert not dust_mask(gene).any()
+    seq = gene[:100] + "UG" * 40 + gene[100:]
+    m = dust_mask(seq)
+    assert m[100:180].all() and not m[:40].any() and not m[-40:].any()
+    # a window holding only the repeat gives no seeds: no alignment to a library of it
+    lib = Library(
+        ["UG" * 40 + "ACGGAUCCAGUUAGCAAGGUC"], [0], ["x"], HomologySettings(k=8, ungapped=0)
+    )
+    assert lib.align("UG" * 50, [0], 100).aligned.tolist() == [False]
+    off = Library(lib.seqs, [0], ["x"], HomologySettings(k=8, ungapped=0, dust=0))
+    assert off.align("UG" * 50, [0], 100).aligned.tolist() == [True]
 
 
 def test_smith_waterman_hand_computed():
@@ -129,5 +156,9 @@ def test_library_round_trip_and_errors(tmp_path):
         HomologySettings.from_dict({"kk": 3}, "cfg.json")
     with pytest.raises(ValueError, match=r"cfg\.json: homology setting pad must be >= 0"):
         HomologySettings.from_dict({"pad": -1}, "cfg.json")
+    with pytest.raises(ValueError, match="dust_window must be >= 4"):
+        HomologySettings(dust_window=2)
+    with pytest.raises(ValueError, match="dust must be a number"):
+        HomologySettings(dust="high")
     with pytest.raises(ValueError, match="window start outside"):
         lib.align("ACGUACGU", [9], 4)

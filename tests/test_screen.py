@@ -466,6 +466,24 @@ def test_finetune_screen_bad_options(model, tmp_path, capsys, extra, message):
     assert {p.name: p.read_bytes() for p in det.iterdir()} == before  # nothing written
 
 
+def test_purge_drops_members_that_align_in_many_real_transcripts():
+    """A member that carries a sequence found in many transcripts (here a 60-nt 'SINE' planted
+    in 6 of 8) is dropped; members found in one transcript (a host gene) stay."""
+    from rnaernie.training.screen import purge_promiscuous
+
+    rng = np.random.default_rng(5)
+
+    def rand(n):
+        return "".join(rng.choice(list("ACGU"), n))
+
+    sine, host_gene = rand(60), rand(80)
+    members = [rand(40) + sine, host_gene, rand(100)]
+    tx = [rand(150) + (sine if k < 6 else "") + rand(150) for k in range(8)]
+    tx[7] = tx[7][:100] + host_gene + tx[7][100:]
+    seqs, fams, dropped = purge_promiscuous(members, [0, 1, 1], ["a", "b"], tx, min_bits=40.0)
+    assert dropped == 1 and seqs == members[1:] and fams == [1, 1]
+
+
 def test_library_members_with_rfam_relatives_and_exclusions(tmp_path):
     from rnaernie.training.screen import library_members
 

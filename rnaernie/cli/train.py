@@ -169,6 +169,10 @@ def _finetune_screen(a: argparse.Namespace) -> int:
         exclude = [r.seq for f in a.library_exclude for r in read_fasta(f, allow_duplicates=True)]
         members, fams, counts = ts.library_members(seqs, y, ids, rfam=a.library_rfam,
                                                    exclude=exclude)  # fmt: skip
+        real = [transcripts[i] for i in order[n_cal:]]  # never the calibration transcripts
+        members, fams, counts["promiscuous_dropped"] = ts.purge_promiscuous(
+            members, fams, labels, real
+        )
         info = ts.add_library(out, members, fams)
         print(json.dumps({"library": {**counts, **info}}))
     from ..screen import HOMOLOGY_SCORERS, SCORERS, calibrate
@@ -365,7 +369,8 @@ def add_parsers(sub: Any) -> None:
         "windows holding a whole family member are positives; shuffled and real transcripts, "
         "shuffled positives, antisense and partial windows are background. The CNN filter "
         "threshold keeps 99 %% of validation positives. The training members (with "
-        "--library-rfam, also their Rfam seed relatives) become the homology library, and the "
+        "--library-rfam, also their Rfam seed relatives; without those that align in 5 or more "
+        "of the real transcripts) become the homology library, and the "
         "fused scorer (seeded local alignment + CNN) the default; without a library the default "
         "scorer is the best on validation data. Each scorer is calibrated on shuffled "
         "transcripts that training never sees (--calibration-fraction of --transcripts).",

@@ -39,7 +39,7 @@ from ..homology import HomologySettings, Library
 from ..kmer import KmerClassifier, dinucleotide_shuffle, shuffled_genome
 from ..model.motif_cnn import MotifCNN, one_hot
 from ..predict import classifier_probs
-from ..screen import log_odds
+from ..screen import log_odds, window_spans
 from ..tokenizer import normalise, reverse_complement
 
 __all__ = [
@@ -48,11 +48,13 @@ __all__ = [
     "FILTER_SENSITIVITY",
     "LIBRARY_FILE",
     "PARTIAL_MAX",
+    "PROMISCUOUS",
     "DetectorData",
     "add_library",
     "cnn_scores",
     "detector_windows",
     "library_members",
+    "purge_promiscuous",
     "set_scorer",
     "train_cnn",
     "train_detector",
@@ -68,6 +70,41 @@ LIBRARY_FILE = "library.fasta.gz"
 # the CNN's weight in the fused log-odds, and the homology settings (HomologySettings.ungapped = 34)
 CNN_WEIGHT = 1.0
 RFAM_ACCESSION = re.compile(r"^(RF\d{5})_")
+PROMISCUOUS = 5  # a member aligning in this many distinct real transcripts is dropped
+PROMISCUOUS_BITS = 40.0  # ... with at least this many bits (about 1 shuffled window per Mb)
+
+
+def purge_promiscuous(
+    seqs: Sequence[str],
+    fams: Sequence[int],
+    labels: Sequence[str],
+    transcripts: Sequence[str],
+    *,
+    settings: HomologySettings | None = None,
+    min_bits: float = PROMISCUOUS_BITS,
+    max_transcripts: int = PROMISCUOUS,
+    window: int = 200,
+    stride: int = 100,
+) -> tuple[list[str], list[int], int]:
+    """Drop the library members that are the best alignment (≥ ``min_bits``) of windows in at
+    least ``max_transcripts`` distinct real transcripts (either strand): such a member carries a
+    sequence of the genome at large (a SINE, a repeat) rather than of its family, and would call
+    genes in every transcript that holds it. Returns (sequences, classes, members dropped)."""
+    lib = Library(seqs, fams, labels, settings)
+    reached: dict[int, set[int]] = {}
+    for t, tx in enumerate(transcripts):
+        s = normalise(tx)
+        for strand in (s, reverse_complement(s)):
+            starts = [a for a, _ in window_spans(len(strand), window, stride)]
+            if not starts:
+                continue
+            a = lib.align(strand, starts, window)
+            good = a.aligned & (a.scores.max(1) * lib.bits_per_score >= min_bits)
+            for r in set(a.ref[good].tolist()):
+                reached.setdefault(int(r), set()).add(t)
+    drop = {r for r, ts in reached.items() if len(ts) >= max_transcripts}
+    keep = [i for i in range(len(lib.seqs)) if i not in drop]
+    return [lib.seqs[i] for i in keep], [int(lib.families[i]) for i in keep], len(drop)
 
 
 def library_members(
