@@ -143,16 +143,15 @@ HomologyIndex::HomologyIndex(const std::vector<std::string>& refs, const std::ve
   family_ = family;
   const uint32_t size = uint32_t{1} << (2 * k), mask = size - 1;
   std::vector<uint32_t> count(size + 1, 0);
-  std::vector<std::vector<uint8_t>> masks;
-  masks.reserve(refs_.size());
-  for (const auto& r : refs_) masks.push_back(dust_mask(r.data(), static_cast<int64_t>(r.size()), dust_window, dust_threshold));
-  size_t current = 0;  // the reference each_kmer walks (its mask)
-  auto each_kmer = [&](const std::vector<uint8_t>& s, auto&& fn) {
-    const auto& m = masks[current];
+  std::vector<std::vector<uint8_t>> low;  // each reference's low-complexity positions: no seeds
+  low.reserve(refs_.size());
+  for (const auto& r : refs_) low.push_back(dust_mask(r.data(), static_cast<int64_t>(r.size()), dust_window, dust_threshold));
+  auto each_kmer = [&](size_t r, auto&& fn) {  // fn(code, position) for every seed k-mer of reference r
+    const auto& s = refs_[r];
     uint32_t code = 0;
     int valid = 0;
     for (size_t p = 0; p < s.size(); ++p) {
-      if (s[p] > 3 || m[p]) {
+      if (s[p] > 3 || low[r][p]) {
         valid = 0;
         continue;
       }
@@ -160,16 +159,16 @@ HomologyIndex::HomologyIndex(const std::vector<std::string>& refs, const std::ve
       if (++valid >= k) fn(code, static_cast<int32_t>(p + 1 - k));
     }
   };
-  for (current = 0; current < refs_.size(); ++current) each_kmer(refs_[current], [&](uint32_t c, int32_t) { ++count[c]; });
+  for (size_t r = 0; r < refs_.size(); ++r) each_kmer(r, [&](uint32_t c, int32_t) { ++count[c]; });
   for (uint32_t c = 0; c < size; ++c)
     if (count[c] > static_cast<uint32_t>(max_occurrences)) count[c] = 0;  // too frequent: not a seed
   offsets_.assign(size + 1, 0);
   for (uint32_t c = 0; c < size; ++c) offsets_[c + 1] = offsets_[c] + count[c];
   occ_.resize(offsets_[size]);
   std::vector<uint32_t> fill(offsets_.begin(), offsets_.end() - 1);
-  for (current = 0; current < refs_.size(); ++current)
-    each_kmer(refs_[current], [&](uint32_t c, int32_t pos) {
-      if (count[c]) occ_[fill[c]++] = Occurrence{static_cast<int32_t>(current), pos};
+  for (size_t r = 0; r < refs_.size(); ++r)
+    each_kmer(r, [&](uint32_t c, int32_t pos) {
+      if (count[c]) occ_[fill[c]++] = Occurrence{static_cast<int32_t>(r), pos};
     });
 }
 
