@@ -23,12 +23,11 @@ import math
 import os
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields
-from pathlib import Path
 
 import numpy as np
 
 from . import _core
-from .io import read_fasta
+from .io import read_fasta, write_atomic
 from .tokenizer import normalise
 
 __all__ = ["HomologySettings", "Library", "WindowAlignments", "bits_per_score", "dust_mask"]
@@ -182,15 +181,9 @@ class Library:
     def write(self, path: str | os.PathLike[str]) -> None:
         """gzip FASTA, ``>m<k> <family>`` (the same bytes for the same library; written to
         ``path.tmp`` and renamed)."""
-        path = Path(path)
-        tmp = path.with_name(path.name + ".tmp")
-        with (
-            open(tmp, "wb") as raw,
-            gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=9, mtime=0) as f,
-        ):
-            for k, (s, y) in enumerate(zip(self.seqs, self.families)):
-                f.write(f">m{k} {self.labels[y]}\n{s}\n".encode())
-        tmp.replace(path)
+        text = "".join(f">m{k} {self.labels[y]}\n{s}\n"
+                       for k, (s, y) in enumerate(zip(self.seqs, self.families)))  # fmt: skip
+        write_atomic(path, gzip.compress(text.encode(), compresslevel=9, mtime=0))
 
     def align(self, seq: str, starts: Sequence[int] | np.ndarray, width: int,
               threads: int = 0) -> WindowAlignments:  # fmt: skip

@@ -53,8 +53,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from .homology import HomologySettings, Library
-from .io import Invalid, Record
+from .homology import HomologySettings, Library, WindowAlignments
+from .io import Invalid, Record, write_atomic
 from .io.writers import LineWriter, TableWriter
 from .kmer import KmerClassifier, shuffled_genome
 from .model import RnaErnieForSequenceClassification
@@ -75,9 +75,11 @@ __all__ = [
     "calibrate",
     "chunks",
     "detect",
+    "homology_log_odds",
     "loci",
     "locus_sequences",
     "searched_megabases",
+    "update_screen_config",
     "window_spans",
     "write_loci",
 ]
@@ -472,11 +474,10 @@ class Detector:
 
     def _homology_logits(self, strand_seq: dict[str, str], starts: dict[str, np.ndarray],
                          widths: np.ndarray, order: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
-        """(N, C) log-odds in nats (background 0) of the ``homology`` and ``fused`` scorers, the
-        hit extents (N, 3: start, end in chunk coordinates, family of the best alignment; −1 where
-        none) and
-        the windows with an alignment (the filter: only those can be hits). ``fused`` adds the
-        CNN's log-odds × ``cnn_weight``, computed on the aligned windows only."""
+        """(N, C) log-odds in nats (background 0) of the ``homology`` and ``fused`` scorers
+        (:func:`homology_log_odds`), the hit extents (N, 3: start, end in chunk coordinates,
+        family of the best alignment; −1 where none) and the windows with an alignment (the
+        filter: only those can be hits)."""
         assert self.homology is not None
         n = len(widths)
         z = np.zeros((len(order) * n, len(self.labels)))
@@ -486,9 +487,11 @@ class Detector:
             seq = strand_seq[st]
             for w in np.unique(widths):
                 sel = np.flatnonzero(widths == w)
-                a = self.homology.align(seq, starts[st][sel], int(w), threads=threads)
+                cnn = self.cnn if self.scorer == "fused" else None
+                zk, a = homology_log_odds(self.homology, seq, starts[st][sel], int(w), cnn=cnn,
+                                          cnn_weight=self.cnn_weight, threads=threads)  # fmt: skip
                 rows = k * n + sel
-                z[rows, :-1] = a.scores * (self.homology.bits_per_score * LN2)
+                z[rows, :-1] = zk
                 # envelope (strand coordinates) -> forward chunk coordinates (it may reach beyond
                 # the chunk: the caller clips it to the record)
                 lo = starts[st][sel] + a.envelope[:, 0]
@@ -496,19 +499,23 @@ class Detector:
                 if st == "-":
                     lo, hi = len(seq) - hi, len(seq) - lo
                 ext[rows] = np.where(a.aligned[:, None], np.stack([lo, hi, a.family], 1), -1)
-                if self.scorer == "fused" and a.aligned.any():
-                    idx = sel[a.aligned]
-                    x = one_hot([seq[s : s + int(w)] for s in starts[st][idx]])
-                    with torch.inference_mode():
-                        c = (
-                            self.cnn(x.to(next(self.cnn.parameters()).device))
-                            .double()
-                            .cpu()
-                            .numpy()
-                        )
-                    z[k * n + idx, :-1] += self.cnn_weight * (c[:, :-1] - c[:, -1:])
         passed = ext[:, 2] >= 0
         return z, ext, passed
+
+
+def homology_log_odds(library: Library, seq: str, starts: np.ndarray | Sequence[int], width: int,
+                      *, cnn: MotifCNN | None = None, cnn_weight: float = 1.0,
+                      threads: int = 0) -> tuple[np.ndarray, WindowAlignments]:  # fmt: skip
+    """(N, families) log-odds in nats of the windows ``seq[s : s + width]``: each family's best
+    alignment score to the library in bits × ln 2, plus, with ``cnn`` (the ``fused`` scorer),
+    ``cnn_weight`` × the CNN's log-odds on the windows that align; and the alignments."""
+    a = library.align(seq, starts, width, threads=threads)
+    z = a.scores * (library.bits_per_score * LN2)
+    if cnn is not None and a.aligned.any():
+        idx = np.flatnonzero(a.aligned)
+        c = cnn.window_logits([seq[s : s + width] for s in np.asarray(starts)[idx]])
+        z[idx] += cnn_weight * (c[:, :-1] - c[:, -1:])
+    return z, a
 
 
 # ----------------------------------------------------------------------------- loci
@@ -695,6 +702,15 @@ def check_window(detector: Detector, window: int | None, stride: int | None) -> 
     return window, stride
 
 
+def update_screen_config(head: str | Path, **items: Any) -> None:
+    """Set ``items`` in ``extra.screen`` of the detector's ``config.json`` at ``head`` (written
+    to a temporary file and renamed)."""
+    path = Path(head) / "config.json"
+    cfg = json.loads(path.read_text())
+    cfg["extra"]["screen"].update(items)
+    write_atomic(path, json.dumps(cfg, indent=2, sort_keys=True) + "\n")
+
+
 def calibration_key(scorer: str) -> str:
     """Where a scorer's calibration lives in ``extra.screen`` of the detector's config."""
     return f"calibration_{scorer}"
@@ -728,10 +744,7 @@ def calibrate(
         total += 2 * len(c.spans)
     searched = searched_megabases(len(genome))
     cal = Calibration.fit(scores, searched, families=fams)
-    cfg_path = det.path / "config.json"
-    cfg = json.loads(cfg_path.read_text())
-    cfg["extra"]["screen"][calibration_key(det.scorer)] = cal.to_dict()
-    cfg_path.write_text(json.dumps(cfg, indent=2, sort_keys=True) + "\n")
+    update_screen_config(det.path, **{calibration_key(det.scorer): cal.to_dict()})
     return {"scorer": det.scorer, "megabases_searched": searched, "background_windows": len(scores),
             "filter_pass_rate": passed / max(total, 1), "tail_start": cal.tail_start,
             "tail_lambda": cal.tail_lambda, "score_at_1_per_mb": _score_at(cal, 1.0),

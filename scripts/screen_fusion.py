@@ -33,8 +33,8 @@ import rnaernie
 from rnaernie.homology import HomologySettings, Library
 from rnaernie.io import read_fasta
 from rnaernie.kmer import shuffled_genome
-from rnaernie.model.motif_cnn import MotifCNN, one_hot
-from rnaernie.screen import window_spans
+from rnaernie.model.motif_cnn import MotifCNN
+from rnaernie.screen import homology_log_odds, window_spans
 from rnaernie.tokenizer import normalise, reverse_complement
 from rnaernie.training.common import read_labelled_fasta, stratified_holdout
 from rnaernie.training.screen import library_members, purge_promiscuous
@@ -51,15 +51,12 @@ def scan(lib: Library, cnn: MotifCNN, seq: str, threads: int):
     for st in "+-":
         s = seq if st == "+" else reverse_complement(seq)
         starts = [a if st == "+" else len(seq) - b for a, b in spans]
-        a = lib.align(s, starts, WINDOW, threads=threads)
+        z, a = homology_log_odds(lib, s, starts, WINDOW, threads=threads)
         c = np.zeros_like(a.scores)
         idx = np.flatnonzero(a.aligned)
-        with torch.inference_mode():
-            for k in range(0, len(idx), 512):
-                part = idx[k : k + 512]
-                z = cnn(one_hot([s[starts[i] : starts[i] + WINDOW] for i in part])).double().numpy()
-                c[part] = (z[:, :-1] - z[:, -1:]) / math.log(2)
-        out[st] = (np.array(spans), a.scores * lib.bits_per_score, a.aligned, c)
+        logits = cnn.window_logits([s[starts[i] : starts[i] + WINDOW] for i in idx])
+        c[idx] = logits[:, :-1] - logits[:, -1:]
+        out[st] = (np.array(spans), z / math.log(2), a.aligned, c / math.log(2))
     return out
 
 

@@ -175,7 +175,7 @@ def _finetune_screen(a: argparse.Namespace) -> int:
         )
         info = ts.add_library(out, members, fams)
         print(json.dumps({"library": {**counts, **info}}))
-    from ..screen import HOMOLOGY_SCORERS, SCORERS, calibrate
+    from ..screen import HOMOLOGY_SCORERS, SCORERS, calibrate, update_screen_config
 
     screen_cfg = json.loads((out / "config.json").read_text())["extra"]["screen"]
     default = screen_cfg.get("scorer", "cnn")
@@ -197,7 +197,7 @@ def _finetune_screen(a: argparse.Namespace) -> int:
             continue
         print(json.dumps({"calibration": scorer, **info}))
         if added and scorer == "fused":
-            ts.set_scorer(out, "fused")  # the library's scorer is the default once calibrated
+            update_screen_config(out, scorer="fused")  # the library's default once calibrated
     return 0
 
 

@@ -92,6 +92,17 @@ class MotifCNN(nn.Module):
         fam = h.amax(-1)
         return torch.cat([fam, self.background.expand(len(fam), 1)], 1)
 
+    def window_logits(self, seqs: Sequence[str], batch_size: int = 512) -> np.ndarray:
+        """(N, families + 1) window logits (background last) of ``seqs``, each window on its
+        own, float64, in batches on the network's device."""
+        device = next(self.parameters()).device
+        out = []
+        with torch.inference_mode():
+            for a in range(0, len(seqs), batch_size):
+                x = one_hot(seqs[a : a + batch_size]).to(device)
+                out.append(self(x).double().cpu().numpy())
+        return np.concatenate(out) if out else np.zeros((0, self.hparams["n_families"] + 1))
+
     def save(self, path: str | Path) -> Path:
         from safetensors.torch import save_file
 

@@ -25,7 +25,6 @@ Background sequence comes from :func:`rnaernie.kmer.shuffled_genome`.
 
 from __future__ import annotations
 
-import gzip
 import json
 import logging
 import re
@@ -36,10 +35,11 @@ from pathlib import Path
 import numpy as np
 
 from ..homology import HomologySettings, Library
+from ..io import open_text
 from ..kmer import KmerClassifier, dinucleotide_shuffle, shuffled_genome
 from ..model.motif_cnn import MotifCNN, one_hot
 from ..predict import classifier_probs
-from ..screen import log_odds, window_spans
+from ..screen import log_odds, update_screen_config, window_spans
 from ..tokenizer import normalise, reverse_complement
 
 __all__ = [
@@ -51,11 +51,9 @@ __all__ = [
     "PROMISCUOUS",
     "DetectorData",
     "add_library",
-    "cnn_scores",
     "detector_windows",
     "library_members",
     "purge_promiscuous",
-    "set_scorer",
     "train_cnn",
     "train_detector",
 ]
@@ -134,8 +132,7 @@ def library_members(
             out.setdefault(s, int(c))
     n_train, n_rfam = len(out), 0
     if rfam is not None:
-        opener = gzip.open if str(rfam).endswith(".gz") else open
-        with opener(rfam, "rt") as f:
+        with open_text(rfam) as f:
             head = f.readline().rstrip("\n").split("\t")
             try:
                 ia, iseq = head.index("rfam_acc"), head.index("sequence")
@@ -167,31 +164,16 @@ def add_library(
 ) -> dict:
     """Write the homology library into the detector at ``head`` (:data:`LIBRARY_FILE`, the
     settings in ``extra.screen.homology``). Calibrate its scorers afterwards
-    (:func:`rnaernie.screen.calibrate`), then make one the default (:func:`set_scorer`)."""
+    (:func:`rnaernie.screen.calibrate`), then make one the default
+    (:func:`rnaernie.screen.update_screen_config`)."""
     head = Path(head)
-    cfg_path = head / "config.json"
-    cfg = json.loads(cfg_path.read_text())
+    cfg = json.loads((head / "config.json").read_text())
     labels = [str(x) for x in cfg["extra"]["labels"]][:-1]
     lib = Library(seqs, y, labels, settings)
     lib.write(head / LIBRARY_FILE)
-    cfg["extra"]["screen"]["homology"] = {"library": LIBRARY_FILE, "settings": lib.settings.to_dict(),
-                                          "cnn_weight": float(cnn_weight)}  # fmt: skip
-    _write_config(cfg_path, cfg)
+    update_screen_config(head, homology={"library": LIBRARY_FILE, "cnn_weight": float(cnn_weight),
+                                         "settings": lib.settings.to_dict()})  # fmt: skip
     return {"members": len(lib.seqs), "nt": int(lib.lengths.sum())}
-
-
-def set_scorer(head: str | Path, scorer: str) -> None:
-    """Make ``scorer`` the default of the detector at ``head`` (``extra.screen.scorer``)."""
-    cfg_path = Path(head) / "config.json"
-    cfg = json.loads(cfg_path.read_text())
-    cfg["extra"]["screen"]["scorer"] = scorer
-    _write_config(cfg_path, cfg)
-
-
-def _write_config(path: Path, cfg: dict) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(cfg, indent=2, sort_keys=True) + "\n")
-    tmp.replace(path)
 
 
 @dataclass
@@ -324,17 +306,6 @@ def train_cnn(
     return net.eval()
 
 
-def cnn_scores(net: MotifCNN, seqs: Sequence[str], batch_size: int = 512) -> np.ndarray:
-    """(N, families + 1) window logits of the CNN (background last), float64."""
-    import torch
-
-    out = []
-    with torch.inference_mode():
-        for a in range(0, len(seqs), batch_size):
-            out.append(net(one_hot(seqs[a : a + batch_size])).double().numpy())
-    return np.concatenate(out) if out else np.zeros((0, net.hparams["n_families"] + 1))
-
-
 def train_detector(
     pretrained: str | Path | None,
     train: DetectorData,
@@ -382,7 +353,7 @@ def train_detector(
     net = train_cnn(train, epochs=cnn_epochs, seed=seed, device=device, fresh=fresh)
     net.save(out)
     is_pos = np.array([k == "positive" for k in valid.kind])
-    fam_c, cnn = log_odds(cnn_scores(net, valid.seqs))
+    fam_c, cnn = log_odds(net.window_logits(valid.seqs))
     thr = float(np.quantile(cnn[is_pos], 1.0 - FILTER_SENSITIVITY, method="lower"))
     passed = cnn >= thr
     p = classifier_probs(model.to(device), valid.seqs, batch_tokens=batch_tokens,
