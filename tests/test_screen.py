@@ -498,6 +498,9 @@ def test_library_members_with_rfam_relatives_and_exclusions(tmp_path):
     )  # fmt: skip
     assert seqs == ["GGGAAACCC", "UUUGGGAAA", "GGCCAAUUGG"] and fams == [1, 0, 1]
     assert counts == {"training_members": 2, "rfam_members": 1, "rfam_families": 2}
+    rfam.write_text("seq_id\trfam_acc\tsequence\na\tRF00005\n")
+    with pytest.raises(ValueError, match=r"rfam\.tsv, line 2: 2 columns, expected 3"):
+        library_members(["ACGU"], [0], ["RF00005_x"], rfam=rfam)
     rfam.write_text("seq_id\tsequence\nx\tACGU\n")
     with pytest.raises(ValueError, match=r"rfam\.tsv, line 1: need the columns rfam_acc"):
         library_members(["ACGU"], [0], ["RF00005_x"], rfam=rfam)
