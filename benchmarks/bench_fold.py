@@ -10,7 +10,8 @@ Run:
 Cases: ``rnaernie-float32`` (``rnaernie.load`` default), ``rnaernie-bfloat16``, the same two with
 the pair head's convolutions run as ``conv2d`` (``pair_conv_reference``, ``F.conv2d``: what the
 factored ``pair_conv`` / ``pair_conv_out`` replace), and ``rnafold``. The ratios
-``speedup_vs_rnafold`` are per sequence.
+``speedup_vs_rnafold`` are per sequence. ``cli_default_dtype`` is what ``rnaernie fold``
+(``--dtype auto``) runs on this CPU: bfloat16 where it multiplies bf16 natively.
 """
 
 from __future__ import annotations
@@ -53,7 +54,7 @@ def _score(benchmark, recs, pairs) -> None:
 def test_fold_rnaernie(benchmark, ts0, dtype, convs, monkeypatch):
     import torch.nn.functional as F
 
-    from rnaernie.api import load
+    from rnaernie.api import load, resolve_dtype
     from rnaernie.model import heads
 
     if convs == "conv2d":
@@ -68,6 +69,7 @@ def test_fold_rnaernie(benchmark, ts0, dtype, convs, monkeypatch):
     res = benchmark.pedantic(m.fold, args=(seqs,), rounds=2, iterations=1)
     impl = f"rnaernie-{dtype}" + ("-conv2d" if convs == "conv2d" else "")
     record(benchmark, f"fold-ts0-{len(seqs)}", impl, n_seqs=len(seqs))
+    benchmark.extra_info["cli_default_dtype"] = str(resolve_dtype("auto")).removeprefix("torch.")
     _score(benchmark, ts0, [r.pairs for r in res])
 
 

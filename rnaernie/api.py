@@ -485,7 +485,8 @@ class RnaErnie:
                 the (prior-combined) logits. Default: the decoder chosen on the validation set
                 with the prior (``"nussinov"`` without one).
             batch_tokens: budget of rows × padded length (the pair tensors grow as L², so rows
-                per batch are further capped at ``batch_tokens * 64 / L²``).
+                per batch are further capped at ``batch_tokens * 16 / L²``, L the batch's
+                longest).
             return_probs: also return the (L, L) sigmoid pair probabilities (and with
                 ``prior="bpp"`` ViennaRNA's base-pair probabilities, ``Folded.bpp``).
             no_lonely_pairs: forbid isolated pairs (no stacked neighbour), as RNAfold's ``--noLP``

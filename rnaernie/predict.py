@@ -67,6 +67,9 @@ PAIR_FILL = -1.0e4  # the logit of a pair no window holds: below any sensible th
 # distinct input shape, so unrounded lengths made memory grow with the input (measured: embed
 # peaked at 0.83 GB for 1,000 records and 1.98 GB for 10,000); rounded, the shapes repeat.
 PAD_MULTIPLE = 16
+# pair_logits keeps rows × L² <= this × batch_tokens (65,536 at the default 4096): for fold on
+# bpRNA TS0 (benchmarks/bench_fold.py) the fastest of one row per batch, 4, 16 and 64
+PAIR_ROWS_PER_TOKEN = 16
 
 
 # ----------------------------------------------------------------------------- results
@@ -141,21 +144,32 @@ class Interaction:
 
 
 def length_buckets(
-    lengths: np.ndarray, batch_tokens: int, max_batch_size: int | None = None
+    lengths: np.ndarray,
+    batch_tokens: int,
+    max_batch_size: int | None = None,
+    pair_tokens: int | None = None,
 ) -> Iterator[np.ndarray]:
     """Yield index arrays of batches, longest first, each with ``rows × max length <= batch_tokens``
-    (a single row longer than the budget still forms its own batch)."""
+    and, with ``pair_tokens``, ``rows × max length² <= pair_tokens`` (for pair tensors, which grow
+    as L²); a single row over the budget still forms its own batch."""
     if batch_tokens < 1:
         raise ValueError(f"batch_tokens must be positive, got {batch_tokens}")
     order = np.argsort(-np.asarray(lengths), kind="stable")
     start, n = 0, len(order)
     while start < n:
-        longest = _padded(int(lengths[order[start]]))
-        size = max(1, batch_tokens // longest)
-        if max_batch_size is not None:
-            size = min(size, max_batch_size)
+        size = _rows(_padded(int(lengths[order[start]])), batch_tokens, max_batch_size, pair_tokens)
         yield order[start : start + size]
         start += size
+
+
+def _rows(L: int, batch_tokens: int, max_batch_size: int | None, pair_tokens: int | None) -> int:
+    """Rows of padded length ``L`` a batch holds under the budgets of :func:`length_buckets`."""
+    size = max(1, batch_tokens // L)
+    if max_batch_size is not None:
+        size = min(size, max_batch_size)
+    if pair_tokens is not None:
+        size = min(size, max(1, pair_tokens // (L * L)))
+    return size
 
 
 def _padded(n: int) -> int:
@@ -172,14 +186,15 @@ def _padded_ids(ids: np.ndarray, limit: int) -> torch.Tensor:
 
 
 def _batches(ids_all: Tensor, lengths: np.ndarray, batch_tokens: int, device,
-             max_batch_size: int | None = None) -> Iterator[tuple[np.ndarray, np.ndarray, Tensor, Tensor]]:  # fmt: skip
-    """``(idx, rows, ids (..., B, L), mask (B, L))`` per length bucket, on ``device``. ``L`` is
-    rounded up to :data:`PAD_MULTIPLE` and a short last batch's ``B`` to a power of two: ``rows``
-    (B,) is ``idx`` with its last row repeated (drop outputs past ``len(idx)``), so few distinct
-    shapes ever run."""
-    for idx in length_buckets(lengths, batch_tokens, max_batch_size):
+             max_batch_size: int | None = None, pair_tokens: int | None = None,
+             ) -> Iterator[tuple[np.ndarray, np.ndarray, Tensor, Tensor]]:  # fmt: skip
+    """``(idx, rows, ids (..., B, L), mask (B, L))`` per length bucket (:func:`length_buckets`),
+    on ``device``. ``L`` is rounded up to :data:`PAD_MULTIPLE` and a short last batch's ``B`` to a
+    power of two: ``rows`` (B,) is ``idx`` with its last row repeated (drop outputs past
+    ``len(idx)``), so few distinct shapes ever run."""
+    for idx in length_buckets(lengths, batch_tokens, max_batch_size, pair_tokens):
         L = min(_padded(int(lengths[idx].max())), ids_all.shape[-1])
-        full = max(1, min(max_batch_size or batch_tokens, batch_tokens // L))
+        full = _rows(L, batch_tokens, max_batch_size, pair_tokens)
         B = len(idx) if len(idx) >= full else min(full, 1 << (len(idx) - 1).bit_length())
         rows = np.pad(idx, (0, B - len(idx)), mode="edge")
         lens = torch.from_numpy(lengths[rows])
@@ -584,7 +599,8 @@ def pair_logits(
 ) -> list[np.ndarray]:
     """(L, L) float32 pair logits per sequence from a contact-prediction head; over 510 nt (508
     type-guided) stitched from half-overlapping windows (:func:`stitch_pair_windows`). Rows per
-    batch are further capped at ``batch_tokens * 64 / L²`` (the pair tensors grow as L²)."""
+    batch are further capped at ``batch_tokens * 16 / L²``, L the batch's longest (the pair
+    tensors grow as L²)."""
     tok = tokenizer or Tokenizer()
     dev = _device(model)
     if not len(seqs):
@@ -602,9 +618,10 @@ def pair_logits(
     rows: list[np.ndarray] = [np.zeros((0, 0), np.float32)] * len(e0)
     ids_all = _padded_ids(np.stack([e.input_ids for e in encs]), MAX_NT + 2)
     lengths = np.asarray(e0.lengths, dtype=np.int64)
-    max_rows = max(1, (batch_tokens * 64) // (max(int(lengths.max()), 1) ** 2 * len(encs)))
+    pair_tokens = max(1, batch_tokens * PAIR_ROWS_PER_TOKEN // len(encs))
     with torch.inference_mode():
-        for idx, batch_rows, ids, mask in _batches(ids_all, lengths, batch_tokens, dev, max_rows):
+        for idx, batch_rows, ids, mask in _batches(ids_all, lengths, batch_tokens, dev,
+                                                   pair_tokens=pair_tokens):  # fmt: skip
             if typing is not None:  # ids: (K, B, L), one slice per kept type
                 tw = torch.from_numpy(typing.weights[e0.seq_index[batch_rows]])
                 z = model(ids, mask.expand(len(encs), -1, -1), type_weights=tw.to(dev)).logits
