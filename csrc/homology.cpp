@@ -1,6 +1,8 @@
 #include "homology.hpp"
 
 #include <algorithm>
+#include <array>
+#include <cstring>
 #include <stdexcept>
 
 namespace rnaernie {
@@ -136,6 +138,11 @@ HomologyIndex::HomologyIndex(const std::vector<std::string>& refs, const std::ve
   if (family.size() != refs.size()) throw std::invalid_argument("one family per reference sequence is needed");
   refs_.reserve(refs.size());
   for (const auto& r : refs) refs_.push_back(nucleotide_codes(r));
+  for (const auto& r : refs_) longest_ref_ = std::max(longest_ref_, static_cast<int64_t>(r.size()));
+  xrefs_ = refs_;  // for the ungapped extensions: ambiguous 5, never equal to a query code
+  for (auto& r : xrefs_)
+    for (auto& c : r)
+      if (c > 3) c = 5;
   for (const int32_t f : family) {
     if (f < 0) throw std::invalid_argument("family indices must be >= 0");
     families_ = std::max(families_, f + 1);
@@ -172,6 +179,52 @@ HomologyIndex::HomologyIndex(const std::vector<std::string>& refs, const std::ve
     });
 }
 
+namespace {
+
+// Bit i set where a[i] == b[i], for 8 bytes (SWAR: a byte of a ^ b is zero exactly where they agree).
+inline uint32_t equal8(const uint8_t* a, const uint8_t* b) {
+  uint64_t x, y;
+  std::memcpy(&x, a, 8);
+  std::memcpy(&y, b, 8);
+  x ^= y;
+  constexpr uint64_t k7f = 0x7f7f7f7f7f7f7f7fULL;
+  const uint64_t zero = ~(((x & k7f) + k7f) | x | k7f);  // high bit of each zero byte
+  return static_cast<uint32_t>(((zero >> 7) * 0x0102040810204080ULL) >> 56);
+}
+
+// An ungapped extension over 8 positions at once: for each match pattern (bit t: position t
+// matches, in walking order), the score change, the best and worst running score, and the largest
+// fall within the 8 steps. When neither the fall from the best so far nor the fall inside the
+// block exceeds the X-drop, the block is taken whole; otherwise it is walked step by step.
+struct Block8 {
+  int16_t sum, hi, lo, fall;
+};
+
+std::array<Block8, 256> block_table(int match, int mismatch) {
+  std::array<Block8, 256> t{};
+  for (int b = 0; b < 256; ++b) {
+    int run = 0, hi = -(1 << 14), lo = 1 << 14, top = 0, fall = 0;
+    for (int i = 0; i < 8; ++i) {
+      run += (b >> i & 1) ? match : mismatch;
+      hi = std::max(hi, run);
+      lo = std::min(lo, run);
+      if (i > 0) fall = std::max(fall, top - run);
+      top = i == 0 ? run : std::max(top, run);
+    }
+    t[b] = Block8{static_cast<int16_t>(run), static_cast<int16_t>(hi), static_cast<int16_t>(lo),
+                  static_cast<int16_t>(fall)};
+  }
+  return t;
+}
+
+inline uint32_t reverse8(uint32_t b) {
+  b = ((b & 0xF0u) >> 4) | ((b & 0x0Fu) << 4);
+  b = ((b & 0xCCu) >> 2) | ((b & 0x33u) << 2);
+  return ((b & 0xAAu) >> 1) | ((b & 0x55u) << 1);
+}
+
+}  // namespace
+
 WindowAlignments HomologyIndex::align_windows(const std::string& seq, const std::vector<int64_t>& starts, int width,
                                               const AlignScoring& scoring, const SeedOptions& opt,
                                               int threads) const {
@@ -190,68 +243,154 @@ WindowAlignments HomologyIndex::align_windows(const std::string& seq, const std:
   out.best.assign(out.n, LocalAlignment{});
   out.candidates.assign(out.n, 0);
   const uint32_t mask = (uint32_t{1} << (2 * k_)) - 1;
-  struct Hit {
-    int32_t ref, diag, qp;
+  const std::array<Block8, 256> blocks = block_table(scoring.match, scoring.mismatch);
+  struct Seed {  // a k-mer of the sequence at qp that occurs in reference ref at pos
+    int32_t ref, pos;
+    int64_t qp;
   };
   struct Candidate {
     int32_t ungapped, ref, diag;
   };
   // X-drop ungapped extension of the seed q[qp, qp + k) = ref[qp + diag, ...): its score, and in
-  // reach the query position it got to (a later seed on the diagonal before it adds nothing)
+  // reach the query position it got to (a later seed on the diagonal before it adds nothing).
+  // `ref` holds 5 for ambiguous codes (the query 4), so equal bytes are matches.
   auto extend = [&](const uint8_t* q, int n, const std::vector<uint8_t>& ref, int32_t diag, int32_t qp,
                     int32_t& reach) {
     const int32_t rlen = static_cast<int32_t>(ref.size());
+    const uint8_t* r = ref.data() + diag;  // r[p] faces q[p]
+    auto step = [&](int32_t p) { return q[p] == r[p] ? scoring.match : scoring.mismatch; };
     int32_t best_r = 0, run = 0, p = qp + k_;
-    for (; p < n && p + diag < rlen; ++p) {
-      const uint8_t a = q[p], c = ref[p + diag];
-      run += (a == c && a < 4) ? scoring.match : scoring.mismatch;
-      best_r = std::max(best_r, run);
-      if (best_r - run > opt.xdrop) break;
+    const int32_t end = std::min(n, rlen - diag);
+    bool stopped = false;
+    while (!stopped && p < end) {
+      if (p + 8 <= end) {
+        const Block8& b = blocks[equal8(q + p, r + p)];
+        if (best_r - (run + b.lo) <= opt.xdrop && b.fall <= opt.xdrop) {
+          best_r = std::max(best_r, run + b.hi);
+          run += b.sum;
+          p += 8;
+          continue;
+        }
+      }
+      for (const int32_t stop = std::min(end, p + 8); p < stop; ++p) {
+        run += step(p);
+        best_r = std::max(best_r, run);
+        if (best_r - run > opt.xdrop) {
+          stopped = true;
+          break;
+        }
+      }
     }
     reach = p;
     int32_t best_l = 0;
     run = 0;
-    for (p = qp - 1; p >= 0 && p + diag >= 0; --p) {
-      const uint8_t a = q[p], c = ref[p + diag];
-      run += (a == c && a < 4) ? scoring.match : scoring.mismatch;
-      best_l = std::max(best_l, run);
-      if (best_l - run > opt.xdrop) break;
+    p = qp - 1;
+    const int32_t first = std::max(0, -diag);
+    while (p >= first) {
+      if (p - 7 >= first) {
+        const Block8& b = blocks[reverse8(equal8(q + p - 7, r + p - 7))];
+        if (best_l - (run + b.lo) <= opt.xdrop && b.fall <= opt.xdrop) {
+          best_l = std::max(best_l, run + b.hi);
+          run += b.sum;
+          p -= 8;
+          continue;
+        }
+      }
+      bool stop_l = false;
+      for (const int32_t stop = std::max(first, p - 7); p >= stop; --p) {
+        run += step(p);
+        best_l = std::max(best_l, run);
+        if (best_l - run > opt.xdrop) {
+          stop_l = true;
+          break;
+        }
+      }
+      if (stop_l) break;
     }
     return k_ * scoring.match + best_l + best_r;
   };
-  parallel_for(out.n, threads, [&](int64_t b, int64_t e) {
-    std::vector<Hit> hits;
-    std::vector<Candidate> cands;
-    for (int64_t w = b; w < e; ++w) {
-      const uint8_t* q = codes.data() + starts[w];
-      const uint8_t* qlow = low.data() + starts[w];
-      const int n = static_cast<int>(std::min<int64_t>(width, len - starts[w]));
-      hits.clear();
-      uint32_t code = 0;
-      int valid = 0;
-      for (int p = 0; p < n; ++p) {
-        if (q[p] > 3 || qlow[p]) {
-          valid = 0;
-          continue;
-        }
-        code = ((code << 2) | q[p]) & mask;
-        if (++valid < k_) continue;
-        const int qp = p + 1 - k_;
-        for (uint32_t o = offsets_[code]; o < offsets_[code + 1]; ++o)
-          hits.push_back(Hit{occ_[o].ref, occ_[o].pos - qp, qp});
+  // the seeds of positions [lo, hi) of the sequence, in position order
+  auto seeds_of = [&](int64_t lo, int64_t hi, std::vector<Seed>& seeds) {
+    seeds.clear();
+    uint32_t code = 0;
+    int valid = 0;
+    for (int64_t p = lo; p < hi; ++p) {
+      if (codes[p] > 3 || low[p]) {
+        valid = 0;
+        continue;
       }
-      std::sort(hits.begin(), hits.end(), [](const Hit& x, const Hit& y) {
-        return x.ref != y.ref ? x.ref < y.ref : x.diag != y.diag ? x.diag < y.diag : x.qp < y.qp;
-      });
+      code = ((code << 2) | codes[p]) & mask;
+      if (++valid < k_) continue;
+      const int64_t qp = p + 1 - k_;
+      for (uint32_t o = offsets_[code]; o < offsets_[code + 1]; ++o) seeds.push_back(Seed{occ_[o].ref, occ_[o].pos, qp});
+    }
+  };
+  parallel_for(out.n, threads, [&](int64_t b, int64_t e) {
+    // The seeds of the block's stretch are looked up once (overlapping windows share them) when
+    // the windows cover most of it; otherwise each window's own.
+    int64_t lo = len, hi = 0, covered = 0;
+    for (int64_t w = b; w < e; ++w) {
+      const int64_t n = std::min<int64_t>(width, len - starts[w]);
+      lo = std::min(lo, starts[w]);
+      hi = std::max(hi, starts[w] + n);
+      covered += n;
+    }
+    const bool shared = hi > lo && hi - lo <= covered;
+    std::vector<Seed> seeds;
+    std::vector<int64_t> first;  // first[p - lo]: the first seed at position >= p
+    if (shared) {
+      seeds_of(lo, hi, seeds);
+      first.assign(static_cast<size_t>(hi - lo + 1), static_cast<int64_t>(seeds.size()));
+      for (int64_t i = static_cast<int64_t>(seeds.size()) - 1; i >= 0; --i) first[seeds[i].qp - lo] = i;
+      for (int64_t p = hi - lo - 1; p >= 0; --p) first[p] = std::min(first[p], first[p + 1]);
+    }
+    std::vector<Seed> own;
+    std::vector<uint64_t> keys;  // ref, diag, qp packed in sort order
+    std::vector<Candidate> cands;
+    const bool packable = width < (1 << 19) && longest_ref_ < (1 << 19) && refs_.size() < (size_t{1} << 24);
+    std::vector<std::array<int32_t, 3>> hits;  // (ref, diag, qp) where the keys cannot pack them
+    for (int64_t w = b; w < e; ++w) {
+      const int64_t st = starts[w];
+      const uint8_t* q = codes.data() + st;
+      const int n = static_cast<int>(std::min<int64_t>(width, len - st));
+      const Seed* s0;
+      const Seed* s1;
+      if (shared) {
+        const int64_t last = st + n - k_ + 1;  // seeds at [st, last) lie inside the window
+        s0 = seeds.data() + first[st - lo];
+        s1 = seeds.data() + (last > st ? first[last - lo] : first[st - lo]);
+      } else {
+        seeds_of(st, st + n, own);
+        s0 = own.data();
+        s1 = own.data() + own.size();
+      }
+      hits.clear();
+      keys.clear();
+      for (const Seed* h = s0; h < s1; ++h) {
+        const int32_t qp = static_cast<int32_t>(h->qp - st), diag = h->pos - qp;
+        if (packable)
+          keys.push_back(uint64_t(h->ref) << 40 | uint64_t(diag + (1 << 19)) << 20 | uint64_t(qp));
+        else
+          hits.push_back({h->ref, diag, qp});
+      }
+      if (packable) {
+        std::sort(keys.begin(), keys.end());
+        hits.resize(keys.size());
+        for (size_t i = 0; i < keys.size(); ++i)
+          hits[i] = {static_cast<int32_t>(keys[i] >> 40), static_cast<int32_t>((keys[i] >> 20) & 0xFFFFF) - (1 << 19),
+                     static_cast<int32_t>(keys[i] & 0xFFFFF)};
+      } else {
+        std::sort(hits.begin(), hits.end());
+      }
       cands.clear();
       for (size_t g = 0; g < hits.size();) {  // one reference: its best seed extension
-        const int32_t r = hits[g].ref;
+        const int32_t r = hits[g][0];
         Candidate c{0, r, 0};
         int32_t reach = -1, diag = 0;
-        for (; g < hits.size() && hits[g].ref == r; ++g) {
-          if (hits[g].diag == diag && hits[g].qp < reach) continue;  // inside the last extension
-          diag = hits[g].diag;
-          const int32_t u = extend(q, n, refs_[r], diag, hits[g].qp, reach);
+        for (; g < hits.size() && hits[g][0] == r; ++g) {
+          if (hits[g][1] == diag && hits[g][2] < reach) continue;  // inside the last extension
+          diag = hits[g][1];
+          const int32_t u = extend(q, n, xrefs_[r], diag, hits[g][2], reach);
           if (u > c.ungapped) c = Candidate{u, r, diag};
         }
         if (c.ungapped >= opt.ungapped) cands.push_back(c);
@@ -264,15 +403,15 @@ WindowAlignments HomologyIndex::align_windows(const std::string& seq, const std:
       for (size_t c = 0; c < take; ++c) {
         const auto& ref = refs_[cands[c].ref];
         const int32_t rlen = static_cast<int32_t>(ref.size());
-        const int32_t lo = std::max(0, cands[c].diag - opt.pad);
-        const int32_t hi = std::min(rlen, cands[c].diag + n + opt.pad);
-        if (hi <= lo) continue;
-        const int32_t d = cands[c].diag - lo;  // the seed's diagonal in the aligned segment
-        LocalAlignment a = smith_waterman(q, n, ref.data() + lo, hi - lo, scoring, d - opt.pad, d + opt.pad);
+        const int32_t rlo = std::max(0, cands[c].diag - opt.pad);
+        const int32_t rhi = std::min(rlen, cands[c].diag + n + opt.pad);
+        if (rhi <= rlo) continue;
+        const int32_t d = cands[c].diag - rlo;  // the seed's diagonal in the aligned segment
+        LocalAlignment a = smith_waterman(q, n, ref.data() + rlo, rhi - rlo, scoring, d - opt.pad, d + opt.pad);
         if (a.score <= 0) continue;
         a.ref = cands[c].ref;
-        a.r_begin += lo;
-        a.r_end += lo;
+        a.r_begin += rlo;
+        a.r_end += rlo;
         int32_t& fs = out.family_score[w * families_ + family_[a.ref]];
         fs = std::max(fs, a.score);
         if (a.score > out.best[w].score) out.best[w] = a;

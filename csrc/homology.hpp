@@ -84,6 +84,8 @@ class HomologyIndex {
   double dust_threshold_;
   int32_t families_ = 0;
   std::vector<std::vector<uint8_t>> refs_;
+  int64_t longest_ref_ = 0;
+  std::vector<std::vector<uint8_t>> xrefs_;  // refs_ with ambiguous codes 5 (extensions compare bytes)
   std::vector<int32_t> family_;
   std::vector<uint32_t> offsets_;  // 4^k + 1: occurrences of k-mer c are occ_[offsets_[c], offsets_[c + 1])
   struct Occurrence {

@@ -88,3 +88,97 @@ def dust_mask_ref(seq: str, window: int, threshold: float) -> list[bool]:
             for p in range(a, a + w):
                 mask[p] = True
     return mask
+
+
+def dust_low(seq: str, window: int, threshold: float) -> list[int]:
+    """:func:`dust_mask_ref` as 0/1 per position (all 0 when ``threshold`` ≤ 0)."""
+    return (
+        [int(x) for x in dust_mask_ref(seq, window, threshold)] if threshold > 0 else [0] * len(seq)
+    )
+
+
+def align_windows_ref(seq: str, starts: Sequence[int], width: int, refs: Sequence[str],
+                      family: Sequence[int], *, k: int, max_occurrences: int, match: int,
+                      mismatch: int, gap_open: int, gap_extend: int, ungapped: int, xdrop: int,
+                      max_candidates: int, pad: int, dust_window: int = 64, dust: float = 0.0,
+                      ) -> tuple[list[list[int]], list[tuple[int, ...]], list[int]]:  # fmt: skip
+    """``_core.HomologyIndex(refs, family, k, max_occurrences, dust_window, dust)
+    .align_windows(seq, starts, width, ...)`` written out: (family scores per window, the best
+    alignment per window as (score, ref, q_begin, q_end, r_begin, r_end), references aligned per
+    window). Same seeds (k-mers outside low-complexity stretches, those found more than
+    ``max_occurrences`` times in the library dropped), X-drop extensions, gate, candidate order and
+    banded Smith–Waterman as ``csrc/homology.cpp``."""
+    n_fam = max(family, default=-1) + 1
+    rc = [codes(r) for r in refs]
+
+    def kmers(c: list[int], low: list[int]):  # (position, k-mer) of every seed k-mer
+        for p in range(len(c) - k + 1):
+            if all(x < 4 for x in c[p : p + k]) and not any(low[p : p + k]):
+                yield p, tuple(c[p : p + k])
+
+    table: dict[tuple[int, ...], list[tuple[int, int]]] = {}
+    for r, (s, c) in enumerate(zip(refs, rc)):
+        for p, km in kmers(c, dust_low(s, dust_window, dust)):
+            table.setdefault(km, []).append((r, p))
+    table = {km: occ for km, occ in table.items() if len(occ) <= max_occurrences}
+    qc, qlow = codes(seq), dust_low(seq, dust_window, dust)
+
+    def step(a: int, b: int) -> int:
+        return match if a == b and a < 4 else mismatch
+
+    def extend(q: list[int], ref: list[int], diag: int, qp: int) -> tuple[int, int]:
+        best_r = run = 0
+        p = qp + k
+        while p < len(q) and p + diag < len(ref):
+            run += step(q[p], ref[p + diag])
+            best_r = max(best_r, run)
+            if best_r - run > xdrop:
+                break
+            p += 1
+        reach = p
+        best_l = run = 0
+        p = qp - 1
+        while p >= 0 and p + diag >= 0:
+            run += step(q[p], ref[p + diag])
+            best_l = max(best_l, run)
+            if best_l - run > xdrop:
+                break
+            p -= 1
+        return k * match + best_l + best_r, reach
+
+    scores, best_all, n_cand = [], [], []
+    for st in starts:
+        q, low = qc[st : st + width], qlow[st : st + width]
+        hits = sorted((r, pos - qp, qp) for qp, km in kmers(q, low) for r, pos in table.get(km, []))
+        cands = []
+        for r in sorted({h[0] for h in hits}):
+            best_c, reach, diag = (0, r, 0), -1, 0
+            for _, d, qp in (h for h in hits if h[0] == r):
+                if d == diag and qp < reach:
+                    continue
+                diag = d
+                u, reach = extend(q, rc[r], d, qp)
+                if u > best_c[0]:
+                    best_c = (u, r, d)
+            if best_c[0] >= ungapped:
+                cands.append(best_c)
+        cands = sorted(cands, key=lambda c: (-c[0], c[1]))[:max_candidates]
+        fam_score, best = [0] * n_fam, (0, -1, 0, 0, 0, 0)
+        for _, r, diag in cands:
+            lo, hi = max(0, diag - pad), min(len(rc[r]), diag + len(q) + pad)
+            if hi <= lo:
+                continue
+            d = diag - lo
+            sc, qb, qe, rb, re_ = smith_waterman_ref(
+                seq[st : st + width], refs[r][lo:hi], match=match, mismatch=mismatch,
+                gap_open=gap_open, gap_extend=gap_extend, band=(d - pad, d + pad),
+            )  # fmt: skip
+            if sc <= 0:
+                continue
+            fam_score[family[r]] = max(fam_score[family[r]], sc)
+            if sc > best[0]:
+                best = (sc, r, qb, qe, rb + lo, re_ + lo)
+        scores.append(fam_score)
+        best_all.append(best)
+        n_cand.append(len(cands))
+    return scores, best_all, n_cand

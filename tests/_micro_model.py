@@ -91,9 +91,9 @@ def save_micro_detector(d: Path, window: int = 40, stride: int = 20) -> Path:
                                  "filter": {"stage": "cnn", "threshold": 0.0, "sensitivity": 0.99}}}  # fmt: skip
     m.save_pretrained(d)
     (d / "labels.json").write_text(json.dumps(SCREEN_LABELS))
-    add_library(
-        d, SCREEN_MEMBERS, SCREEN_MEMBER_FAMILIES, settings=HomologySettings(k=6, ungapped=12)
-    )
+    settings = HomologySettings(k=6, ungapped=12, match=2, mismatch=-3, gap_open=5, gap_extend=2,
+                                xdrop=20)  # fmt: skip
+    add_library(d, SCREEN_MEMBERS, SCREEN_MEMBER_FAMILIES, settings=settings)
     rng = np.random.default_rng(0)
     background = ["".join(rng.choice(list("ACGU"), 2000)) for _ in range(20)]
     for scorer in SCORERS:

@@ -10,7 +10,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rnaernie import _core
-from rnaernie._homology_ref import best_family_scores_ref, dust_mask_ref, smith_waterman_ref
+from rnaernie._homology_ref import (
+    align_windows_ref,
+    best_family_scores_ref,
+    dust_mask_ref,
+    smith_waterman_ref,
+)
 from rnaernie.homology import HomologySettings, Library, bits_per_score, dust_mask
 
 SCORING = {"match": 2, "mismatch": -3, "gap_open": 5, "gap_extend": 2}
@@ -96,7 +101,12 @@ def test_seeded_search_is_bounded_by_the_exhaustive_one(seed, rate):
     rng = np.random.default_rng(seed)
     refs = ["".join(rng.choice(list("ACGU"), int(rng.integers(30, 60)))) for _ in range(6)]
     fam = [0, 0, 1, 1, 2, 2]
-    lib = Library(refs, fam, ["a", "b", "c"], HomologySettings(k=6, ungapped=0, max_candidates=6))
+    lib = Library(
+        refs,
+        fam,
+        ["a", "b", "c"],
+        HomologySettings(k=6, ungapped=0, max_candidates=6, xdrop=20, **SCORING),
+    )
     j = int(rng.integers(6))
     copy = _mutate(refs[j], rng, rate)
     flank = "".join(rng.choice(list("ACGU"), 80))
@@ -111,10 +121,48 @@ def test_seeded_search_is_bounded_by_the_exhaustive_one(seed, rate):
         assert a.scores[0, fam[j]] >= min(copy_score, exhaustive[fam[j]])
 
 
+@settings(max_examples=80, deadline=None)
+@given(st.integers(0, 2**31 - 1), st.integers(4, 8), st.integers(1, 3), st.integers(-4, -1),
+       st.integers(0, 30), st.integers(0, 20), st.integers(1, 4), st.integers(2, 40),
+       st.sampled_from([0.0, 1.5]))  # fmt: skip
+def test_seeded_search_equals_its_reference(seed, k, match, mismatch, xdrop, gate, cands, occ,
+                                            dust):  # fmt: skip
+    """Every output of ``align_windows`` (family scores, best alignment, references aligned) is
+    the plain-Python search's, on overlapping windows over mutated copies of library members
+    (long ungapped runs and X-drop stops, repeats past ``max_occurrences``, N, DUST)."""
+    rng = np.random.default_rng(seed)
+    base = ["".join(rng.choice(list("ACGU"), int(rng.integers(20, 90)))) for _ in range(4)]
+    refs = base + [_mutate(b, rng, 0.1) for b in base[:3]] + ["ACGUN" * 6]
+    fam = [int(x) for x in rng.integers(0, 3, len(refs))]
+    parts = []
+    for _ in range(3):
+        parts.append(
+            "".join(rng.choice(list("ACGUN"), int(rng.integers(0, 40)), p=[0.24] * 4 + [0.04]))
+        )
+        parts.append(
+            _mutate(refs[int(rng.integers(len(refs) - 1))], rng, float(rng.uniform(0, 0.2)))
+        )
+    seq = "".join(parts)
+    width = int(rng.integers(30, 130))
+    starts = sorted({int(x) for x in rng.integers(0, len(seq), 4)})
+    opts = dict(match=match, mismatch=mismatch, gap_open=int(rng.integers(0, 5)),
+                gap_extend=int(rng.integers(0, 3)), ungapped=gate, xdrop=xdrop,
+                max_candidates=cands, pad=int(rng.integers(0, 20)))  # fmt: skip
+    index = _core.HomologyIndex(refs, fam, k, occ, 16, dust)
+    got = index.align_windows(seq, starts, width, threads=1, **opts)
+    scores, best, n = align_windows_ref(seq, starts, width, refs, fam, k=k, max_occurrences=occ,
+                                        dust_window=16, dust=dust, **opts)  # fmt: skip
+    assert got["family_score"].tolist() == scores
+    assert [tuple(b) for b in got["best"].tolist()] == best
+    assert got["candidates"].tolist() == n
+
+
 def test_envelope_and_windows_of_a_planted_member():
     rng = np.random.default_rng(3)
     refs = ["".join(rng.choice(list("ACGU"), 70)) for _ in range(3)]
-    lib = Library(refs, [0, 1, 1], ["x", "y"], HomologySettings(k=8, ungapped=20))
+    lib = Library(
+        refs, [0, 1, 1], ["x", "y"], HomologySettings(k=8, ungapped=20, xdrop=20, **SCORING)
+    )
     bg = "".join(rng.choice(list("ACGU"), 400))
     seq = bg[:150] + refs[1][10:] + bg[150:]  # the member without its first 10 nt
     a = lib.align(seq, [100, 150, 300], 100)  # windows [100, 200), [150, 250), [300, 400)

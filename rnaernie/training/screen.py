@@ -65,7 +65,7 @@ PARTIAL_MAX = 0.2  # a window holding at most this share of a gene is background
 FILTER_SENSITIVITY = 0.99  # share of validation positives the CNN filter must let through
 LIBRARY_FILE = "library.fasta.gz"
 # chosen on validation data by scripts/screen_fusion.py (benchmarks/results/screen_fusion_valid.json):
-# the CNN's weight in the fused log-odds, and the homology settings (HomologySettings.ungapped = 34)
+# the CNN's weight in the fused log-odds, and the homology settings (HomologySettings defaults)
 CNN_WEIGHT = 1.0
 RFAM_ACCESSION = re.compile(r"^(RF\d{5})_")
 PROMISCUOUS = 5  # a member aligning in this many distinct real transcripts is dropped
