@@ -74,7 +74,8 @@ class HomologyIndex {
   int32_t num_families() const { return families_; }
   int64_t indexed() const { return static_cast<int64_t>(occ_.size()); }
 
-  // Windows seq[starts[i], starts[i] + width) (clipped to seq), each searched on its own.
+  // Windows seq[starts[i], starts[i] + width) (clipped to seq), each searched on its own (windows that
+  // overlap share one lookup of their seeds; the results are those of separate searches).
   WindowAlignments align_windows(const std::string& seq, const std::vector<int64_t>& starts, int width,
                                  const AlignScoring& scoring, const SeedOptions& opt, int threads) const;
 
