@@ -4,16 +4,16 @@ window to the best-extending references (the C++ ``_core.HomologyIndex``; the pl
 reference is :mod:`rnaernie._homology_ref`).
 
 The screening detector (:mod:`rnaernie.screen`) keeps its library next to its weights
-(``library.fasta.gz``: one record per family member, the family as the first word of the
-description, as in nRC) and turns the best alignment score of each family into bits
+(``library.fasta.gz``: one record per family member, named by its source (an nRC id or an Rfam
+accession and seed name), the family as the first word of the description, as in nRC) and turns the best alignment score of each family into bits
 (:func:`bits_per_score`: Karlin–Altschul λ for uniform composition); what those bits mean in
 false hits per Mb comes from the detector's calibration on shuffled sequence, not from theory.
 
 Example:
     >>> lib = Library(["GGGAAACCCUUUGGGAAACCCAAAGGG"], [0], ["toy"])
     >>> a = lib.align("UUUUUGGGAAACCCUUUGGGAAACCCAAAGGGUUUUU", [0], 37)
-    >>> int(a.scores[0, 0]), a.envelope[0].tolist()
-    (54, [5, 32])
+    >>> int(a.scores[0, 0]), a.envelope[0].tolist(), lib.names[a.ref[0]]
+    (27, [5, 32], 'm0')
 """
 
 from __future__ import annotations
@@ -139,12 +139,20 @@ class WindowAlignments:
 
 
 class Library:
-    """Family members (``seqs``, ``families`` indices into ``labels``) indexed for
-    :meth:`align`."""
+    """Family members (``seqs``, ``families`` indices into ``labels``, ``names``: where each comes
+    from, default ``m0``, ``m1``, …; no whitespace) indexed for :meth:`align`."""
 
     def __init__(self, seqs: Sequence[str], families: Sequence[int], labels: Sequence[str],
-                 settings: HomologySettings | None = None) -> None:  # fmt: skip
+                 settings: HomologySettings | None = None,
+                 names: Sequence[str] | None = None) -> None:  # fmt: skip
         self.seqs = [normalise(s) for s in seqs]
+        self.names = [f"m{k}" for k in range(len(self.seqs))] if names is None else list(names)
+        if len(self.names) != len(self.seqs):
+            raise ValueError(f"{len(self.seqs)} library sequences but {len(self.names)} names")
+        bad = [x for x in self.names if not x or x != "".join(str(x).split())]
+        if bad:
+            raise ValueError(f"library member names must be non-empty without whitespace, got "
+                             f"{bad[0]!r}")  # fmt: skip
         self.families = np.asarray(families, dtype=np.int64)
         self.labels = [str(x) for x in labels]
         self.settings = settings or HomologySettings()
@@ -165,10 +173,10 @@ class Library:
     @classmethod
     def read(cls, path: str | os.PathLike[str], labels: Sequence[str],
              settings: HomologySettings | None = None) -> Library:  # fmt: skip
-        """A library FASTA (plain or gzip): each record's family is the first word of its
-        description and must be one of ``labels``."""
+        """A library FASTA (plain or gzip): each record's id is the member's name, the first word
+        of its description its family (one of ``labels``)."""
         index = {x: i for i, x in enumerate(labels)}
-        seqs, fams = [], []
+        seqs, fams, names = [], [], []
         for r in read_fasta(path, allow_duplicates=True):
             fam = r.description.split(" ")[0] if r.description else ""
             if fam not in index:
@@ -176,15 +184,16 @@ class Library:
                                  f"not one of the detector's {list(labels)}")  # fmt: skip
             seqs.append(r.seq)
             fams.append(index[fam])
+            names.append(r.id)
         if not seqs:
             raise ValueError(f"{path}: the homology library is empty")
-        return cls(seqs, fams, labels, settings)
+        return cls(seqs, fams, labels, settings, names)
 
     def write(self, path: str | os.PathLike[str]) -> None:
-        """gzip FASTA, ``>m<k> <family>`` (the same bytes for the same library; written to
+        """gzip FASTA, ``>name family`` (the same bytes for the same library; written to
         ``path.tmp`` and renamed)."""
-        text = "".join(f">m{k} {self.labels[y]}\n{s}\n"
-                       for k, (s, y) in enumerate(zip(self.seqs, self.families)))  # fmt: skip
+        text = "".join(f">{n} {self.labels[y]}\n{s}\n"
+                       for n, s, y in zip(self.names, self.seqs, self.families))  # fmt: skip
         write_atomic(path, gzip.compress(text.encode(), compresslevel=9, mtime=0))
 
     def align(self, seq: str, starts: Sequence[int] | np.ndarray, width: int,

@@ -19,9 +19,10 @@ background. The pipeline, as Infernal's ``cmsearch`` and BLASTN have it:
    classifier on every window: the baseline).
 4. **Loci**: a homology hit spans its aligned stretch extended by the unaligned ends of its
    reference (where the whole member would lie), other hits their window; overlapping hits of one
-   family and strand merge into one locus (best score, hit count); the locus spans the hits'
-   intersection, or their union when that is shorter than the stride (a gene longer than the
-   window). Of overlapping loci on one strand the best scoring one is kept (families compete, as
+   family and strand merge into one locus (best score, hit count, and the library member the best
+   hit aligned to: the evidence, an nRC id or an Rfam accession with its seed name); the locus
+   spans the hits' intersection, or their union when that is shorter than the stride (a gene
+   longer than the window). Of overlapping loci on one strand the best scoring one is kept (families compete, as
    Rfam's clans do).
 5. **E-value** = the rate of background windows scoring at least as high, per Mb searched (from
    the scorer's :class:`Calibration`, measured on shuffled transcripts that training never saw; an
@@ -49,6 +50,7 @@ from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import numpy as np
 import torch
@@ -91,10 +93,11 @@ KMER_BLOCK = 4096  # windows per k-mer spectrum matrix (4096 × 1364 floats: 22 
 FORMATS = (".tsv", ".csv", ".parquet", ".bed", ".gff3")
 LN2 = math.log(2.0)
 HIT_COLUMNS = (("id", "str"), ("strand", "str"), ("start", "int"), ("end", "int"),
-               ("family", "str"), ("score", "float"), ("probability", "float"))  # fmt: skip
+               ("family", "str"), ("score", "float"), ("probability", "float"),
+               ("member", "str"))  # fmt: skip
 LOCUS_COLUMNS = (("id", "str"), ("start", "int"), ("end", "int"), ("strand", "str"),
                  ("family", "str"), ("score", "float"), ("evalue", "float"),
-                 ("probability", "float"), ("windows", "int"))  # fmt: skip
+                 ("probability", "float"), ("windows", "int"), ("member", "str"))  # fmt: skip
 # Sequence Ontology types of the nRC families for GFF3 (anything else: ncRNA_gene)
 SO_TYPES = {"5S_rRNA": "rRNA_5S", "5_8S_rRNA": "rRNA_5_8S", "tRNA": "tRNA", "miRNA": "pre_miRNA",
             "CD-box": "snoRNA", "HACA-box": "snoRNA", "scaRNA": "scaRNA", "ribozyme": "ribozyme",
@@ -261,7 +264,8 @@ class Calibration:
 @dataclass(frozen=True)
 class WindowHit:
     """A window that passed the filter and scored at least the calibration floor; ``start``/``end``
-    are the window's, or for the homology scorers the aligned member's extent."""
+    are the window's, or for the homology scorers the aligned member's extent, and ``member``
+    the name of that library member ("" for the other scorers)."""
 
     id: str
     strand: str
@@ -270,10 +274,11 @@ class WindowHit:
     family: str
     score: float  # bits: log2 P(family) / P(background)
     probability: float  # P(family)
+    member: str = ""
 
     def as_row(self) -> tuple:
         return (self.id, self.strand, self.start, self.end, self.family, self.score,
-                self.probability)  # fmt: skip
+                self.probability, self.member)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -289,11 +294,12 @@ class Locus:
     evalue: float
     probability: float  # the best window's P(family)
     windows: int
+    member: str = ""  # the library member the best window aligned to (homology scorers)
     extras: dict = field(default_factory=dict, compare=False)  # per-locus task results
 
     def as_row(self) -> tuple:
         return (self.id, self.start, self.end, self.strand, self.family, self.score,
-                self.evalue, self.probability, self.windows)  # fmt: skip
+                self.evalue, self.probability, self.windows, self.member)  # fmt: skip
 
 
 SCORERS = ("fused", "homology", "cnn", "model", "kmer")
@@ -464,24 +470,29 @@ class Detector:
                 prob[idx] = np.clip(p, 1e-30, None)[np.arange(len(idx)), f]
         keep = np.flatnonzero(passed & (bits >= floor))
         spans_of = np.array(chunk.spans * len(order), dtype=np.int64).reshape(-1, 2)
+        member = [""] * len(spans_of)
         if envelope is not None:  # the aligned family member's extent, where it is the hit's family
             own = envelope[:, 2] == fam
             extent = np.clip(envelope[:, :2] + chunk.offset, 0, chunk.length)
             spans_of = np.where(own[:, None], extent, spans_of)
+            assert self.homology is not None
+            for i in keep:
+                if own[i]:
+                    member[i] = self.homology.names[int(envelope[i, 3])]
         return [WindowHit(chunk.id, order[i // n], int(spans_of[i, 0]), int(spans_of[i, 1]),
-                          self.families[fam[i]], _sig(bits[i]), _sig(prob[i]))
+                          self.families[fam[i]], _sig(bits[i]), _sig(prob[i]), member[i])
                 for i in keep], n_pass  # fmt: skip
 
     def _homology_logits(self, strand_seq: dict[str, str], starts: dict[str, np.ndarray],
                          widths: np.ndarray, order: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
         """(N, C) log-odds in nats (background 0) of the ``homology`` and ``fused`` scorers
-        (:func:`homology_log_odds`), the hit extents (N, 3: start, end in chunk coordinates,
-        family of the best alignment; −1 where none) and the windows with an alignment (the
-        filter: only those can be hits)."""
+        (:func:`homology_log_odds`), the hit extents (N, 4: start, end in chunk coordinates,
+        family and library member of the best alignment; −1 where none) and the windows with an
+        alignment (the filter: only those can be hits)."""
         assert self.homology is not None
         n = len(widths)
         z = np.zeros((len(order) * n, len(self.labels)))
-        ext = np.full((len(order) * n, 3), -1, dtype=np.int64)
+        ext = np.full((len(order) * n, 4), -1, dtype=np.int64)
         threads = torch.get_num_threads()
         for k, st in enumerate(order):
             seq = strand_seq[st]
@@ -498,7 +509,7 @@ class Detector:
                 hi = starts[st][sel] + a.envelope[:, 1]
                 if st == "-":
                     lo, hi = len(seq) - hi, len(seq) - lo
-                ext[rows] = np.where(a.aligned[:, None], np.stack([lo, hi, a.family], 1), -1)
+                ext[rows] = np.where(a.aligned[:, None], np.stack([lo, hi, a.family, a.ref], 1), -1)
         passed = ext[:, 2] >= 0
         return z, ext, passed
 
@@ -571,7 +582,7 @@ def loci(
         e = _sig(float(calibration.rate(best.score, best.family)) * megabases)
         if evalue is None or e <= evalue:
             out.append(Locus(best.id, a, b, best.strand, best.family, best.score, e,
-                             best.probability, n))  # fmt: skip
+                             best.probability, n, best.member))  # fmt: skip
     rank = {r: k for k, r in enumerate(order)} if order is not None else None
     out.sort(key=lambda x: ((rank.get(x.id, len(rank)), x.id) if rank is not None else (0, x.id),
                             x.start, x.strand, x.family))  # fmt: skip
@@ -579,13 +590,15 @@ def loci(
 
 
 STRUCTURE_COLUMNS = (("dot_bracket", "str"), ("num_pairs", "int"))
+GFF_SAFE = "/:.-_~|+()"  # left as they are in GFF3 attribute values; others percent-encoded
 
 
 def write_loci(path: str | Path, found: Sequence[Locus], source: str = "rnaernie") -> None:
     """Write loci by extension (``-``: TSV on stdout): ``.tsv``/``.csv``/``.parquet``
     (:data:`LOCUS_COLUMNS`, + ``dot_bracket``, ``num_pairs`` when the loci were folded), ``.bed``
     (BED6: chrom, start, end, family, score = 10 × bits rounded into [0, 1000], strand) or
-    ``.gff3`` (1-based; E-value, probability, window count and any structure as attributes).
+    ``.gff3`` (1-based; E-value, probability, window count, library member and any structure as
+    attributes).
     Written to ``path.tmp`` and renamed."""
     ext = "" if str(path) == "-" else Path(path).suffix.lower()
     folded = bool(found) and "dot_bracket" in found[0].extras
@@ -601,6 +614,7 @@ def write_loci(path: str | Path, found: Sequence[Locus], source: str = "rnaernie
                     f"{x.id}\t{source}\t{SO_TYPES.get(x.family, 'ncRNA_gene')}\t{x.start + 1}\t"
                     f"{x.end}\t{x.score:.6g}\t{x.strand}\t.\tID=locus{k + 1};Name={x.family};"
                     f"evalue={x.evalue:.3g};probability={x.probability:.4g};windows={x.windows}"
+                    + (f";member={quote(x.member, safe=GFF_SAFE)}" if x.member else "")
                     + (f";structure={x.extras['dot_bracket']}" if folded else "")
                     for k, x in enumerate(found)
                 )  # fmt: skip

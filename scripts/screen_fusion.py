@@ -124,7 +124,7 @@ def main() -> None:
     ids = [r.id for r in read_fasta(train, allow_duplicates=True)]
     held = stratified_holdout(y, 0.1, seed=0)
     keep = np.setdiff1d(np.arange(len(seqs)), held)
-    members, fams, counts = library_members(
+    members, fams, _, counts = library_members(
         [seqs[i] for i in keep], y[keep], [ids[i] for i in keep],
         rfam=data / "rfam14_2_seed_typed" / "rfam14.2_seed_typed.tsv.gz",
         exclude=[seqs[i] for i in held],
@@ -153,7 +153,7 @@ def main() -> None:
         for gate in gates:
             settings = replace(HomologySettings(), k=a.k, ungapped=gate, **scores)
             # the library as `finetune screen` builds it with these settings
-            lib_seqs, lib_fams, dropped = purge_promiscuous(
+            lib_seqs, lib_fams, _, dropped = purge_promiscuous(
                 members, fams, labels, real, settings=settings
             )
             lib = Library(lib_seqs, lib_fams, labels, settings)

@@ -189,6 +189,14 @@ def test_library_round_trip_and_errors(tmp_path):
     lib.write(tmp_path / "lib.fa.gz")
     back = Library.read(tmp_path / "lib.fa.gz", ["p", "q"])
     assert back.seqs == lib.seqs and back.families.tolist() == [1, 0]
+    assert back.names == ["m0", "m1"]
+    named = Library(lib.seqs, [1, 0], ["p", "q"], names=["RF00005_X1/1-12", "nrc_7"])
+    named.write(tmp_path / "named.fa")
+    assert Library.read(tmp_path / "named.fa", ["p", "q"]).names == ["RF00005_X1/1-12", "nrc_7"]
+    with pytest.raises(ValueError, match="names must be non-empty without whitespace, got 'a b'"):
+        Library(lib.seqs, [1, 0], ["p", "q"], names=["a b", "c"])
+    with pytest.raises(ValueError, match="2 library sequences but 1 names"):
+        Library(lib.seqs, [1, 0], ["p", "q"], names=["a"])
     assert not list(tmp_path.glob("*.tmp"))
     with pytest.raises(ValueError, match=r"lib.fa.gz, line 1: record 'm0' has family 'q', not one"):
         Library.read(tmp_path / "lib.fa.gz", ["p", "x"])

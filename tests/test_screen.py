@@ -130,8 +130,8 @@ def test_calibration_per_family():
 FLAT = Calibration((10.0, 0.0), (1.0, 2.0), 10.0, 1.0, 1.0, 1.0, 0.0)  # rate 1/Mb at 10 bits
 
 
-def _hit(start, end, score, family="tRNA", strand="+", id="c"):
-    return WindowHit(id, strand, start, end, family, score, 0.9)
+def _hit(start, end, score, family="tRNA", strand="+", id="c", member=""):
+    return WindowHit(id, strand, start, end, family, score, 0.9, member)
 
 
 def test_loci_merge_overlapping_windows_of_one_family_and_strand():
@@ -162,8 +162,8 @@ def test_loci_families_compete_and_order_follows_the_input():
 
 
 def test_write_loci_formats(tmp_path):
-    found = loci([_hit(10, 60, 20.0), _hit(100, 300, 150.0, "miRNA", "-")], FLAT, 1.0,
-                 stride=20, evalue=None)  # fmt: skip
+    found = loci([_hit(10, 60, 20.0), _hit(100, 300, 150.0, "miRNA", "-", member="RF1_a;b=c/1-9")],
+                 FLAT, 1.0, stride=20, evalue=None)  # fmt: skip
     write_loci(tmp_path / "o.bed", found)
     assert (tmp_path / "o.bed").read_text().splitlines() == [
         "c\t10\t60\ttRNA\t200\t+",
@@ -175,11 +175,14 @@ def test_write_loci_formats(tmp_path):
     f = g[1].split("\t")
     assert f[:8] == ["c", "rnaernie", "tRNA", "11", "60", "20", "+", "."]  # 1-based, inclusive
     assert f[8].startswith("ID=locus1;Name=tRNA;evalue=")
+    assert "member" not in f[8]  # none for this locus
     assert g[2].split("\t")[2] == "pre_miRNA"
+    assert g[2].split("\t")[8].endswith(";member=RF1_a%3Bb%3Dc/1-9")  # GFF3 reserved characters
     write_loci(tmp_path / "o.tsv", found)
     rows = [r.split("\t") for r in (tmp_path / "o.tsv").read_text().splitlines()]
     assert rows[0] == ["id", "start", "end", "strand", "family", "score", "evalue",
-                       "probability", "windows"]  # fmt: skip
+                       "probability", "windows", "member"]  # fmt: skip
+    assert [r[-1] for r in rows[1:]] == ["", "RF1_a;b=c/1-9"]
     import pyarrow.parquet as pq
 
     write_loci(tmp_path / "o.parquet", found)
@@ -238,6 +241,7 @@ def test_homology_scorers_find_library_members_with_their_extent(model, scorer):
     found = detect(det, [Record("chr", g)], evalue=0.01)
     assert [(x.family, x.strand, x.start, x.end) for x in found] == [
         ("Gfam", "+", 1003, 1063), ("Cfam", "-", 2071, 2131)]  # fmt: skip
+    assert [x.member for x in found] == ["m1", "m2"]  # the members they align to (default names)
     assert all(x.evalue <= 0.01 and 0 < x.probability <= 1 for x in found)
     rc = reverse_complement(g)
     mirrored = detect(det, [Record("chr", rc)], evalue=0.01)
@@ -337,8 +341,8 @@ def test_screen_command_fused_scorer_sharded_and_gff3(model, tmp_path):
     one = tmp_path / "one.tsv"
     assert _screen(model, src, one, *args, cwd=tmp_path).returncode == 0
     rows = [r.split("\t") for r in one.read_text().splitlines()[1:]]
-    assert [(r[1], r[2], r[3], r[4]) for r in rows] == [
-        ("480", "540", "+", "Gfam"), ("1550", "1610", "-", "Cfam")]  # fmt: skip
+    assert [(r[1], r[2], r[3], r[4], r[9]) for r in rows] == [
+        ("480", "540", "+", "Gfam", "m0"), ("1550", "1610", "-", "Cfam", "m3")]  # fmt: skip
     two = tmp_path / "two.tsv"
     for rank in (1, 0):
         p = _screen(model, src, two, *args, "--shard-size", "1",
@@ -349,6 +353,7 @@ def test_screen_command_fused_scorer_sharded_and_gff3(model, tmp_path):
     assert _screen(model, src, gff, *args, cwd=tmp_path).returncode == 0
     feats = [r.split("\t") for r in gff.read_text().splitlines() if not r.startswith("#")]
     assert [(f[3], f[4], f[6]) for f in feats] == [("481", "540", "+"), ("1551", "1610", "-")]
+    assert [f[8].split(";member=")[1] for f in feats] == ["m0", "m3"]
 
 
 @pytest.mark.parametrize(
@@ -480,8 +485,10 @@ def test_purge_drops_members_that_align_in_many_real_transcripts():
     members = [rand(40) + sine, host_gene, rand(100)]
     tx = [rand(150) + (sine if k < 6 else "") + rand(150) for k in range(8)]
     tx[7] = tx[7][:100] + host_gene + tx[7][100:]
-    seqs, fams, dropped = purge_promiscuous(members, [0, 1, 1], ["a", "b"], tx, min_bits=40.0)
-    assert dropped == 1 and seqs == members[1:] and fams == [1, 1]
+    seqs, fams, names, dropped = purge_promiscuous(
+        members, [0, 1, 1], ["a", "b"], tx, names=["sine", "host", "other"], min_bits=40.0
+    )
+    assert dropped == 1 and seqs == members[1:] and fams == [1, 1] and names == ["host", "other"]
 
 
 def test_library_members_with_rfam_relatives_and_exclusions(tmp_path):
@@ -492,11 +499,16 @@ def test_library_members_with_rfam_relatives_and_exclusions(tmp_path):
                     "a/1-9\tRF00005\tGGCCAAUUGG\n"     # a relative of the tRNA member: joins
                     "b/1-9\tRF00001\tCCCCCCCCCC\n"     # a family the training set does not name
                     "c/1-9\tRF00005\tACGUACGUAC\n")  # identical to an excluded sequence  # fmt: skip
-    seqs, fams, counts = library_members(
+    seqs, fams, names, counts = library_members(
         ["GGGAAACCC", "UUUGGGAAA", "GGGAAACCC"], [1, 0, 1],
         ["RF00005_X1_1-9", "RF00100_Y_2-9", "RF00005_X2_1-9"], rfam=rfam, exclude=["ACGTACGTAC"],
     )  # fmt: skip
     assert seqs == ["GGGAAACCC", "UUUGGGAAA", "GGCCAAUUGG"] and fams == [1, 0, 1]
+    assert names == [
+        "RF00005_X1_1-9",
+        "RF00100_Y_2-9",
+        "RF00005_a/1-9",
+    ]  # the first id of a duplicate
     assert counts == {"training_members": 2, "rfam_members": 1, "rfam_families": 2}
     rfam.write_text("seq_id\trfam_acc\tsequence\na\tRF00005\n")
     with pytest.raises(ValueError, match=r"rfam\.tsv, line 2: 2 columns, expected 3"):

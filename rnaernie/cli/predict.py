@@ -299,7 +299,8 @@ def cmd_screen(args: argparse.Namespace) -> int:
 
         with open(hits_path, newline="") as fh:
             rows = list(csv.reader(fh, delimiter="\t"))[1:]
-        finish([WindowHit(r[0], r[1], int(r[2]), int(r[3]), r[4], float(r[5]), float(r[6]))
+        finish([WindowHit(r[0], r[1], int(r[2]), int(r[3]), r[4], float(r[5]), float(r[6]),
+                           r[7] if len(r) > 7 else "")
                 for r in rows])  # fmt: skip
         if not args.keep_parts:
             hits_path.unlink()
@@ -474,7 +475,8 @@ def add_parsers(sub: Any) -> None:
         "overlapping hit windows of one family merge into loci; E-value = the calibrated rate of "
         "background loci scoring as high per Mb searched x the Mb searched (both strands). Output "
         "by extension: .tsv (default, stdout), .csv, .parquet (id, start, end, strand, family, "
-        "score in bits, evalue, probability, windows), .bed (BED6) or .gff3. Coordinates are "
+        "score in bits, evalue, probability, windows, member: the library member the locus "
+        "aligned to), .bed (BED6) or .gff3. Coordinates are "
         "0-based, end exclusive, on the forward strand (GFF3: 1-based). Long records are cut "
         "into chunks of whole windows; sharded runs (torchrun, --shard-size) share them out.",
     )  # fmt: skip

@@ -167,13 +167,13 @@ def _finetune_screen(a: argparse.Namespace) -> int:
         seqs, y, _ = read_labelled_fasta(a.train, labels=labels)
         ids = [r.id for r in read_fasta(a.train, allow_duplicates=True)]
         exclude = [r.seq for f in a.library_exclude for r in read_fasta(f, allow_duplicates=True)]
-        members, fams, counts = ts.library_members(seqs, y, ids, rfam=a.library_rfam,
-                                                   exclude=exclude)  # fmt: skip
+        members, fams, names, counts = ts.library_members(seqs, y, ids, rfam=a.library_rfam,
+                                                          exclude=exclude)  # fmt: skip
         real = [transcripts[i] for i in order[n_cal:]]  # never the calibration transcripts
-        members, fams, counts["promiscuous_dropped"] = ts.purge_promiscuous(
-            members, fams, labels, real
+        members, fams, names, counts["promiscuous_dropped"] = ts.purge_promiscuous(
+            members, fams, labels, real, names=names
         )
-        info = ts.add_library(out, members, fams)
+        info = ts.add_library(out, members, fams, names=names)
         print(json.dumps({"library": {**counts, **info}}))
     from ..screen import HOMOLOGY_SCORERS, SCORERS, calibrate, update_screen_config
 

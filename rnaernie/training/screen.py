@@ -78,17 +78,19 @@ def purge_promiscuous(
     labels: Sequence[str],
     transcripts: Sequence[str],
     *,
+    names: Sequence[str] | None = None,
     settings: HomologySettings | None = None,
     min_bits: float = PROMISCUOUS_BITS,
     max_transcripts: int = PROMISCUOUS,
     window: int = 200,
     stride: int = 100,
-) -> tuple[list[str], list[int], int]:
+) -> tuple[list[str], list[int], list[str], int]:
     """Drop the library members that are the best alignment (≥ ``min_bits``) of windows in at
     least ``max_transcripts`` distinct real transcripts (either strand): such a member carries a
     sequence of the genome at large (a SINE, a repeat) rather than of its family, and would call
-    genes in every transcript that holds it. Returns (sequences, classes, members dropped)."""
-    lib = Library(seqs, fams, labels, settings)
+    genes in every transcript that holds it. Returns (sequences, classes, names, members
+    dropped)."""
+    lib = Library(seqs, fams, labels, settings, names)
     reached: dict[int, set[int]] = {}
     for t, tx in enumerate(transcripts):
         s = normalise(tx)
@@ -102,7 +104,8 @@ def purge_promiscuous(
                 reached.setdefault(int(r), set()).add(t)
     drop = {r for r, ts in reached.items() if len(ts) >= max_transcripts}
     keep = [i for i in range(len(lib.seqs)) if i not in drop]
-    return [lib.seqs[i] for i in keep], [int(lib.families[i]) for i in keep], len(drop)
+    return ([lib.seqs[i] for i in keep], [int(lib.families[i]) for i in keep],
+            [lib.names[i] for i in keep], len(drop))  # fmt: skip
 
 
 def library_members(
@@ -112,28 +115,30 @@ def library_members(
     *,
     rfam: str | Path | None = None,
     exclude: Iterable[str] = (),
-) -> tuple[list[str], list[int], dict]:
-    """The homology library: the labelled members ``seqs`` (class indices ``y``) and, with
-    ``rfam`` (the typed Rfam seed table: ``rfam_acc`` and ``sequence`` columns, tab-separated,
-    gzip or plain), every Rfam seed member of the Rfam families that the training ids name
-    (nRC ids start with the accession, ``RF00005_...``), labelled with that family's class. A
-    sequence identical to one in ``exclude`` (e.g. a test set) is left out; duplicates are kept
-    once. Returns (sequences, classes, counts)."""
+) -> tuple[list[str], list[int], list[str], dict]:
+    """The homology library: the labelled members ``seqs`` (class indices ``y``, named by their
+    ``ids``) and, with ``rfam`` (the typed Rfam seed table: ``rfam_acc`` and ``sequence`` columns,
+    ``seq_id`` if present; tab-separated, gzip or plain), every Rfam seed member of the Rfam
+    families that the training ids name (nRC ids start with the accession, ``RF00005_...``),
+    labelled with that family's class and named ``<rfam_acc>_<seq_id>``. A sequence identical to
+    one in ``exclude`` (e.g. a test set) is left out; duplicates are kept once (with the first
+    name). Names carry no whitespace. Returns (sequences, classes, names, counts)."""
     drop = {normalise(x) for x in exclude}
     acc: dict[str, int] = {}
     for i, c in zip(ids, y):
         m = RFAM_ACCESSION.match(i)
         if m:
             acc.setdefault(m.group(1), int(c))
-    out: dict[str, int] = {}
-    for s, c in zip(seqs, y):
+    out: dict[str, tuple[int, str]] = {}
+    for s, c, i in zip(seqs, y, ids):
         s = normalise(s)
         if s not in drop:
-            out.setdefault(s, int(c))
+            out.setdefault(s, (int(c), "_".join(str(i).split())))
     n_train, n_rfam = len(out), 0
     if rfam is not None:
         with open_text(rfam) as f:
             head = f.readline().rstrip("\n").split("\t")
+            iname = head.index("seq_id") if "seq_id" in head else None
             try:
                 ia, iseq = head.index("rfam_acc"), head.index("sequence")
             except ValueError:
@@ -148,10 +153,11 @@ def library_members(
                 if row[ia] in acc:
                     s = normalise(row[iseq])
                     if s not in drop and s not in out:
-                        out[s] = acc[row[ia]]
+                        name = row[iname] if iname is not None else f"line{line_no}"
+                        out[s] = (acc[row[ia]], "_".join(f"{row[ia]}_{name}".split()))
                         n_rfam += 1
     counts = {"training_members": n_train, "rfam_members": n_rfam, "rfam_families": len(acc)}
-    return list(out), list(out.values()), counts
+    return list(out), [c for c, _ in out.values()], [n for _, n in out.values()], counts
 
 
 def add_library(
@@ -159,6 +165,7 @@ def add_library(
     seqs: Sequence[str],
     y: Sequence[int],
     *,
+    names: Sequence[str] | None = None,
     settings: HomologySettings | None = None,
     cnn_weight: float = CNN_WEIGHT,
 ) -> dict:
@@ -169,7 +176,7 @@ def add_library(
     head = Path(head)
     cfg = json.loads((head / "config.json").read_text())
     labels = [str(x) for x in cfg["extra"]["labels"]][:-1]
-    lib = Library(seqs, y, labels, settings)
+    lib = Library(seqs, y, labels, settings, names)
     lib.write(head / LIBRARY_FILE)
     update_screen_config(head, homology={"library": LIBRARY_FILE, "cnn_weight": float(cnn_weight),
                                          "settings": lib.settings.to_dict()})  # fmt: skip
