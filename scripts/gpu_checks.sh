@@ -5,7 +5,8 @@
 #
 # 1. installs rnaernie (editable; builds the C++ core)                       -> install.log
 # 2. GPU benchmarks, alone on the GPU: Triton attention vs SDPA flash, and whole-model embedding
-#    throughput, Triton vs SDPA                                              -> check/, model_gpu.json
+#    throughput, Triton vs SDPA, and against multimolecule when its wheels were carried
+#    (bash scripts/gpu_wheels.sh; carry .gpuwheels)                          -> check/, model_gpu.json
 # 3. in parallel: the kernel correctness tests on CUDA (small shapes with fixed configs, real sizes
 #    autotuned) and the fine-tunings of scripts/finetune_all.sh's recipes, each under a wall-time cap that
 #    ends the LR schedule in time (attention forced to SDPA there: the Triton backward is checked
@@ -58,6 +59,10 @@ if [ "${SKIP_INSTALL:-0}" != 1 ]; then
         log "install FAILED (see install.log)"
 fi
 "$PY" -c "import rnaernie, rnaernie._core" >>"$W/install.log" 2>&1 || log "rnaernie not importable"
+if compgen -G ".gpuwheels/*.whl" >/dev/null; then  # carried (scripts/gpu_wheels.sh): multimolecule
+    timeout 120 "$PY" -m pip install --no-index --no-deps .gpuwheels/*.whl >>"$W/install.log" 2>&1 ||
+        log "carried wheels: install FAILED (see install.log)"
+fi
 { nvidia-smi || true; "$PY" -c "import torch, triton; print(torch.__version__, torch.version.cuda, triton.__version__)"; } >"$W/machine.txt" 2>&1
 
 if [ "$PLAN" = pretrain-diagnosis ]; then
@@ -107,7 +112,8 @@ if [ "$DEVICE" = cuda ] && { [ "$PLAN" = all ] || [ "$PLAN" = checks ]; }; then
         benchmarks/bench_attention_gpu.py --benchmark-only --benchmark-json="$W/check/bench_attention_packed.json" \
         --benchmark-columns=median,iqr,rounds >"$W/check/bench_attention_packed.log" 2>&1 || log "packed bench rc=$?"
     log "benchmarks: model"
-    RNAERNIE_BENCH_DIR="$W" timeout 100 "$PY" -m pytest -p no:cacheprovider -q \
+    # -P: the repository root off sys.path (its kernels/ would shadow transformers' `kernels`)
+    RNAERNIE_BENCH_DIR="$W" timeout 160 "$PY" -P -m pytest -p no:cacheprovider -q \
         benchmarks/bench_model_gpu.py --benchmark-only --benchmark-json="$W/bench_model_gpu_raw.json" \
         --benchmark-columns=median,iqr,rounds >"$W/bench_model_gpu.log" 2>&1 || log "model bench rc=$?"
     log "benchmarks: screening (the CNN and the language model on the GPU, the homology search on 16 cores)"
