@@ -257,14 +257,14 @@ WindowAlignments HomologyIndex::align_windows(const std::string& seq, const std:
   auto extend = [&](const uint8_t* q, int n, const std::vector<uint8_t>& ref, int32_t diag, int32_t qp,
                     int32_t& reach) {
     const int32_t rlen = static_cast<int32_t>(ref.size());
-    const uint8_t* r = ref.data() + diag;  // r[p] faces q[p]
-    auto step = [&](int32_t p) { return q[p] == r[p] ? scoring.match : scoring.mismatch; };
+    const uint8_t* r = ref.data();  // r[p + diag] faces q[p]
+    auto step = [&](int32_t p) { return q[p] == r[p + diag] ? scoring.match : scoring.mismatch; };
     int32_t best_r = 0, run = 0, p = qp + k_;
     const int32_t end = std::min(n, rlen - diag);
     bool stopped = false;
     while (!stopped && p < end) {
       if (p + 8 <= end) {
-        const Block8& b = blocks[equal8(q + p, r + p)];
+        const Block8& b = blocks[equal8(q + p, r + (p + diag))];
         if (best_r - (run + b.lo) <= opt.xdrop && b.fall <= opt.xdrop) {
           best_r = std::max(best_r, run + b.hi);
           run += b.sum;
@@ -288,7 +288,7 @@ WindowAlignments HomologyIndex::align_windows(const std::string& seq, const std:
     const int32_t first = std::max(0, -diag);
     while (p >= first) {
       if (p - 7 >= first) {
-        const Block8& b = blocks[reverse8(equal8(q + p - 7, r + p - 7))];
+        const Block8& b = blocks[reverse8(equal8(q + p - 7, r + (p - 7 + diag)))];
         if (best_l - (run + b.lo) <= opt.xdrop && b.fall <= opt.xdrop) {
           best_l = std::max(best_l, run + b.hi);
           run += b.sum;
@@ -348,7 +348,7 @@ WindowAlignments HomologyIndex::align_windows(const std::string& seq, const std:
     std::vector<uint64_t> keys;  // ref, diag, qp packed in sort order
     std::vector<Candidate> cands;
     const bool packable = width < (1 << 19) && longest_ref_ < (1 << 19) && refs_.size() < (size_t{1} << 24);
-    std::vector<std::array<int32_t, 3>> hits;  // (ref, diag, qp) where the keys cannot pack them
+    std::vector<std::array<int32_t, 3>> hits;  // (ref, diag, qp) in sort order
     for (int64_t w = b; w < e; ++w) {
       const int64_t st = starts[w];
       const uint8_t* q = codes.data() + st;
