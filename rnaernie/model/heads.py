@@ -256,12 +256,16 @@ def pair_conv(a: Tensor, valid: Tensor, weight: Tensor, bias: Tensor) -> Tensor:
     x = torch.stack([ap[..., d : d + L] for d in range(k)], dim=2).reshape(B, K, L)
     v = torch.stack([vp[..., d : d + L] for d in range(k)], dim=1)  # (B, k, L)
     xs = x.view(B, P, k, L)
-    t = torch.einsum("ocde,bcej->bcdoj", w1, xs) + torch.einsum("ocde,bej->bcdoj", w2, v)
+    # t[b, c, d, o, j] = Σ_e W1[o,c,d,e] X[b,c,e,j] + Σ_e W2[o,c,d,e] V[b,e,j], as two matmuls that
+    # write "bcdoj" contiguously (einsum wrote another order and copied)
+    w1m = w1.permute(1, 2, 0, 3).reshape(P, k * n_out, k)  # (c, d·o, e)
+    w2m = w2.permute(1, 2, 0, 3).reshape(P * k * n_out, k)  # (c·d·o, e)
+    t = (w1m @ xs).view(B, P, k, n_out, L) + (w2m @ v).view(B, P, k, n_out, L)
     rr = torch.einsum("ocde,bdi->bioce", w2, v)  # (B, L, n_out, P, k)
     out = x.transpose(1, 2) @ t.reshape(B, K, n_out * L)  # (B, L_i, n_out · L_j)
-    out = torch.baddbmm(out.view(B, L * n_out, L), rr.reshape(B, L * n_out, K), x)
+    out = out.view(B, L * n_out, L).baddbmm_(rr.reshape(B, L * n_out, K), x)  # in place: no copy
     out = out.view(B, L, n_out, L)
-    out += bias.view(1, 1, n_out, 1)  # in place: baddbmm's backward does not read its output
+    out += bias.view(1, 1, n_out, 1)  # in place: the backward of bmm and baddbmm_ reads no output
     return out.permute(0, 2, 1, 3)
 
 
@@ -276,14 +280,18 @@ def pair_conv_out(z: Tensor, weight: Tensor, bias: Tensor) -> Tensor:
     n_out, _, k, _ = weight.shape
     r = k // 2
     wm = weight.permute(0, 2, 3, 1).reshape(n_out * k * k, C)
-    y = wm @ z.permute(0, 2, 1, 3)  # (B, L_i, n_out · k², L_j)
-    y = F.pad(y, (r, k - 1 - r, 0, 0, r, k - 1 - r))
-    y = y.view(B, L + k - 1, n_out, k, k, L + k - 1)
+    zs = z.permute(0, 2, 1, 3).reshape(B * L, C, L)  # a view when z is stored (B, L, C, L)
+    # one (n_out·k², C) × (C, L_j) product per row i (bmm: matmul would copy z to fold it)
+    y = torch.bmm(wm.unsqueeze(0).expand(B * L, -1, -1), zs).view(B, L, n_out, k, k, L)
     acc = torch.promote_types(z.dtype, torch.float32)  # half precision accumulates in float32
-    out = bias.view(1, 1, n_out, 1).to(acc).expand(B, L, n_out, L)
-    for d in range(k):
+    out = bias.view(1, 1, n_out, 1).to(acc).expand(B, L, n_out, L).clone()
+    for d in range(k):  # out[i, j] += y[i + d − r, d, e, j + e − r] where that lies inside
+        i0, i1 = max(0, r - d), min(L, L + r - d)
         for e in range(k):
-            out = out + y[:, d : d + L, :, d, e, e : e + L]
+            j0, j1 = max(0, r - e), min(L, L + r - e)
+            if i0 < i1 and j0 < j1:
+                shifted = y[:, i0 + d - r : i1 + d - r, :, d, e, j0 + e - r : j1 + e - r]
+                out[:, i0:i1, :, j0:j1].add_(shifted)
     return out.permute(0, 2, 1, 3).to(z.dtype)
 
 
@@ -358,7 +366,9 @@ class RnaErnieForContactPrediction(RnaErniePreTrainedModel):
         a = a.transpose(1, 2)  # (B, P, L)
         pair_mask = valid[:, :, None] & valid[:, None, :]  # (B, L, L)
         keep = pair_mask.unsqueeze(1).to(a.dtype)  # (B, 1, L, L): padding pairs read as zeros
-        z = F.relu(pair_conv(a, valid, self.conv1.weight, self.conv1.bias)) * keep  # (B, P, L, L)
+        z = torch.relu_(pair_conv(a, valid, self.conv1.weight, self.conv1.bias))  # (B, P, L, L)
+        # masked in pair_conv's storage order (B, L, P, L), which pair_conv_out reads without a copy
+        z = (z.permute(0, 2, 1, 3) * keep.permute(0, 2, 1, 3)).permute(0, 2, 1, 3)
         z = pair_conv_out(z, self.conv2.weight, self.conv2.bias).squeeze(1)  # (B, L, L)
         logits = 0.5 * (z + z.transpose(-1, -2))
         pair_mask = pair_mask & ~torch.eye(L, dtype=torch.bool, device=pair_mask.device)
