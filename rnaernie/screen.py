@@ -22,8 +22,8 @@ background. The pipeline, as Infernal's ``cmsearch`` and BLASTN have it:
    family and strand merge into one locus (best score, hit count, and the library member the best
    hit aligned to: the evidence, an nRC id or an Rfam accession with its seed name); the locus
    spans the hits' intersection, or their union when that is shorter than the stride (a gene
-   longer than the window). Of overlapping loci on one strand the best scoring one is kept (families compete, as
-   Rfam's clans do).
+   longer than the window). Of overlapping loci on one strand the best scoring one is kept
+   (families compete, as Rfam's clans do).
 5. **E-value** = the rate of background windows scoring at least as high, per Mb searched (from
    the scorer's :class:`Calibration`, measured on shuffled transcripts that training never saw; an
    exponential tail beyond the measured range) × the Mb searched (both strands count). A locus
@@ -494,11 +494,11 @@ class Detector:
         z = np.zeros((len(order) * n, len(self.labels)))
         ext = np.full((len(order) * n, 4), -1, dtype=np.int64)
         threads = torch.get_num_threads()
+        cnn = self.cnn if self.scorer == "fused" else None
         for k, st in enumerate(order):
             seq = strand_seq[st]
             for w in np.unique(widths):
                 sel = np.flatnonzero(widths == w)
-                cnn = self.cnn if self.scorer == "fused" else None
                 zk, a = homology_log_odds(self.homology, seq, starts[st][sel], int(w), cnn=cnn,
                                           cnn_weight=self.cnn_weight, threads=threads)  # fmt: skip
                 rows = k * n + sel
