@@ -55,76 +55,93 @@ std::vector<uint8_t> dust_mask(const uint8_t* s, int64_t n, int window, double t
 
 LocalAlignment smith_waterman(const uint8_t* a, int n, const uint8_t* b, int m, const AlignScoring& s,
                               int diag_lo, int diag_hi) {
-  // Gotoh's recurrences over rows i of a, each cell carrying the start of its alignment. Ties: the
-  // diagonal before a gap, extending a gap before opening one, the first best cell in row order.
-  // Cells off the band (j - i outside [diag_lo, diag_hi]) hold H = 0 and no gap.
+  // Gotoh's recurrences over rows i of a, each cell carrying the start of its alignment (packed:
+  // i << 32 | j). Ties: the diagonal before a gap, extending a gap before opening one, the first
+  // best cell in row order. Cells off the band (j - i outside [diag_lo, diag_hi]) hold H = 0 and no
+  // gap.
   constexpr int kNeg = -(1 << 28);
   const int open = s.gap_open + s.gap_extend, ext = s.gap_extend;
-  std::vector<int> h_prev(m + 1, 0), h_cur(m + 1, 0), f(m + 1, kNeg);
-  std::vector<int32_t> hs_prev(2 * (m + 1), 0), hs_cur(2 * (m + 1), 0), fs(2 * (m + 1), 0);
+  auto pack = [](int64_t i, int64_t j) { return static_cast<uint64_t>(i) << 32 | static_cast<uint32_t>(j); };
+  std::vector<int32_t> h_prev(m + 1, 0), h_cur(m + 1, 0), f(m + 1, kNeg);
+  std::vector<uint64_t> hs_prev(m + 1, 0), hs_cur(m + 1, 0), fs(m + 1, 0);
   LocalAlignment best;
+  uint64_t best_start = 0;
+  int32_t score_of[5];
   for (int i = 1; i <= n; ++i) {
     const int jlo = std::max(1, i + std::max(diag_lo, -n)), jhi = std::min(m, i + std::min(diag_hi, m));
     if (jlo > jhi) {
       if (i + diag_lo > m) break;  // the band has left the matrix
       continue;                    // not entered yet: both rows are still all zero
     }
-    h_cur[jlo - 1] = 0;  // off the band (the buffer holds row i - 2 there)
-    int e = kNeg, es_i = 0, es_j = 0;
     const uint8_t ai = a[i - 1];
+    for (int c = 0; c < 5; ++c) score_of[c] = (c == ai && ai < 4) ? s.match : s.mismatch;
+    const int32_t* hp = h_prev.data();
+    const uint64_t* hsp = hs_prev.data();
+    int32_t* hc = h_cur.data();
+    uint64_t* hsc = hs_cur.data();
+    int32_t* fj = f.data();
+    uint64_t* fsj = fs.data();
+    // The horizontal gap of cell j opens from cell j - 1's best without that gap (diagonal,
+    // vertical gap, 0), not from its H: when the gap is H it extends at least as well as it would
+    // open again (gap_open >= 0), so both give the same value and start; and this keeps the only
+    // chain from cell to cell two operations long.
+    int32_t hx_left = 0;  // the cell to the left: max(diagonal, vertical gap, 0) (off the band: 0)
+    uint64_t hxs_left = 0;
+    int32_t e = kNeg;
+    uint64_t es = 0;
+    int32_t row_best = best.score, row_best_j = -1;
+    uint64_t row_best_start = 0;
     for (int j = jlo; j <= jhi; ++j) {
       // vertical gap (consumes a)
-      const int f_ext = f[j] - ext, f_open = h_prev[j] - open;
-      if (f_ext >= f_open) {
-        f[j] = f_ext;
-      } else {
-        f[j] = f_open;
-        fs[2 * j] = hs_prev[2 * j];
-        fs[2 * j + 1] = hs_prev[2 * j + 1];
-      }
+      const int32_t f_ext = fj[j] - ext, f_open = hp[j] - open;
+      const bool f_opens = f_open > f_ext;
+      const int32_t fv = f_opens ? f_open : f_ext;
+      const uint64_t fsv = f_opens ? hsp[j] : fsj[j];
+      fj[j] = fv;
+      fsj[j] = fsv;
       // horizontal gap (consumes b)
-      const int e_ext = e - ext, e_open = h_cur[j - 1] - open;
-      if (e_ext >= e_open) {
-        e = e_ext;
-      } else {
-        e = e_open;
-        es_i = hs_cur[2 * (j - 1)];
-        es_j = hs_cur[2 * (j - 1) + 1];
-      }
-      const uint8_t bj = b[j - 1];
-      int h = h_prev[j - 1] + ((ai == bj && ai < 4) ? s.match : s.mismatch);
-      int32_t si, sj;
-      if (h_prev[j - 1] > 0) {
-        si = hs_prev[2 * (j - 1)];
-        sj = hs_prev[2 * (j - 1) + 1];
-      } else {
-        si = i - 1;
-        sj = j - 1;
-      }
-      if (e > h) {
-        h = e;
-        si = es_i;
-        sj = es_j;
-      }
-      if (f[j] > h) {
-        h = f[j];
-        si = fs[2 * j];
-        sj = fs[2 * j + 1];
-      }
-      if (h < 0) h = 0;
-      h_cur[j] = h;
-      hs_cur[2 * j] = si;
-      hs_cur[2 * j + 1] = sj;
-      if (h > best.score) {
-        best.score = h;
-        best.q_begin = si;
-        best.r_begin = sj;
-        best.q_end = i;
-        best.r_end = j;
+      const int32_t e_ext = e - ext, e_open = hx_left - open;
+      const bool e_opens = e_open > e_ext;
+      e = e_opens ? e_open : e_ext;
+      es = e_opens ? hxs_left : es;
+      const int32_t diag = hp[j - 1];
+      const int32_t h0 = diag + score_of[b[j - 1] < 4 ? b[j - 1] : 4];
+      const uint64_t s0 = diag > 0 ? hsp[j - 1] : pack(i - 1, j - 1);
+      // without the horizontal gap
+      const bool f_wins = fv > h0;
+      const int32_t hx = std::max(f_wins ? fv : h0, 0);
+      const uint64_t hxs = f_wins ? fsv : s0;
+      hx_left = hx;
+      hxs_left = hxs;
+      // the diagonal, then the horizontal gap if better, then the vertical gap if better still
+      const bool take_e = e > h0;
+      int32_t h = take_e ? e : h0;
+      uint64_t st = take_e ? es : s0;
+      const bool take_f = fv > h;
+      h = take_f ? fv : h;
+      st = take_f ? fsv : st;
+      h = h < 0 ? 0 : h;
+      hc[j] = h;
+      hsc[j] = st;
+      if (h > row_best) {  // rare once a good alignment is found
+        row_best = h;
+        row_best_j = j;
+        row_best_start = st;
       }
     }
+    if (row_best_j >= 0) {
+      best.score = row_best;
+      best.q_end = i;
+      best.r_end = row_best_j;
+      best_start = row_best_start;
+    }
+    hc[jlo - 1] = 0;  // the cell left of the band reads as H = 0 in the next row
     std::swap(h_prev, h_cur);
     std::swap(hs_prev, hs_cur);
+  }
+  if (best.score > 0) {
+    best.q_begin = static_cast<int32_t>(best_start >> 32);
+    best.r_begin = static_cast<int32_t>(best_start & 0xFFFFFFFFu);
   }
   return best;
 }
@@ -244,74 +261,106 @@ WindowAlignments HomologyIndex::align_windows(const std::string& seq, const std:
   out.candidates.assign(out.n, 0);
   const uint32_t mask = (uint32_t{1} << (2 * k_)) - 1;
   const std::array<Block8, 256> blocks = block_table(scoring.match, scoring.mismatch);
-  struct Seed {  // a k-mer of the sequence at qp that occurs in reference ref at pos
-    int32_t ref, pos;
-    int64_t qp;
+  const int64_t nw = static_cast<int64_t>(starts.size());
+  std::vector<int64_t> wend(nw);  // window ends (clipped to the sequence)
+  for (int64_t w = 0; w < nw; ++w) wend[w] = std::min<int64_t>(starts[w] + width, len);
+  // X-drop walks along the diagonal D (q[p] faces ref[p + D]) in sequence coordinates. Right: from
+  // p while p < end; its best running score, and where it stopped (the position whose step fell
+  // more than xdrop below the best), or end. Left: from p down while p >= first; its best, and where
+  // it stopped, or first - 1. A walk over 8 positions whose score stays within the X-drop is taken
+  // as one block (the same result as 8 steps).
+  struct Walk {
+    int32_t best;
+    int64_t stop;
+    bool stopped;
   };
-  struct Candidate {
-    int32_t ungapped, ref, diag;
+  const uint8_t* qc = codes.data();
+  auto step = [&](const uint8_t* r, int64_t p, int64_t diag) {
+    return qc[p] == r[p + diag] ? scoring.match : scoring.mismatch;
   };
-  // X-drop ungapped extension of the seed q[qp, qp + k) = ref[qp + diag, ...): its score, and in
-  // reach the query position it got to (a later seed on the diagonal before it adds nothing).
-  // `ref` holds 5 for ambiguous codes (the query 4), so equal bytes are matches.
-  auto extend = [&](const uint8_t* q, int n, const std::vector<uint8_t>& ref, int32_t diag, int32_t qp,
-                    int32_t& reach) {
-    const int32_t rlen = static_cast<int32_t>(ref.size());
-    const uint8_t* r = ref.data();  // r[p + diag] faces q[p]
-    auto step = [&](int32_t p) { return q[p] == r[p + diag] ? scoring.match : scoring.mismatch; };
-    int32_t best_r = 0, run = 0, p = qp + k_;
-    const int32_t end = std::min(n, rlen - diag);
-    bool stopped = false;
-    while (!stopped && p < end) {
+  auto walk_right = [&](const uint8_t* r, int64_t diag, int64_t p, int64_t end) {
+    int32_t best = 0, run = 0;
+    while (p < end) {
       if (p + 8 <= end) {
-        const Block8& b = blocks[equal8(q + p, r + (p + diag))];
-        if (best_r - (run + b.lo) <= opt.xdrop && b.fall <= opt.xdrop) {
-          best_r = std::max(best_r, run + b.hi);
+        const Block8& b = blocks[equal8(qc + p, r + (p + diag))];
+        if (best - (run + b.lo) <= opt.xdrop && b.fall <= opt.xdrop) {
+          best = std::max(best, run + b.hi);
           run += b.sum;
           p += 8;
           continue;
         }
       }
-      for (const int32_t stop = std::min(end, p + 8); p < stop; ++p) {
-        run += step(p);
-        best_r = std::max(best_r, run);
-        if (best_r - run > opt.xdrop) {
-          stopped = true;
-          break;
-        }
+      for (const int64_t stop = std::min(end, p + 8); p < stop; ++p) {
+        run += step(r, p, diag);
+        best = std::max(best, run);
+        if (best - run > opt.xdrop) return Walk{best, p, true};
       }
     }
-    reach = p;
-    int32_t best_l = 0;
-    run = 0;
-    p = qp - 1;
-    const int32_t first = std::max(0, -diag);
+    return Walk{best, end, false};
+  };
+  auto walk_left = [&](const uint8_t* r, int64_t diag, int64_t p, int64_t first) {
+    int32_t best = 0, run = 0;
     while (p >= first) {
       if (p - 7 >= first) {
-        const Block8& b = blocks[reverse8(equal8(q + p - 7, r + (p - 7 + diag)))];
-        if (best_l - (run + b.lo) <= opt.xdrop && b.fall <= opt.xdrop) {
-          best_l = std::max(best_l, run + b.hi);
+        const Block8& b = blocks[reverse8(equal8(qc + p - 7, r + (p - 7 + diag)))];
+        if (best - (run + b.lo) <= opt.xdrop && b.fall <= opt.xdrop) {
+          best = std::max(best, run + b.hi);
           run += b.sum;
           p -= 8;
           continue;
         }
       }
-      bool stop_l = false;
-      for (const int32_t stop = std::max(first, p - 7); p >= stop; --p) {
-        run += step(p);
-        best_l = std::max(best_l, run);
-        if (best_l - run > opt.xdrop) {
-          stop_l = true;
-          break;
-        }
+      for (const int64_t stop = std::max(first, p - 7); p >= stop; --p) {
+        run += step(r, p, diag);
+        best = std::max(best, run);
+        if (best - run > opt.xdrop) return Walk{best, p, true};
       }
-      if (stop_l) break;
     }
-    return k_ * scoring.match + best_l + best_r;
+    return Walk{best, first - 1, false};
   };
-  // the seeds of positions [lo, hi) of the sequence, in position order
-  auto seeds_of = [&](int64_t lo, int64_t hi, std::vector<Seed>& seeds) {
-    seeds.clear();
+  struct Candidate {
+    int64_t window;
+    int32_t ungapped, ref, diag;  // diag: in window coordinates (ref position - window position)
+  };
+  struct Hit {  // a seed: reference ref at diagonal D = ref position - sequence position, at qp
+    int64_t ref, diag, qp;
+    bool operator<(const Hit& o) const {
+      return ref != o.ref ? ref < o.ref : diag != o.diag ? diag < o.diag : qp < o.qp;
+    }
+  };
+  struct Scratch {
+    std::vector<int32_t> first_w, last_w;
+    std::vector<uint64_t> keys;
+    std::vector<Hit> hits;
+    std::vector<int64_t> diag, reach, stamp;
+    std::vector<int32_t> cand_u, cand_diag;
+    std::vector<int64_t> touched;
+    std::vector<Candidate> cands;
+  };
+  // The windows [wb, we) (starts nondecreasing, so that the windows holding a seed are a run of
+  // them) searched together: every seed of their stretch is looked up and sorted once, and its
+  // extension is shared by the windows that hold it. Each window gets exactly what a search of it
+  // alone gets: the same hits in the same order, the same rule for skipping a hit inside the last
+  // extension, and extensions that stop at the window's edges (an extension that ran past an edge
+  // of a window is walked again for that window).
+  auto search = [&](int64_t wb, int64_t we, Scratch& sc) {
+    const int64_t lo = starts[wb];
+    int64_t hi = lo;
+    for (int64_t w = wb; w < we; ++w) hi = std::max(hi, wend[w]);
+    const int64_t span = hi - lo, m = we - wb;
+    if (span < k_) return;
+    // windows holding a seed at p (p + k <= its end): [first_w, last_w] (none when first > last)
+    sc.first_w.assign(static_cast<size_t>(span), 0);
+    sc.last_w.assign(static_cast<size_t>(span), 0);
+    for (int64_t p = 0, f = wb, l = wb - 1; p < span; ++p) {
+      while (f < we && wend[f] - k_ < lo + p) ++f;
+      while (l + 1 < we && starts[l + 1] <= lo + p) ++l;
+      sc.first_w[p] = static_cast<int32_t>(f - wb);
+      sc.last_w[p] = static_cast<int32_t>(l - wb);
+    }
+    const bool packable = span < (1 << 19) && longest_ref_ < (1 << 19) && refs_.size() < (size_t{1} << 24);
+    sc.keys.clear();
+    sc.hits.clear();
     uint32_t code = 0;
     int valid = 0;
     for (int64_t p = lo; p < hi; ++p) {
@@ -322,100 +371,131 @@ WindowAlignments HomologyIndex::align_windows(const std::string& seq, const std:
       code = ((code << 2) | codes[p]) & mask;
       if (++valid < k_) continue;
       const int64_t qp = p + 1 - k_;
-      for (uint32_t o = offsets_[code]; o < offsets_[code + 1]; ++o) seeds.push_back(Seed{occ_[o].ref, occ_[o].pos, qp});
-    }
-  };
-  parallel_for(out.n, threads, [&](int64_t b, int64_t e) {
-    // The seeds of the block's stretch are looked up once (overlapping windows share them) when
-    // the windows cover most of it; otherwise each window's own.
-    int64_t lo = len, hi = 0, covered = 0;
-    for (int64_t w = b; w < e; ++w) {
-      const int64_t n = std::min<int64_t>(width, len - starts[w]);
-      lo = std::min(lo, starts[w]);
-      hi = std::max(hi, starts[w] + n);
-      covered += n;
-    }
-    const bool shared = hi > lo && hi - lo <= covered;
-    std::vector<Seed> seeds;
-    std::vector<int64_t> first;  // first[p - lo]: the first seed at position >= p
-    if (shared) {
-      seeds_of(lo, hi, seeds);
-      first.assign(static_cast<size_t>(hi - lo + 1), static_cast<int64_t>(seeds.size()));
-      for (int64_t i = static_cast<int64_t>(seeds.size()) - 1; i >= 0; --i) first[seeds[i].qp - lo] = i;
-      for (int64_t p = hi - lo - 1; p >= 0; --p) first[p] = std::min(first[p], first[p + 1]);
-    }
-    std::vector<Seed> own;
-    std::vector<uint64_t> keys;  // ref, diag, qp packed in sort order
-    std::vector<Candidate> cands;
-    const bool packable = width < (1 << 19) && longest_ref_ < (1 << 19) && refs_.size() < (size_t{1} << 24);
-    std::vector<std::array<int32_t, 3>> hits;  // (ref, diag, qp) in sort order
-    for (int64_t w = b; w < e; ++w) {
-      const int64_t st = starts[w];
-      const uint8_t* q = codes.data() + st;
-      const int n = static_cast<int>(std::min<int64_t>(width, len - st));
-      const Seed* s0;
-      const Seed* s1;
-      if (shared) {
-        const int64_t last = st + n - k_ + 1;  // seeds at [st, last) lie inside the window
-        s0 = seeds.data() + first[st - lo];
-        s1 = seeds.data() + (last > st ? first[last - lo] : first[st - lo]);
-      } else {
-        seeds_of(st, st + n, own);
-        s0 = own.data();
-        s1 = own.data() + own.size();
-      }
-      hits.clear();
-      keys.clear();
-      for (const Seed* h = s0; h < s1; ++h) {
-        const int32_t qp = static_cast<int32_t>(h->qp - st), diag = h->pos - qp;
-        if (packable)
-          keys.push_back(uint64_t(h->ref) << 40 | uint64_t(diag + (1 << 19)) << 20 | uint64_t(qp));
+      if (sc.first_w[qp - lo] > sc.last_w[qp - lo]) continue;  // in no window
+      for (uint32_t o = offsets_[code]; o < offsets_[code + 1]; ++o) {
+        const Occurrence& h = occ_[o];
+        if (packable)  // ref, diag + span, qp - lo: each fits its field
+          sc.keys.push_back(uint64_t(h.ref) << 40 | uint64_t(h.pos - (qp - lo) + span) << 20 | uint64_t(qp - lo));
         else
-          hits.push_back({h->ref, diag, qp});
+          sc.hits.push_back(Hit{h.ref, h.pos - qp, qp});
       }
-      if (packable) {
-        std::sort(keys.begin(), keys.end());
-        hits.resize(keys.size());
-        for (size_t i = 0; i < keys.size(); ++i)
-          hits[i] = {static_cast<int32_t>(keys[i] >> 40), static_cast<int32_t>((keys[i] >> 20) & 0xFFFFF) - (1 << 19),
-                     static_cast<int32_t>(keys[i] & 0xFFFFF)};
-      } else {
-        std::sort(hits.begin(), hits.end());
+    }
+    if (packable) {
+      std::sort(sc.keys.begin(), sc.keys.end());
+      sc.hits.resize(sc.keys.size());
+      for (size_t i = 0; i < sc.keys.size(); ++i) {
+        const uint64_t key = sc.keys[i];
+        const int64_t qp = lo + static_cast<int64_t>(key & 0xFFFFF);
+        const int64_t pos = static_cast<int64_t>((key >> 20) & 0xFFFFF) - span + (qp - lo);
+        sc.hits[i] = Hit{static_cast<int64_t>(key >> 40), pos - qp, qp};
       }
-      cands.clear();
-      for (size_t g = 0; g < hits.size();) {  // one reference: its best seed extension
-        const int32_t r = hits[g][0];
-        Candidate c{0, r, 0};
-        int32_t reach = -1, diag = 0;
-        for (; g < hits.size() && hits[g][0] == r; ++g) {
-          if (hits[g][1] == diag && hits[g][2] < reach) continue;  // inside the last extension
-          diag = hits[g][1];
-          const int32_t u = extend(q, n, xrefs_[r], diag, hits[g][2], reach);
-          if (u > c.ungapped) c = Candidate{u, r, diag};
+    } else {
+      std::sort(sc.hits.begin(), sc.hits.end());
+    }
+    // per window, for the reference being scanned: the last extension's diagonal and reach, and
+    // the best extension so far (stamp: the reference's group the state belongs to)
+    sc.diag.assign(static_cast<size_t>(m), 0);
+    sc.reach.assign(static_cast<size_t>(m), 0);
+    sc.stamp.assign(static_cast<size_t>(m), -1);
+    sc.cand_u.assign(static_cast<size_t>(m), 0);
+    sc.cand_diag.assign(static_cast<size_t>(m), 0);
+    sc.touched.clear();
+    sc.cands.clear();
+    auto flush = [&](int32_t ref) {
+      for (const int64_t w : sc.touched)
+        if (sc.cand_u[w] >= opt.ungapped) sc.cands.push_back(Candidate{wb + w, sc.cand_u[w], ref, sc.cand_diag[w]});
+      sc.touched.clear();
+    };
+    int64_t group = -1;
+    for (size_t i = 0; i < sc.hits.size(); ++i) {
+      const Hit& h = sc.hits[i];
+      if (i == 0 || h.ref != sc.hits[i - 1].ref) {
+        if (i > 0) flush(static_cast<int32_t>(sc.hits[i - 1].ref));
+        ++group;
+      }
+      const auto& ref = xrefs_[h.ref];
+      const uint8_t* r = ref.data();
+      const int64_t rlen = static_cast<int64_t>(ref.size());
+      const int64_t f = sc.first_w[h.qp - lo], l = sc.last_w[h.qp - lo];
+      // the walks over all of the windows holding the seed, done when a window first needs them
+      const int64_t first_u = std::max(starts[wb + f], -h.diag), end_u = std::min(wend[wb + l], rlen - h.diag);
+      bool walked = false;
+      Walk right{}, left{};
+      for (int64_t w = f; w <= l; ++w) {
+        if (sc.stamp[w] != group) {
+          sc.stamp[w] = group;
+          sc.reach[w] = INT64_MIN;  // nothing to skip yet
+          sc.cand_u[w] = 0;
+          sc.cand_diag[w] = 0;
+          sc.touched.push_back(w);
         }
-        if (c.ungapped >= opt.ungapped) cands.push_back(c);
+        if (sc.diag[w] == h.diag && h.qp < sc.reach[w]) continue;  // inside the last extension
+        sc.diag[w] = h.diag;
+        if (!walked) {
+          right = walk_right(r, h.diag, h.qp + k_, end_u);
+          left = walk_left(r, h.diag, h.qp - 1, first_u);
+          walked = true;
+        }
+        const int64_t st = starts[wb + w];
+        const int64_t first = std::max(st, -h.diag), end = std::min(wend[wb + w], rlen - h.diag);
+        const Walk wr = (right.stopped ? right.stop < end : end == end_u) ? right : walk_right(r, h.diag, h.qp + k_, end);
+        const Walk wl = (left.stopped ? left.stop >= first : first == first_u) ? left : walk_left(r, h.diag, h.qp - 1, first);
+        sc.reach[w] = wr.stop;
+        const int32_t u = k_ * scoring.match + wl.best + wr.best;
+        if (u > sc.cand_u[w]) {
+          sc.cand_u[w] = u;
+          sc.cand_diag[w] = static_cast<int32_t>(h.diag + st);
+        }
       }
-      const size_t take = std::min<size_t>(cands.size(), static_cast<size_t>(opt.max_candidates));
-      std::partial_sort(cands.begin(), cands.begin() + take, cands.end(), [](const Candidate& x, const Candidate& y) {
-        return x.ungapped != y.ungapped ? x.ungapped > y.ungapped : x.ref < y.ref;
-      });
-      out.candidates[w] = static_cast<int32_t>(take);
-      for (size_t c = 0; c < take; ++c) {
-        const auto& ref = refs_[cands[c].ref];
+    }
+    if (!sc.hits.empty()) flush(static_cast<int32_t>(sc.hits.back().ref));
+    // per window: the max_candidates best-extending references, aligned with gaps in that order
+    std::sort(sc.cands.begin(), sc.cands.end(), [](const Candidate& x, const Candidate& y) {
+      if (x.window != y.window) return x.window < y.window;
+      return x.ungapped != y.ungapped ? x.ungapped > y.ungapped : x.ref < y.ref;
+    });
+    for (size_t c = 0; c < sc.cands.size();) {
+      const int64_t w = sc.cands[c].window, st = starts[w];
+      const uint8_t* q = codes.data() + st;
+      const int n = static_cast<int>(wend[w] - st);
+      size_t taken = 0;
+      for (; c < sc.cands.size() && sc.cands[c].window == w; ++c) {
+        if (taken == static_cast<size_t>(opt.max_candidates)) continue;
+        ++taken;
+        const Candidate& cd = sc.cands[c];
+        const auto& ref = refs_[cd.ref];
         const int32_t rlen = static_cast<int32_t>(ref.size());
-        const int32_t rlo = std::max(0, cands[c].diag - opt.pad);
-        const int32_t rhi = std::min(rlen, cands[c].diag + n + opt.pad);
+        const int32_t rlo = std::max(0, cd.diag - opt.pad);
+        const int32_t rhi = std::min(rlen, cd.diag + n + opt.pad);
         if (rhi <= rlo) continue;
-        const int32_t d = cands[c].diag - rlo;  // the seed's diagonal in the aligned segment
+        const int32_t d = cd.diag - rlo;  // the seed's diagonal in the aligned segment
         LocalAlignment a = smith_waterman(q, n, ref.data() + rlo, rhi - rlo, scoring, d - opt.pad, d + opt.pad);
         if (a.score <= 0) continue;
-        a.ref = cands[c].ref;
+        a.ref = cd.ref;
         a.r_begin += rlo;
         a.r_end += rlo;
         int32_t& fs = out.family_score[w * families_ + family_[a.ref]];
         fs = std::max(fs, a.score);
         if (a.score > out.best[w].score) out.best[w] = a;
       }
+      out.candidates[w] = static_cast<int32_t>(taken);
+    }
+  };
+  parallel_for(out.n, threads, [&](int64_t b, int64_t e) {
+    // Windows in start order that cover most of their stretch are searched together; otherwise
+    // (windows far apart, or out of order) each on its own.
+    Scratch sc;
+    int64_t covered = 0, hi = 0;
+    bool sorted = true;
+    for (int64_t w = b; w < e; ++w) {
+      covered += wend[w] - starts[w];
+      hi = std::max(hi, wend[w]);
+      if (w > b && starts[w] < starts[w - 1]) sorted = false;
+    }
+    if (sorted && e > b && hi - starts[b] <= covered) {
+      search(b, e, sc);
+    } else {
+      for (int64_t w = b; w < e; ++w) search(w, w + 1, sc);
     }
   });
   return out;

@@ -129,7 +129,8 @@ def test_seeded_search_equals_its_reference(seed, k, match, mismatch, xdrop, gat
                                             dust):  # fmt: skip
     """Every output of ``align_windows`` (family scores, best alignment, references aligned) is
     the plain-Python search's, on overlapping windows over mutated copies of library members
-    (long ungapped runs and X-drop stops, repeats past ``max_occurrences``, N, DUST)."""
+    (long ungapped runs and X-drop stops, repeats past ``max_occurrences``, N, DUST), whether
+    the windows are searched together or one by one."""
     rng = np.random.default_rng(seed)
     base = ["".join(rng.choice(list("ACGU"), int(rng.integers(20, 90)))) for _ in range(4)]
     refs = base + [_mutate(b, rng, 0.1) for b in base[:3]] + ["ACGUN" * 6]
@@ -146,12 +147,21 @@ def test_seeded_search_equals_its_reference(seed, k, match, mismatch, xdrop, gat
     # now and then a width past the packed sort keys' range: the other sort path (windows are
     # clipped to the sequence, so the search stays small)
     width = int(rng.integers(30, 130)) if rng.random() < 0.8 else 1 << 19
-    starts = sorted({int(x) for x in rng.integers(0, len(seq), 4)})
+    # windows in start order (searched together), evenly spaced and overlapping as the screen
+    # places them, or out of order (each searched on its own); one or two threads
+    layout = rng.integers(3)
+    if layout == 0:
+        starts = sorted({int(x) for x in rng.integers(0, len(seq), 4)})
+    elif layout == 1:
+        starts = list(range(0, len(seq), max(1, width // int(rng.integers(1, 4)))))
+    else:
+        starts = [int(x) for x in rng.permutation(rng.integers(0, len(seq), 5))]
+    threads = int(rng.integers(1, 3))
     opts = dict(match=match, mismatch=mismatch, gap_open=int(rng.integers(0, 5)),
                 gap_extend=int(rng.integers(0, 3)), ungapped=gate, xdrop=xdrop,
                 max_candidates=cands, pad=int(rng.integers(0, 20)))  # fmt: skip
     index = _core.HomologyIndex(refs, fam, k, occ, 16, dust)
-    got = index.align_windows(seq, starts, width, threads=1, **opts)
+    got = index.align_windows(seq, starts, width, threads=threads, **opts)
     scores, best, n = align_windows_ref(seq, starts, width, refs, fam, k=k, max_occurrences=occ,
                                         dust_window=16, dust=dust, **opts)  # fmt: skip
     assert got["family_score"].tolist() == scores
