@@ -30,6 +30,7 @@ import numpy as np
 import torch
 
 import rnaernie
+from rnaernie.api import _cpu_has_native_bf16
 from rnaernie.io import Record, read_fasta
 from rnaernie.kmer import shuffled_genome
 from rnaernie.screen import Detector, detect
@@ -181,9 +182,10 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=2024)
     ap.add_argument("--device", default="cpu")
-    ap.add_argument(
-        "--dtype", default="float32", help="the language model's (the CNN runs float32)"
-    )
+    ap.add_argument("--dtype", default="float32",
+                    help="the detector's (the CNN runs bfloat16 when this is bfloat16); on a CPU "
+                         "with native bfloat16 the default scorer also runs in bfloat16, the "
+                         "CLI's default there")  # fmt: skip
     ap.add_argument("--no-infernal", action="store_true")
     ap.add_argument("--out", default="benchmarks/results/screen.json")
     a = ap.parse_args()
@@ -208,14 +210,15 @@ def main() -> None:
     remote = [p for p, n in zip(planted, near) if not n]
     trna = [p for p in planted if p["family"] == "tRNA"]
 
-    def run_scorer(name: str, scorer: str | None) -> None:
-        det = Detector.from_model(m, scorer=scorer)
+    def run_scorer(name: str, scorer: str | None, model=m) -> None:
+        det = Detector.from_model(model, scorer=scorer)
         if det.calibration is None:
             print(f"{name}: the {det.scorer} scorer is not calibrated; skipped")
             return
         rows, dt = run_detector(det, records, max(EVALUES), a.threads)
         results[name] = {
-            "scorer": det.scorer, "seconds": round(dt, 2), "mb_per_s": round(genome_mb / dt, 4),
+            "scorer": det.scorer, "dtype": str(model.dtype).removeprefix("torch."),
+            "seconds": round(dt, 2), "mb_per_s": round(genome_mb / dt, 4),
             "default_evalue": score(at(rows, 0.01), planted, genome_mb, families),
             "default_evalue_remote": score(at(rows, 0.01), remote, genome_mb, families),
             "by_evalue": {str(e): score(at(rows, e), planted, genome_mb, families)
@@ -230,6 +233,10 @@ def main() -> None:
     for name, scorer in (("rnaernie", None), ("rnaernie_homology_scorer", "homology"),
                          ("rnaernie_cnn_scorer", "cnn"), ("kmer_detector", "kmer")):  # fmt: skip
         run_scorer(name, scorer)
+    bf16 = a.device == "cpu" and a.dtype == "float32" and _cpu_has_native_bf16()
+    if bf16:  # the CLI's default dtype on this CPU
+        run_scorer("rnaernie_bf16", None, rnaernie.load(a.model, device=a.device,
+                                                        threads=a.threads, dtype="bfloat16"))  # fmt: skip
     cm_path = data / "screening" / "TRNAinf.cm"
     try:
         import pyinfernal  # noqa: F401  (the `bench` extra)
@@ -254,6 +261,10 @@ def main() -> None:
             "rnaernie_speed_vs_cmsearch": round(results["rnaernie"]["mb_per_s"]
                                                 / results["cmsearch_trna"]["mb_per_s"], 3),
         }  # fmt: skip
+        if bf16:
+            results["trna_comparison"]["rnaernie_bf16_speed_vs_cmsearch"] = round(
+                results["rnaernie_bf16"]["mb_per_s"] / results["cmsearch_trna"]["mb_per_s"], 3
+            )
         print("cmsearch", json.dumps(results["cmsearch_trna"]["default_evalue"]), f"{dt:.1f} s")
     # real, unshuffled transcripts (mRNAs and lncRNAs: no planted genes; repeats, SINEs and the
     # odd real ncRNA inside): calls per Mb of the default scorer, by family

@@ -250,6 +250,34 @@ def test_homology_scorers_find_library_members_with_their_extent(model, scorer):
     assert detect(det, [Record("chr", bg)], evalue=0.01) == []
 
 
+def test_fused_scorer_in_bfloat16(model):
+    """A bfloat16 detector runs its CNN in bfloat16 too, and finds the float32 detector's loci,
+    with scores within a fraction of a bit."""
+    import torch
+
+    import rnaernie
+
+    det32 = Detector.from_model(rnaernie.load(model, dtype="float32"), scorer="fused")
+    det16 = Detector.from_model(rnaernie.load(model, dtype="bfloat16"), scorer="fused")
+    assert next(det16.cnn.parameters()).dtype == torch.bfloat16
+    assert next(det32.cnn.parameters()).dtype == torch.float32
+    bg = _genome(11)
+    g = (
+        bg[:500]
+        + SCREEN_MEMBERS[1]
+        + bg[500:1500]
+        + reverse_complement(SCREEN_MEMBERS[2])
+        + bg[1500:]
+    )
+    found32 = detect(det32, [Record("chr", g)], evalue=0.01)
+    found16 = detect(det16, [Record("chr", g)], evalue=0.01)
+    assert len(found32) == 2
+    key = lambda x: (x.family, x.strand, x.start, x.end, x.member)  # noqa: E731
+    assert [key(x) for x in found16] == [key(x) for x in found32]
+    for a, b in zip(found16, found32):
+        assert abs(a.score - b.score) < 0.5
+
+
 def test_cnn_scan_equals_the_network_on_each_window(tmp_path):
     """The chunk scan (one pass, sliding maximum) gives each window the maximum over the window of
     the per-position logits the network computes on the whole chunk, and background's constant."""

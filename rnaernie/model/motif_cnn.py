@@ -94,12 +94,12 @@ class MotifCNN(nn.Module):
 
     def window_logits(self, seqs: Sequence[str], batch_size: int = 512) -> np.ndarray:
         """(N, families + 1) window logits (background last) of ``seqs``, each window on its
-        own, float64, in batches on the network's device."""
-        device = next(self.parameters()).device
+        own, float64, in batches on the network's device and in its dtype."""
+        w = next(self.parameters())
         out = []
         with torch.inference_mode():
             for a in range(0, len(seqs), batch_size):
-                x = one_hot(seqs[a : a + batch_size]).to(device)
+                x = one_hot(seqs[a : a + batch_size]).to(w.device, w.dtype)
                 out.append(self(x).double().cpu().numpy())
         return np.concatenate(out) if out else np.zeros((0, self.hparams["n_families"] + 1))
 
