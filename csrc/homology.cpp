@@ -55,20 +55,27 @@ std::vector<uint8_t> dust_mask(const uint8_t* s, int64_t n, int window, double t
 
 LocalAlignment smith_waterman(const uint8_t* a, int n, const uint8_t* b, int m, const AlignScoring& s,
                               int diag_lo, int diag_hi) {
-  // Gotoh's recurrences over rows i of a, each cell carrying the start of its alignment (packed:
-  // i << 32 | j). Ties: the diagonal before a gap, extending a gap before opening one, the first
-  // best cell in row order. Cells off the band (j - i outside [diag_lo, diag_hi]) hold H = 0 and no
-  // gap.
+  // Gotoh's recurrences over rows i of a. Ties: the diagonal before a gap, extending a gap before
+  // opening one, the first best cell in row order. Cells off the band (j - i outside
+  // [diag_lo, diag_hi]) hold H = 0 and no gap. Each cell notes where its H and gaps came from (a
+  // byte), and the best alignment's start is traced back from its end: the start that carrying
+  // each cell's start along would give, without carrying it.
   constexpr int kNeg = -(1 << 28);
+  // the byte: H from the diagonal (kDiag), the diagonal of a cell with H <= 0 (kStart: the alignment
+  // starts here), the horizontal gap (kE) or the vertical one (kF); kEOpen / kFOpen: that gap opens
+  // here (from H of the cell to the left / above) rather than extends
+  constexpr uint8_t kDiag = 0, kStart = 1, kE = 2, kF = 3, kEOpen = 4, kFOpen = 8;
   const int open = s.gap_open + s.gap_extend, ext = s.gap_extend;
-  auto pack = [](int64_t i, int64_t j) { return static_cast<uint64_t>(i) << 32 | static_cast<uint32_t>(j); };
+  const int lo = std::max(diag_lo, -n), hi = std::min(diag_hi, m);
+  if (n <= 0 || m <= 0 || lo > hi) return LocalAlignment{};
+  const int64_t width = std::min<int64_t>(m, static_cast<int64_t>(hi) - lo + 1);
+  auto row_lo = [&](int i) { return std::max(1, i + lo); };
+  std::vector<uint8_t> from(static_cast<size_t>(n) * static_cast<size_t>(width));
   std::vector<int32_t> h_prev(m + 1, 0), h_cur(m + 1, 0), f(m + 1, kNeg);
-  std::vector<uint64_t> hs_prev(m + 1, 0), hs_cur(m + 1, 0), fs(m + 1, 0);
   LocalAlignment best;
-  uint64_t best_start = 0;
   int32_t score_of[5];
   for (int i = 1; i <= n; ++i) {
-    const int jlo = std::max(1, i + std::max(diag_lo, -n)), jhi = std::min(m, i + std::min(diag_hi, m));
+    const int jlo = row_lo(i), jhi = std::min(m, i + hi);
     if (jlo > jhi) {
       if (i + diag_lo > m) break;  // the band has left the matrix
       continue;                    // not entered yet: both rows are still all zero
@@ -76,73 +83,73 @@ LocalAlignment smith_waterman(const uint8_t* a, int n, const uint8_t* b, int m, 
     const uint8_t ai = a[i - 1];
     for (int c = 0; c < 5; ++c) score_of[c] = (c == ai && ai < 4) ? s.match : s.mismatch;
     const int32_t* hp = h_prev.data();
-    const uint64_t* hsp = hs_prev.data();
     int32_t* hc = h_cur.data();
-    uint64_t* hsc = hs_cur.data();
     int32_t* fj = f.data();
-    uint64_t* fsj = fs.data();
+    uint8_t* dir = from.data() + static_cast<size_t>(i - 1) * width - jlo;
     // The horizontal gap of cell j opens from cell j - 1's best without that gap (diagonal,
     // vertical gap, 0), not from its H: when the gap is H it extends at least as well as it would
-    // open again (gap_open >= 0), so both give the same value and start; and this keeps the only
+    // open again (gap_open >= 0), so both give the same value and origin; and this keeps the only
     // chain from cell to cell two operations long.
     int32_t hx_left = 0;  // the cell to the left: max(diagonal, vertical gap, 0) (off the band: 0)
-    uint64_t hxs_left = 0;
     int32_t e = kNeg;
-    uint64_t es = 0;
     int32_t row_best = best.score, row_best_j = -1;
-    uint64_t row_best_start = 0;
     for (int j = jlo; j <= jhi; ++j) {
-      // vertical gap (consumes a)
       const int32_t f_ext = fj[j] - ext, f_open = hp[j] - open;
       const bool f_opens = f_open > f_ext;
       const int32_t fv = f_opens ? f_open : f_ext;
-      const uint64_t fsv = f_opens ? hsp[j] : fsj[j];
       fj[j] = fv;
-      fsj[j] = fsv;
-      // horizontal gap (consumes b)
       const int32_t e_ext = e - ext, e_open = hx_left - open;
       const bool e_opens = e_open > e_ext;
       e = e_opens ? e_open : e_ext;
-      es = e_opens ? hxs_left : es;
       const int32_t diag = hp[j - 1];
       const int32_t h0 = diag + score_of[b[j - 1] < 4 ? b[j - 1] : 4];
-      const uint64_t s0 = diag > 0 ? hsp[j - 1] : pack(i - 1, j - 1);
-      // without the horizontal gap
-      const bool f_wins = fv > h0;
-      const int32_t hx = std::max(f_wins ? fv : h0, 0);
-      const uint64_t hxs = f_wins ? fsv : s0;
-      hx_left = hx;
-      hxs_left = hxs;
-      // the diagonal, then the horizontal gap if better, then the vertical gap if better still
+      hx_left = std::max(std::max(h0, fv), 0);
       const bool take_e = e > h0;
       int32_t h = take_e ? e : h0;
-      uint64_t st = take_e ? es : s0;
       const bool take_f = fv > h;
       h = take_f ? fv : h;
-      st = take_f ? fsv : st;
       h = h < 0 ? 0 : h;
       hc[j] = h;
-      hsc[j] = st;
+      const uint8_t src = take_f ? kF : take_e ? kE : diag > 0 ? kDiag : kStart;
+      dir[j] = static_cast<uint8_t>(src | (e_opens ? kEOpen : 0) | (f_opens ? kFOpen : 0));
       if (h > row_best) {  // rare once a good alignment is found
         row_best = h;
         row_best_j = j;
-        row_best_start = st;
       }
     }
     if (row_best_j >= 0) {
       best.score = row_best;
       best.q_end = i;
       best.r_end = row_best_j;
-      best_start = row_best_start;
     }
     hc[jlo - 1] = 0;  // the cell left of the band reads as H = 0 in the next row
     std::swap(h_prev, h_cur);
-    std::swap(hs_prev, hs_cur);
   }
-  if (best.score > 0) {
-    best.q_begin = static_cast<int32_t>(best_start >> 32);
-    best.r_begin = static_cast<int32_t>(best_start & 0xFFFFFFFFu);
+  if (best.score <= 0) return best;
+  // trace back from the best cell (an H state) to the diagonal step that started the alignment
+  int i = best.q_end, j = best.r_end;
+  uint8_t state = kDiag;  // kDiag: at H; kE, kF: inside that gap
+  for (;;) {
+    const uint8_t d = from[static_cast<size_t>(i - 1) * width + (j - row_lo(i))];
+    if (state == kDiag) {
+      const uint8_t src = d & 3;
+      if (src == kStart) break;
+      if (src == kDiag) {
+        --i;
+        --j;
+      } else {
+        state = src;
+      }
+    } else if (state == kE) {
+      if (d & kEOpen) state = kDiag;  // the cell to the left's H (a diagonal or vertical-gap H)
+      --j;
+    } else {
+      if (d & kFOpen) state = kDiag;
+      --i;
+    }
   }
+  best.q_begin = i - 1;
+  best.r_begin = j - 1;
   return best;
 }
 
