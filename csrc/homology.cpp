@@ -337,7 +337,8 @@ WindowAlignments HomologyIndex::align_windows(const std::string& seq, const std:
   };
   struct Scratch {
     std::vector<int32_t> first_w, last_w;
-    std::vector<uint64_t> keys;
+    std::vector<uint64_t> keys, sorted;
+    std::vector<uint32_t> bucket;
     std::vector<Hit> hits;
     std::vector<int64_t> diag, reach, stamp;
     std::vector<int32_t> cand_u, cand_diag;
@@ -388,10 +389,31 @@ WindowAlignments HomologyIndex::align_windows(const std::string& seq, const std:
       }
     }
     if (packable) {
-      std::sort(sc.keys.begin(), sc.keys.end());
+      // a counting sort by reference (the top bits), then each reference's few hits by diagonal
+      // and position (the sorted keys are those of one std::sort)
+      const size_t nrefs = refs_.size();
+      sc.bucket.assign(nrefs + 1, 0);
+      for (const uint64_t key : sc.keys) ++sc.bucket[(key >> 40) + 1];
+      for (size_t r = 0; r < nrefs; ++r) sc.bucket[r + 1] += sc.bucket[r];
+      sc.sorted.resize(sc.keys.size());
+      for (const uint64_t key : sc.keys) sc.sorted[sc.bucket[key >> 40]++] = key;  // bucket[r]: r's end
+      for (size_t r = 0, from = 0; r < nrefs; from = sc.bucket[r++]) {
+        uint64_t* x = sc.sorted.data();
+        const size_t to = sc.bucket[r];
+        if (to - from > 32) {
+          std::sort(x + from, x + to);
+          continue;
+        }
+        for (size_t i = from + 1; i < to; ++i) {  // insertion sort
+          const uint64_t v = x[i];
+          size_t j = i;
+          for (; j > from && x[j - 1] > v; --j) x[j] = x[j - 1];
+          x[j] = v;
+        }
+      }
       sc.hits.resize(sc.keys.size());
-      for (size_t i = 0; i < sc.keys.size(); ++i) {
-        const uint64_t key = sc.keys[i];
+      for (size_t i = 0; i < sc.sorted.size(); ++i) {
+        const uint64_t key = sc.sorted[i];
         const int64_t qp = lo + static_cast<int64_t>(key & 0xFFFFF);
         const int64_t pos = static_cast<int64_t>((key >> 20) & 0xFFFFF) - span + (qp - lo);
         sc.hits[i] = Hit{static_cast<int64_t>(key >> 40), pos - qp, qp};
