@@ -268,9 +268,17 @@ WindowAlignments HomologyIndex::align_windows(const std::string& seq, const std:
   out.candidates.assign(out.n, 0);
   const uint32_t mask = (uint32_t{1} << (2 * k_)) - 1;
   const std::array<Block8, 256> blocks = block_table(scoring.match, scoring.mismatch);
+  // the windows in start order (the minus strand's come in descending order): wstart, wend
+  // (clipped to the sequence) and worig, the window's index in `starts`
   const int64_t nw = static_cast<int64_t>(starts.size());
-  std::vector<int64_t> wend(nw);  // window ends (clipped to the sequence)
-  for (int64_t w = 0; w < nw; ++w) wend[w] = std::min<int64_t>(starts[w] + width, len);
+  std::vector<int64_t> worig(nw), wstart(nw), wend(nw);
+  for (int64_t w = 0; w < nw; ++w) worig[w] = w;
+  if (!std::is_sorted(starts.begin(), starts.end()))
+    std::stable_sort(worig.begin(), worig.end(), [&](int64_t x, int64_t y) { return starts[x] < starts[y]; });
+  for (int64_t w = 0; w < nw; ++w) {
+    wstart[w] = starts[worig[w]];
+    wend[w] = std::min<int64_t>(wstart[w] + width, len);
+  }
   // X-drop walks along the diagonal D (q[p] faces ref[p + D]) in sequence coordinates. Right: from
   // p while p < end; its best running score, and where it stopped (the position whose step fell
   // more than xdrop below the best), or end. Left: from p down while p >= first; its best, and where
@@ -345,14 +353,14 @@ WindowAlignments HomologyIndex::align_windows(const std::string& seq, const std:
     std::vector<int64_t> touched;
     std::vector<Candidate> cands;
   };
-  // The windows [wb, we) (starts nondecreasing, so that the windows holding a seed are a run of
-  // them) searched together: every seed of their stretch is looked up and sorted once, and its
+  // The windows [wb, we) of the start order searched together (the windows holding a seed are a
+  // run of them): every seed of their stretch is looked up and sorted once, and its
   // extension is shared by the windows that hold it. Each window gets exactly what a search of it
   // alone gets: the same hits in the same order, the same rule for skipping a hit inside the last
   // extension, and extensions that stop at the window's edges (an extension that ran past an edge
   // of a window is walked again for that window).
   auto search = [&](int64_t wb, int64_t we, Scratch& sc) {
-    const int64_t lo = starts[wb];
+    const int64_t lo = wstart[wb];
     int64_t hi = lo;
     for (int64_t w = wb; w < we; ++w) hi = std::max(hi, wend[w]);
     const int64_t span = hi - lo, m = we - wb;
@@ -362,7 +370,7 @@ WindowAlignments HomologyIndex::align_windows(const std::string& seq, const std:
     sc.last_w.assign(static_cast<size_t>(span), 0);
     for (int64_t p = 0, f = wb, l = wb - 1; p < span; ++p) {
       while (f < we && wend[f] - k_ < lo + p) ++f;
-      while (l + 1 < we && starts[l + 1] <= lo + p) ++l;
+      while (l + 1 < we && wstart[l + 1] <= lo + p) ++l;
       sc.first_w[p] = static_cast<int32_t>(f - wb);
       sc.last_w[p] = static_cast<int32_t>(l - wb);
     }
@@ -447,7 +455,7 @@ WindowAlignments HomologyIndex::align_windows(const std::string& seq, const std:
       const int64_t rlen = static_cast<int64_t>(ref.size());
       const int64_t f = sc.first_w[h.qp - lo], l = sc.last_w[h.qp - lo];
       // the walks over all of the windows holding the seed, done when a window first needs them
-      const int64_t first_u = std::max(starts[wb + f], -h.diag), end_u = std::min(wend[wb + l], rlen - h.diag);
+      const int64_t first_u = std::max(wstart[wb + f], -h.diag), end_u = std::min(wend[wb + l], rlen - h.diag);
       bool walked = false;
       Walk right{}, left{};
       for (int64_t w = f; w <= l; ++w) {
@@ -465,7 +473,7 @@ WindowAlignments HomologyIndex::align_windows(const std::string& seq, const std:
           left = walk_left(r, h.diag, h.qp - 1, first_u);
           walked = true;
         }
-        const int64_t st = starts[wb + w];
+        const int64_t st = wstart[wb + w];
         const int64_t first = std::max(st, -h.diag), end = std::min(wend[wb + w], rlen - h.diag);
         const Walk wr = (right.stopped ? right.stop < end : end == end_u) ? right : walk_right(r, h.diag, h.qp + k_, end);
         const Walk wl = (left.stopped ? left.stop >= first : first == first_u) ? left : walk_left(r, h.diag, h.qp - 1, first);
@@ -484,7 +492,7 @@ WindowAlignments HomologyIndex::align_windows(const std::string& seq, const std:
       return x.ungapped != y.ungapped ? x.ungapped > y.ungapped : x.ref < y.ref;
     });
     for (size_t c = 0; c < sc.cands.size();) {
-      const int64_t w = sc.cands[c].window, st = starts[w];
+      const int64_t w = sc.cands[c].window, st = wstart[w], ow = worig[w];
       const uint8_t* q = codes.data() + st;
       const int n = static_cast<int>(wend[w] - st);
       size_t taken = 0;
@@ -503,25 +511,23 @@ WindowAlignments HomologyIndex::align_windows(const std::string& seq, const std:
         a.ref = cd.ref;
         a.r_begin += rlo;
         a.r_end += rlo;
-        int32_t& fs = out.family_score[w * families_ + family_[a.ref]];
+        int32_t& fs = out.family_score[ow * families_ + family_[a.ref]];
         fs = std::max(fs, a.score);
-        if (a.score > out.best[w].score) out.best[w] = a;
+        if (a.score > out.best[ow].score) out.best[ow] = a;
       }
-      out.candidates[w] = static_cast<int32_t>(taken);
+      out.candidates[ow] = static_cast<int32_t>(taken);
     }
   };
   parallel_for(out.n, threads, [&](int64_t b, int64_t e) {
-    // Windows in start order that cover most of their stretch are searched together; otherwise
-    // (windows far apart, or out of order) each on its own.
+    // Windows that cover most of their stretch are searched together; otherwise (windows far
+    // apart) each on its own.
     Scratch sc;
     int64_t covered = 0, hi = 0;
-    bool sorted = true;
     for (int64_t w = b; w < e; ++w) {
-      covered += wend[w] - starts[w];
+      covered += wend[w] - wstart[w];
       hi = std::max(hi, wend[w]);
-      if (w > b && starts[w] < starts[w - 1]) sorted = false;
     }
-    if (sorted && e > b && hi - starts[b] <= covered) {
+    if (e > b && hi - wstart[b] <= covered) {
       search(b, e, sc);
     } else {
       for (int64_t w = b; w < e; ++w) search(w, w + 1, sc);
