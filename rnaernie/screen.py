@@ -87,6 +87,7 @@ __all__ = [
 ]
 
 CHUNK_NT = 100_000  # nt of window starts per chunk (a 1-Mb chunk runs the CNN 1.6x slower per nt)
+SCAN_CHUNKS = 16  # chunks scanned together (Detector.scan_many)
 MAX_RATE = 100.0  # background windows per Mb at the calibration floor (lower scores: no hits)
 MIN_FAMILY_WINDOWS = 200  # background windows a family needs for a curve of its own
 KMER_BLOCK = 4096  # windows per k-mer spectrum matrix (4096 × 1364 floats: 22 MB)
@@ -421,31 +422,44 @@ class Detector:
     def scan(self, chunk: Chunk, strands: str = "both", batch_tokens: int = 8192,
              floor: float | None = None, filtered: bool = True) -> tuple[list[WindowHit], int]:  # fmt: skip
         """The hit windows of one chunk (score ≥ ``floor``, default the calibration's) and the
-        number of windows that passed the CNN filter (the ``kmer`` scorer has none: every window).
+        number of windows that passed the filter (the ``kmer`` scorer has none: every window).
         ``filtered=False`` (the ``cnn`` scorer): every window, whatever the filter says (for
         calibration)."""
+        return self.scan_many([chunk], strands, batch_tokens, floor, filtered)[0]
+
+    def scan_many(self, chunks: Sequence[Chunk], strands: str = "both", batch_tokens: int = 8192,
+                  floor: float | None = None, filtered: bool = True) -> list[tuple[list[WindowHit], int]]:  # fmt: skip
+        """:meth:`scan` of each chunk. The ``fused`` scorer searches all of them before one CNN
+        pass over their aligned windows: the search's threads and torch's take turns once, not
+        once per chunk (a turn costs milliseconds while torch's idle threads spin)."""
         if floor is None:
             floor = self.calibration.floor if self.calibration is not None else -np.inf
-        order = [st for st in ("+", "-") if strands in ("both", st)]
-        n = len(chunk.spans)
-        spans = np.array(chunk.spans, dtype=np.int64).reshape(-1, 2)
-        widths = spans[:, 1] - spans[:, 0]
-        end = chunk.offset + len(chunk.seq)
-        strand_seq = {st: chunk.seq if st == "+" else reverse_complement(chunk.seq) for st in order}
-        starts = {"+": spans[:, 0] - chunk.offset, "-": end - spans[:, 1]}
-
-        def window_seq(i: int) -> str:  # window i: strand order[i // n], span i % n
-            st, j = order[i // n], i % n
-            return strand_seq[st][starts[st][j] : starts[st][j] + widths[j]]
-
-        envelope = None
-        if self.scorer in HOMOLOGY_SCORERS:
-            z, envelope, passed = self._homology_logits(strand_seq, starts, widths, order)
+        views = [_Strands(c, strands) for c in chunks]
+        if self.scorer not in HOMOLOGY_SCORERS:
+            return [self._scan_windows(v, batch_tokens, floor, filtered) for v in views]
+        parts = [self._homology_logits(v) for v in views]
+        if self.scorer == "fused":
+            seqs = [x for p in parts for x in p[4]]
+            if seqs:
+                c = cnn_log_odds(self.cnn, seqs, self.cnn_weight)
+                k = 0
+                for z, _, _, rows, part in parts:
+                    z[rows, :-1] += c[k : k + len(part)]
+                    k += len(part)
+        out = []
+        for v, (z, envelope, passed, _, _) in zip(views, parts):
             fam, bits = log_odds(z)
             bits[~passed] = -np.inf
-            n_pass = int(passed.sum())
-        elif self.scorer == "kmer":  # the baseline: every window, no filter, no CNN
-            seqs = [window_seq(i) for i in range(len(order) * n)]
+            prob = _softmax(z)[np.arange(len(z)), fam]
+            out.append((self._hits(v, fam, bits, prob, passed, floor, envelope), int(passed.sum())))
+        return out
+
+    def _scan_windows(self, v: _Strands, batch_tokens: int, floor: float,
+                      filtered: bool) -> tuple[list[WindowHit], int]:  # fmt: skip
+        """:meth:`scan` of the ``kmer``, ``cnn`` and ``model`` scorers."""
+        n, order = v.n, v.order
+        if self.scorer == "kmer":  # the baseline: every window, no filter, no CNN
+            seqs = [v.window(i) for i in range(len(order) * n)]
             z = np.concatenate([self.kmer.decision_function(seqs[a : a + KMER_BLOCK],
                                                             replace_invalid=True)
                                 for a in range(0, len(seqs), KMER_BLOCK)]
@@ -456,9 +470,9 @@ class Detector:
         else:
             z = np.zeros((len(order) * n, len(self.labels)))
             for k, st in enumerate(order):
-                for w in np.unique(widths):  # one width, but for a record shorter than the window
-                    sel = np.flatnonzero(widths == w)
-                    z[k * n + sel] = self.cnn_windows(strand_seq[st], starts[st][sel], int(w))
+                for w in np.unique(v.widths):  # one width, but for a record shorter than the window
+                    sel = np.flatnonzero(v.widths == w)
+                    z[k * n + sel] = self.cnn_windows(v.seq[st], v.starts[st][sel], int(w))
             fam, bits = log_odds(z)
             passed = bits >= self.threshold
             n_pass = int(passed.sum())
@@ -469,16 +483,24 @@ class Detector:
             idx = np.flatnonzero(passed)
             bits = np.full(len(z), -np.inf)
             if len(idx):
-                p = classifier_probs(self.model, [window_seq(i) for i in idx],
+                p = classifier_probs(self.model, [v.window(i) for i in idx],
                                      tokenizer=self.tokenizer, batch_tokens=batch_tokens,
                                      replace_invalid=True)  # fmt: skip
                 f, b = log_odds(p, probs=True)
                 fam[idx], bits[idx] = f, b
                 prob[idx] = np.clip(p, 1e-30, None)[np.arange(len(idx)), f]
+        return self._hits(v, fam, bits, prob, passed, floor), n_pass
+
+    def _hits(self, v: _Strands, fam: np.ndarray, bits: np.ndarray, prob: np.ndarray,
+              passed: np.ndarray, floor: float,
+              envelope: np.ndarray | None = None) -> list[WindowHit]:  # fmt: skip
+        """The windows that passed and score ≥ ``floor``, as hits; with ``envelope`` (homology
+        scorers), each spans the aligned family member's extent where that is the hit's family."""
+        chunk, order, n = v.chunk, v.order, v.n
         keep = np.flatnonzero(passed & (bits >= floor))
         spans_of = np.array(chunk.spans * len(order), dtype=np.int64).reshape(-1, 2)
         member = [""] * len(spans_of)
-        if envelope is not None:  # the aligned family member's extent, where it is the hit's family
+        if envelope is not None:
             own = envelope[:, 2] == fam
             extent = np.clip(envelope[:, :2] + chunk.offset, 0, chunk.length)
             spans_of = np.where(own[:, None], extent, spans_of)
@@ -488,45 +510,61 @@ class Detector:
                     member[i] = self.homology.names[int(envelope[i, 3])]
         return [WindowHit(chunk.id, order[i // n], int(spans_of[i, 0]), int(spans_of[i, 1]),
                           self.families[fam[i]], _sig(bits[i]), _sig(prob[i]), member[i])
-                for i in keep], n_pass  # fmt: skip
+                for i in keep]  # fmt: skip
 
-    def _homology_logits(self, strand_seq: dict[str, str], starts: dict[str, np.ndarray],
-                         widths: np.ndarray, order: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
-        """(N, C) log-odds in nats (background 0) of the ``homology`` and ``fused`` scorers
-        (:func:`homology_log_odds`), the hit extents (N, 4: start, end in chunk coordinates,
-        family and library member of the best alignment; −1 where none) and the windows with an
-        alignment (the filter: only those can be hits)."""
+    def _homology_logits(self, v: _Strands) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, list[str]]:  # fmt: skip
+        """(N, C) log-odds in nats (background 0) of the alignments (:func:`homology_log_odds`;
+        the ``fused`` scorer's CNN is added by the caller), the hit extents (N, 4: start, end in
+        chunk coordinates, family and library member of the best alignment; −1 where none), the
+        windows with an alignment (the filter: only those can be hits), and those windows' rows
+        and sequences."""
         assert self.homology is not None
-        n = len(widths)
+        n, order, widths = v.n, v.order, v.widths
         z = np.zeros((len(order) * n, len(self.labels)))
         ext = np.full((len(order) * n, 4), -1, dtype=np.int64)
         threads = torch.get_num_threads()
-        aligned_rows, aligned_seqs = [], []
+        aligned_rows, aligned_seqs = [np.zeros(0, dtype=np.int64)], []
         for k, st in enumerate(order):
-            seq = strand_seq[st]
+            seq, starts = v.seq[st], v.starts[st]
             for w in np.unique(widths):
                 sel = np.flatnonzero(widths == w)
-                zk, a = homology_log_odds(self.homology, seq, starts[st][sel], int(w),
-                                          threads=threads)  # fmt: skip
+                zk, a = homology_log_odds(self.homology, seq, starts[sel], int(w), threads=threads)
                 rows = k * n + sel
                 z[rows, :-1] = zk
                 # envelope (strand coordinates) -> forward chunk coordinates (it may reach beyond
                 # the chunk: the caller clips it to the record)
-                lo = starts[st][sel] + a.envelope[:, 0]
-                hi = starts[st][sel] + a.envelope[:, 1]
+                lo = starts[sel] + a.envelope[:, 0]
+                hi = starts[sel] + a.envelope[:, 1]
                 if st == "-":
                     lo, hi = len(seq) - hi, len(seq) - lo
                 ext[rows] = np.where(a.aligned[:, None], np.stack([lo, hi, a.family, a.ref], 1), -1)
                 idx = np.flatnonzero(a.aligned)
                 aligned_rows.append(rows[idx])
-                aligned_seqs += [seq[s : s + int(w)] for s in starts[st][sel][idx]]
-        if self.scorer == "fused" and aligned_seqs:
-            # the CNN once over the aligned windows of both strands (the search's threads and
-            # torch's take turns less often)
-            rows = np.concatenate(aligned_rows)
-            z[rows, :-1] += cnn_log_odds(self.cnn, aligned_seqs, self.cnn_weight)
-        passed = ext[:, 2] >= 0
-        return z, ext, passed
+                aligned_seqs += [seq[s : s + int(w)] for s in starts[sel][idx]]
+        return z, ext, ext[:, 2] >= 0, np.concatenate(aligned_rows), aligned_seqs
+
+
+class _Strands:
+    """A chunk's windows on the strands searched: ``order`` ("+", "-" or both), ``n`` windows per
+    strand, their ``widths``, each strand's sequence ``seq`` (5'→3') and window ``starts`` on it;
+    row ``i`` of a scan is window ``i % n`` on strand ``order[i // n]``."""
+
+    def __init__(self, chunk: Chunk, strands: str) -> None:
+        self.chunk = chunk
+        self.order = [st for st in ("+", "-") if strands in ("both", st)]
+        self.n = len(chunk.spans)
+        spans = np.array(chunk.spans, dtype=np.int64).reshape(-1, 2)
+        self.widths = spans[:, 1] - spans[:, 0]
+        end = chunk.offset + len(chunk.seq)
+        self.seq = {
+            st: chunk.seq if st == "+" else reverse_complement(chunk.seq) for st in self.order
+        }
+        self.starts = {"+": spans[:, 0] - chunk.offset, "-": end - spans[:, 1]}
+
+    def window(self, i: int) -> str:
+        st, j = self.order[i // self.n], i % self.n
+        a = self.starts[st][j]
+        return self.seq[st][a : a + self.widths[j]]
 
 
 def cnn_log_odds(cnn: MotifCNN, seqs: Sequence[str], weight: float = 1.0) -> np.ndarray:
@@ -703,14 +741,20 @@ def detect(
             raise ValueError(f"{name} must be a positive number, got {v!r}")
     if strands not in ("both", "+", "-"):
         raise ValueError(f"strands must be 'both', '+' or '-', got {strands!r}")
-    hits, nt, order = [], 0, []
+    hits, nt, order, group = [], 0, [], []
     for c in chunks(records, window, stride):
         if isinstance(c, Invalid):
             raise ValueError(c.message)
         if c.offset == 0:
             nt += c.length
             order.append(c.id)
-        hits += detector.scan(c, strands, batch_tokens)[0]
+        group.append(c)
+        if len(group) == SCAN_CHUNKS:
+            hits += [
+                h for found, _ in detector.scan_many(group, strands, batch_tokens) for h in found
+            ]
+            group = []
+    hits += [h for found, _ in detector.scan_many(group, strands, batch_tokens) for h in found]
     mb = megabases if megabases is not None else searched_megabases(nt, strands)
     return loci(hits, detector.calibration, max(mb, 1e-6), stride=stride, evalue=evalue,
                 order=order)  # fmt: skip
@@ -772,12 +816,14 @@ def calibrate(
     rng = np.random.default_rng([seed, 7])
     genome = shuffled_genome(transcripts, int(megabases * 1e6), rng)
     scores, fams, passed, total = [], [], 0, 0
-    for c in chunks([Record("background", genome)], det.window, det.stride):
-        h, p = det.scan(c, "both", batch_tokens, floor=-np.inf, filtered=False)
-        scores += [x.score for x in h]
-        fams += [x.family for x in h]
-        passed += p
-        total += 2 * len(c.spans)
+    cs = chunks([Record("background", genome)], det.window, det.stride)
+    while group := list(islice(cs, SCAN_CHUNKS)):
+        for c, (h, p) in zip(group, det.scan_many(group, "both", batch_tokens, floor=-np.inf,
+                                                  filtered=False)):  # fmt: skip
+            scores += [x.score for x in h]
+            fams += [x.family for x in h]
+            passed += p
+            total += 2 * len(c.spans)
     searched = searched_megabases(len(genome))
     cal = Calibration.fit(scores, searched, families=fams)
     update_screen_config(det.path, **{calibration_key(det.scorer): cal.to_dict()})

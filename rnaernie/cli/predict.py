@@ -236,7 +236,7 @@ def cmd_screen(args: argparse.Namespace) -> int:
             yield c
 
     def process(chs):
-        yield [h for c in chs for h in det.scan(c, args.strands, args.batch_tokens)[0]]
+        yield [h for found, _ in det.scan_many(chs, args.strands, args.batch_tokens) for h in found]
 
     def finish(hits) -> None:
         mb = args.megabases or searched_megabases(searched["nt"], args.strands)
