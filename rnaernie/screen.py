@@ -429,8 +429,8 @@ class Detector:
 
     def scan_many(self, chunks: Sequence[Chunk], strands: str = "both", batch_tokens: int = 8192,
                   floor: float | None = None, filtered: bool = True) -> list[tuple[list[WindowHit], int]]:  # fmt: skip
-        """:meth:`scan` of each chunk. The ``fused`` scorer searches all of them before one CNN
-        pass over their aligned windows: the search's threads and torch's take turns once, not
+        """:meth:`scan` of each chunk. The ``fused`` scorer searches all of them before the CNN
+        runs over their aligned windows: the search's threads and torch's take turns once, not
         once per chunk (a turn costs milliseconds while torch's idle threads spin)."""
         if floor is None:
             floor = self.calibration.floor if self.calibration is not None else -np.inf
@@ -438,14 +438,10 @@ class Detector:
         if self.scorer not in HOMOLOGY_SCORERS:
             return [self._scan_windows(v, batch_tokens, floor, filtered) for v in views]
         parts = [self._homology_logits(v) for v in views]
-        if self.scorer == "fused":
-            seqs = [x for p in parts for x in p[4]]
-            if seqs:
-                c = cnn_log_odds(self.cnn, seqs, self.cnn_weight)
-                k = 0
-                for z, _, _, rows, part in parts:
-                    z[rows, :-1] += c[k : k + len(part)]
-                    k += len(part)
+        if self.scorer == "fused":  # each chunk's windows in batches of their own: the same
+            for z, _, _, rows, seqs in parts:  # numbers however chunks are grouped (or sharded)
+                if seqs:
+                    z[rows, :-1] += cnn_log_odds(self.cnn, seqs, self.cnn_weight)
         out = []
         for v, (z, envelope, passed, _, _) in zip(views, parts):
             fam, bits = log_odds(z)
