@@ -60,7 +60,7 @@ from .io import Invalid, Record, write_atomic
 from .io.writers import LineWriter, TableWriter
 from .kmer import KmerClassifier, shuffled_genome
 from .model import RnaErnieForSequenceClassification
-from .model.motif_cnn import MotifCNN, one_hot
+from .model.motif_cnn import MotifCNN, bucket, one_hot
 from .predict import classifier_probs
 from .tokenizer import Tokenizer, normalise, reverse_complement
 
@@ -88,6 +88,7 @@ __all__ = [
 
 CHUNK_NT = 100_000  # nt of window starts per chunk (a 1-Mb chunk runs the CNN 1.6x slower per nt)
 SCAN_CHUNKS = 16  # chunks scanned together (Detector.scan_many)
+CNN_LENGTH_STEP = 4096  # the CNN scans a chunk padded to a multiple of this
 MAX_RATE = 100.0  # background windows per Mb at the calibration floor (lower scores: no hits)
 MIN_FAMILY_WINDOWS = 200  # background windows a family needs for a curve of its own
 KMER_BLOCK = 4096  # windows per k-mer spectrum matrix (4096 × 1364 floats: 22 MB)
@@ -408,8 +409,11 @@ class Detector:
         network runs once over ``seq`` and each family takes its maximum over the window."""
         with torch.inference_mode():
             w = next(self.cnn.parameters())
-            x = one_hot([seq]).to(w.device, w.dtype)
-            h = self.cnn.positions(x)  # (1, F, L)
+            # padded to a multiple of CNN_LENGTH_STEP (the CPU's convolution library keeps a
+            # primitive for every shape); the layers see zeros past the end, as unpadded
+            x = one_hot([seq], bucket(len(seq), CNN_LENGTH_STEP)).to(w.device, w.dtype)
+            n = torch.tensor([len(seq)], device=w.device)
+            h = self.cnn.positions(x, n)[..., : len(seq)]  # (1, F, L)
             if width < h.shape[-1]:
                 h = torch.nn.functional.max_pool1d(h, width, stride=1)
             else:

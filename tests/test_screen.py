@@ -563,3 +563,26 @@ def test_motif_cnn_saves_and_loads(tmp_path):
     (tmp_path / "bad" / "cnn.safetensors").write_bytes(b"not a safetensors file")
     with pytest.raises(ValueError, match="cannot read the screening CNN"):
         MotifCNN.load(tmp_path / "bad")
+
+
+def test_cnn_window_logits_are_each_windows_own_in_few_shapes():
+    """A window's logits are those of the window alone, whatever shares its batch (rows and
+    columns are padded, and every layer sees zeros past each window's end); the network sees few
+    distinct shapes (the CPU's convolution library keeps a primitive, and memory, per shape)."""
+    import torch
+
+    from rnaernie.model.motif_cnn import MotifCNN, one_hot
+
+    torch.manual_seed(2)
+    net = MotifCNN(3, channels=8, kernel=5, dilations=(1, 2, 4)).eval()
+    rng = np.random.default_rng(4)
+    seqs = ["".join(rng.choice(list("ACGUN"), int(rng.integers(1, 90)))) for _ in range(150)]
+    with torch.inference_mode():
+        alone = np.concatenate([net(one_hot([s])).double().numpy() for s in seqs])
+    np.testing.assert_allclose(net.window_logits(seqs, batch_size=64), alone, rtol=1e-5, atol=1e-5)
+    shapes = set()
+    hook = net.stem.register_forward_hook(lambda m, inp, out: shapes.add(tuple(inp[0].shape)))
+    for n in range(1, 140):
+        net.window_logits(["ACGU" * 20] * n, batch_size=128)
+    hook.remove()
+    assert {s[0] for s in shapes} == {64, 128} and {s[2] for s in shapes} == {80}

@@ -26,13 +26,21 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-__all__ = ["CNN_FILE", "MotifCNN", "one_hot"]
+__all__ = ["CNN_FILE", "MotifCNN", "bucket", "one_hot"]
 
 CNN_FILE = "cnn.safetensors"
 _CODE = np.full(256, 4, dtype=np.int64)
 for _k, _c in enumerate("ACGU"):
     _CODE[ord(_c)] = _k
 _CODE[ord("T")] = 3
+
+
+ROW_STEP, LENGTH_STEP = 64, 8  # window batches are padded to multiples of these
+
+
+def bucket(n: int, step: int) -> int:
+    """``n`` rounded up to a multiple of ``step`` (at least ``step``)."""
+    return max(step, -(-n // step) * step)
 
 
 def one_hot(seqs: Sequence[str], length: int | None = None) -> Tensor:
@@ -75,17 +83,28 @@ class MotifCNN(nn.Module):
         k = self.hparams["kernel"]
         return 1 + (k - 1) * (1 + sum(self.hparams["dilations"]))
 
-    def positions(self, x: Tensor) -> Tensor:
-        """(N, 4, L) one-hot → (N, families, L) per-position logits."""
+    def positions(self, x: Tensor, lengths: Tensor | None = None) -> Tensor:
+        """(N, 4, L) one-hot → (N, families, L) per-position logits. ``lengths`` (N,): each row
+        is a sequence of that length padded to ``L``; every layer then sees zeros past its end,
+        as it would with the sequence alone (its positions get the numbers they get unpadded)."""
+        keep = None
+        if lengths is not None:
+            keep = (torch.arange(x.shape[-1], device=x.device) < lengths[:, None])[:, None, :]
+            keep = keep.to(x.dtype)
         h = torch.relu(self.stem_norm(self.stem(x)))
         for conv, norm in zip(self.blocks, self.norms):
+            if keep is not None:
+                h = h * keep
             h = h + torch.relu(norm(conv(h)))
         return self.out(h)
 
-    def forward(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
+    def forward(
+        self, x: Tensor, mask: Tensor | None = None, lengths: Tensor | None = None
+    ) -> Tensor:
         """(N, 4, L) one-hot → (N, families + 1) window logits (background last). ``mask``
-        (N, L) bool marks the real positions (default: positions with a nucleotide)."""
-        h = self.positions(x)
+        (N, L) bool marks the real positions (default: positions with a nucleotide); ``lengths``
+        as for :meth:`positions`."""
+        h = self.positions(x, lengths)
         if mask is None:
             mask = x.sum(1) > 0
         h = h.masked_fill(~mask[:, None, :], -1e4)
@@ -94,13 +113,24 @@ class MotifCNN(nn.Module):
 
     def window_logits(self, seqs: Sequence[str], batch_size: int = 512) -> np.ndarray:
         """(N, families + 1) window logits (background last) of ``seqs``, each window on its
-        own, float64, in batches on the network's device and in its dtype."""
+        own (whatever else is in its batch), float64, in batches on the network's device and in
+        its dtype."""
         w = next(self.parameters())
         out = []
         with torch.inference_mode():
             for a in range(0, len(seqs), batch_size):
-                x = one_hot(seqs[a : a + batch_size]).to(w.device, w.dtype)
-                out.append(self(x).double().cpu().numpy())
+                batch = list(seqs[a : a + batch_size])
+                n = len(batch)
+                # Padded to a few shapes (the CPU's convolution library keeps a primitive, tens
+                # of MB, for every shape it sees): empty rows, and columns past each window's end
+                # that every layer sees as zeros, as it would with the window alone.
+                length = bucket(max(map(len, batch)), LENGTH_STEP)
+                batch += [""] * (min(bucket(n, ROW_STEP), max(batch_size, n)) - n)
+                x = one_hot(batch, length).to(w.device, w.dtype)
+                lengths = None  # (the empty rows are thrown away: they need no mask)
+                if any(len(b) < length for b in batch[:n]):
+                    lengths = torch.tensor([len(b) for b in batch], device=w.device)
+                out.append(self(x, lengths=lengths)[:n].double().cpu().numpy())
         return np.concatenate(out) if out else np.zeros((0, self.hparams["n_families"] + 1))
 
     def save(self, path: str | Path) -> Path:
