@@ -373,7 +373,7 @@ class Detector:
         # on average (99 % within 0.16)
         fast = dtype == torch.bfloat16 or torch.device(device).type != "cpu"
         cnn_dtype = dtype if fast else torch.float32
-        self.cnn = MotifCNN.load(self.path).to(device, cnn_dtype)
+        self.cnn = MotifCNN.load(self.path).folded().to(device, cnn_dtype)
         for name, labels in (("k-mer classifier", self.kmer.labels), ("CNN", self.cnn.labels)):
             if labels != self.labels:
                 raise ValueError(f"{self.path}: the {name}'s labels {labels} are not the "

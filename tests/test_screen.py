@@ -580,9 +580,18 @@ def test_cnn_window_logits_are_each_windows_own_in_few_shapes():
     with torch.inference_mode():
         alone = np.concatenate([net(one_hot([s])).double().numpy() for s in seqs])
     np.testing.assert_allclose(net.window_logits(seqs, batch_size=64), alone, rtol=1e-5, atol=1e-5)
+    # with the batch normalisations folded into the convolutions (what the detector runs)
+    for norm in [net.stem_norm, *net.norms]:  # statistics that make folding do something
+        norm.running_mean.uniform_(-1, 1)
+        norm.running_var.uniform_(0.5, 2)
+    with torch.inference_mode():
+        alone = np.concatenate([net(one_hot([s])).double().numpy() for s in seqs])
+    np.testing.assert_allclose(net.folded().window_logits(seqs), alone, rtol=1e-5, atol=1e-5)
     shapes = set()
     hook = net.stem.register_forward_hook(lambda m, inp, out: shapes.add(tuple(inp[0].shape)))
     for n in range(1, 140):
         net.window_logits(["ACGU" * 20] * n, batch_size=128)
     hook.remove()
-    assert {s[0] for s in shapes} == {64, 128} and {s[2] for s in shapes} == {80}
+    assert {s[0] for s in shapes} == {1, 2, 4, 8, 16, 32, 64, 128} and {s[2] for s in shapes} == {
+        80
+    }
