@@ -22,7 +22,10 @@ from .vocab import MASK_ID, NUC_OFFSET, UNK_ID, VOCAB, VOCAB_SIZE, type_id
 __all__ = ["Encoding", "Tokenizer", "normalise", "reverse_complement"]
 
 _NORMALISE = str.maketrans("acgutT", "ACGUUU")
-_COMPLEMENT = str.maketrans("ACGU", "UGCA")
+_COMPLEMENT = bytearray(b"N" * 256)  # byte -> its complement; anything but ACGU -> N
+for _a, _b in zip(b"ACGU", b"UGCA"):
+    _COMPLEMENT[_a] = _b
+_COMPLEMENT = bytes(_COMPLEMENT)
 
 
 def normalise(seq: str) -> str:
@@ -32,10 +35,8 @@ def normalise(seq: str) -> str:
 
 def reverse_complement(seq: str) -> str:
     """RNA reverse complement (``T`` read as ``U``; other letters become ``N``)."""
-    s = normalise(seq)[::-1].translate(_COMPLEMENT)
-    if s.strip("ACGU"):  # a letter other than ACGU somewhere: the slow path
-        s = "".join(c if c in "ACGU" else "N" for c in s)
-    return s
+    # one byte per letter (a non-ASCII letter becomes "?", then N)
+    return normalise(seq).encode("ascii", "replace").translate(_COMPLEMENT)[::-1].decode("ascii")
 
 
 @dataclass(frozen=True)

@@ -151,6 +151,13 @@ def test_deterministic_and_thread_safe(model_dir):
 
 def test_reverse_complement():
     assert reverse_complement("AACGTn") == "NACGUU"
+    assert reverse_complement("ACGURYé-") == "NNNNACGU"  # any other letter: N
+    rng = np.random.default_rng(0)
+    for _ in range(200):  # letter by letter
+        s = "".join(rng.choice(list("ACGUTacgutNRY*é "), int(rng.integers(0, 40))))
+        u = "".join(s.split()).upper().replace("T", "U")
+        want = "".join({"A": "U", "C": "G", "G": "C", "U": "A"}.get(c, "N") for c in reversed(u))
+        assert reverse_complement(s) == want
 
 
 def test_dtype_resolution_and_errors(model_dir):
