@@ -53,6 +53,15 @@ std::vector<uint8_t> dust_mask(const uint8_t* s, int64_t n, int window, double t
   return mask;
 }
 
+// The row passes vectorise; on x86-64 with GCC or Clang an AVX2 copy is built beside the baseline one
+// and chosen at load time on a CPU that has AVX2 (the same results: integer arithmetic).
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__APPLE__)
+#define RNAERNIE_AVX2_CLONE __attribute__((target_clones("avx2", "default")))
+#else
+#define RNAERNIE_AVX2_CLONE
+#endif
+
+RNAERNIE_AVX2_CLONE
 LocalAlignment smith_waterman(const uint8_t* a, int n, const uint8_t* b, int m, const AlignScoring& s,
                               int diag_lo, int diag_hi) {
   // Gotoh's recurrences over rows i of a. Ties: the diagonal before a gap, extending a gap before
@@ -71,56 +80,74 @@ LocalAlignment smith_waterman(const uint8_t* a, int n, const uint8_t* b, int m, 
   const int64_t width = std::min<int64_t>(m, static_cast<int64_t>(hi) - lo + 1);
   auto row_lo = [&](int i) { return std::max(1, i + lo); };
   std::vector<uint8_t> from(static_cast<size_t>(n) * static_cast<size_t>(width));
-  std::vector<int32_t> h_prev(m + 1, 0), h_cur(m + 1, 0), f(m + 1, kNeg);
+  std::vector<int32_t> h_prev(m + 1, 0), h_cur(m + 1, 0), f(m + 1, kNeg), h0s(m + 1), hxs(m + 1), es(m + 1);
+  // the score of each query code (0..4) against b[j - 1]: profile[c * (m + 1) + j]
+  std::vector<int32_t> profile(5 * static_cast<size_t>(m + 1), s.mismatch);
+  for (int c = 0; c < 4; ++c)
+    for (int j = 1; j <= m; ++j)
+      if (b[j - 1] == c) profile[c * static_cast<size_t>(m + 1) + j] = s.match;
   LocalAlignment best;
-  int32_t score_of[5];
   for (int i = 1; i <= n; ++i) {
     const int jlo = row_lo(i), jhi = std::min(m, i + hi);
     if (jlo > jhi) {
       if (i + diag_lo > m) break;  // the band has left the matrix
       continue;                    // not entered yet: both rows are still all zero
     }
-    const uint8_t ai = a[i - 1];
-    for (int c = 0; c < 5; ++c) score_of[c] = (c == ai && ai < 4) ? s.match : s.mismatch;
+    const int32_t* sc = profile.data() + (a[i - 1] < 4 ? a[i - 1] : 4) * static_cast<size_t>(m + 1);
     const int32_t* hp = h_prev.data();
     int32_t* hc = h_cur.data();
     int32_t* fj = f.data();
+    int32_t* h0 = h0s.data();
+    int32_t* hx = hxs.data();
+    int32_t* ej = es.data();
     uint8_t* dir = from.data() + static_cast<size_t>(i - 1) * width - jlo;
-    // The horizontal gap of cell j opens from cell j - 1's best without that gap (diagonal,
-    // vertical gap, 0), not from its H: when the gap is H it extends at least as well as it would
-    // open again (gap_open >= 0), so both give the same value and origin; and this keeps the only
-    // chain from cell to cell two operations long.
-    int32_t hx_left = 0;  // the cell to the left: max(diagonal, vertical gap, 0) (off the band: 0)
-    int32_t e = kNeg;
-    int32_t row_best = best.score, row_best_j = -1;
+    // Three passes over the row: what does not depend on the cell to the left (the diagonal and
+    // the vertical gap: vectorisable), the horizontal gap (a chain of two operations per cell; it
+    // opens from the cell to the left's best without that gap: when the gap is H it extends at least
+    // as well as it would open again, gap_open >= 0, so both give the same value and origin), and
+    // the cell's H and origin byte (vectorisable).
     for (int j = jlo; j <= jhi; ++j) {
       const int32_t f_ext = fj[j] - ext, f_open = hp[j] - open;
-      const bool f_opens = f_open > f_ext;
-      const int32_t fv = f_opens ? f_open : f_ext;
+      const int32_t fv = std::max(f_open, f_ext);
       fj[j] = fv;
+      const int32_t d = hp[j - 1] + sc[j];
+      h0[j] = d;
+      hx[j] = std::max(std::max(d, fv), 0);
+      dir[j] = static_cast<uint8_t>((f_open > f_ext ? kFOpen : 0) | (hp[j - 1] > 0 ? kDiag : kStart));
+    }
+    int32_t e = kNeg, hx_left = 0;
+    for (int j = jlo; j <= jhi; ++j) {
       const int32_t e_ext = e - ext, e_open = hx_left - open;
       const bool e_opens = e_open > e_ext;
       e = e_opens ? e_open : e_ext;
-      const int32_t diag = hp[j - 1];
-      const int32_t h0 = diag + score_of[b[j - 1] < 4 ? b[j - 1] : 4];
-      hx_left = std::max(std::max(h0, fv), 0);
-      const bool take_e = e > h0;
-      int32_t h = take_e ? e : h0;
+      ej[j] = e;
+      dir[j] |= e_opens ? kEOpen : 0;
+      hx_left = hx[j];
+    }
+    int32_t row_max = 0;
+    for (int j = jlo; j <= jhi; ++j) {
+      const int32_t d = h0[j], ev = ej[j], fv = fj[j];
+      const bool take_e = ev > d;
+      int32_t h = take_e ? ev : d;
       const bool take_f = fv > h;
       h = take_f ? fv : h;
-      h = h < 0 ? 0 : h;
+      h = std::max(h, 0);
       hc[j] = h;
-      const uint8_t src = take_f ? kF : take_e ? kE : diag > 0 ? kDiag : kStart;
-      dir[j] = static_cast<uint8_t>(src | (e_opens ? kEOpen : 0) | (f_opens ? kFOpen : 0));
-      if (h > row_best) {  // rare once a good alignment is found
-        row_best = h;
-        row_best_j = j;
-      }
+      const uint8_t src = take_f ? kF : take_e ? kE : 0;
+      dir[j] = static_cast<uint8_t>(src ? ((dir[j] & ~3) | src) : dir[j]);
+      row_max = std::max(row_max, h);
     }
-    if (row_best_j >= 0) {
-      best.score = row_best;
+    if (row_max > best.score) {  // the first cell of the row that beats the best so far
+      int j = jlo;
+      while (hc[j] <= best.score) ++j;
+      best.score = hc[j];
       best.q_end = i;
-      best.r_end = row_best_j;
+      best.r_end = j;
+      for (++j; j <= jhi; ++j)
+        if (hc[j] > best.score) {
+          best.score = hc[j];
+          best.r_end = j;
+        }
     }
     hc[jlo - 1] = 0;  // the cell left of the band reads as H = 0 in the next row
     std::swap(h_prev, h_cur);
