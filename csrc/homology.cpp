@@ -320,8 +320,43 @@ WindowAlignments HomologyIndex::align_windows(const std::string& seq, const std:
   auto step = [&](const uint8_t* r, int64_t p, int64_t diag) {
     return qc[p] == r[p + diag] ? scoring.match : scoring.mismatch;
   };
+  // For X-drops up to kTableXdrop, 8 positions are taken in one step whatever happens in them: a
+  // table gives, for the fall d = best - run entering them and their match pattern, how much the
+  // best rises and the fall after them, or at which of them the walk stops.
+  struct XStep {
+    int16_t gain;
+    uint8_t fall;
+    int8_t stop;  // -1: none
+  };
+  constexpr int kTableXdrop = 64;
+  const bool tabled = opt.xdrop <= kTableXdrop && scoring.match <= 1000 && scoring.mismatch >= -1000;
+  std::vector<XStep> xsteps;
+  if (tabled) {
+    xsteps.resize(static_cast<size_t>(opt.xdrop + 1) * 256);
+    for (int d = 0; d <= opt.xdrop; ++d)
+      for (int pat = 0; pat < 256; ++pat) {
+        int run = 0, top = d, stop = -1;
+        for (int t = 0; t < 8 && stop < 0; ++t) {
+          run += (pat >> t & 1) ? scoring.match : scoring.mismatch;
+          top = std::max(top, run);
+          if (top - run > opt.xdrop) stop = t;
+        }
+        xsteps[d * 256 + pat] = XStep{static_cast<int16_t>(top - d), static_cast<uint8_t>(stop < 0 ? top - run : 0),
+                                      static_cast<int8_t>(stop)};
+      }
+  }
   auto walk_right = [&](const uint8_t* r, int64_t diag, int64_t p, int64_t end) {
     int32_t best = 0, run = 0;
+    if (tabled) {
+      int fall = 0;
+      for (; p + 8 <= end; p += 8) {
+        const XStep x = xsteps[fall * 256 + equal8(qc + p, r + (p + diag))];
+        best += x.gain;
+        if (x.stop >= 0) return Walk{best, p + x.stop, true};
+        fall = x.fall;
+      }
+      run = best - fall;
+    }
     while (p < end) {
       if (p + 8 <= end) {
         const Block8& b = blocks[equal8(qc + p, r + (p + diag))];
@@ -342,6 +377,16 @@ WindowAlignments HomologyIndex::align_windows(const std::string& seq, const std:
   };
   auto walk_left = [&](const uint8_t* r, int64_t diag, int64_t p, int64_t first) {
     int32_t best = 0, run = 0;
+    if (tabled) {
+      int fall = 0;
+      for (; p - 7 >= first; p -= 8) {
+        const XStep x = xsteps[fall * 256 + reverse8(equal8(qc + p - 7, r + (p - 7 + diag)))];
+        best += x.gain;
+        if (x.stop >= 0) return Walk{best, p - x.stop, true};
+        fall = x.fall;
+      }
+      run = best - fall;
+    }
     while (p >= first) {
       if (p - 7 >= first) {
         const Block8& b = blocks[reverse8(equal8(qc + p - 7, r + (p - 7 + diag)))];
