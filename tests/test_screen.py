@@ -588,7 +588,7 @@ def test_cnn_window_logits_are_each_windows_own_in_few_shapes():
         alone = np.concatenate([net(one_hot([s])).double().numpy() for s in seqs])
     np.testing.assert_allclose(net.folded().window_logits(seqs), alone, rtol=1e-5, atol=1e-5)
     shapes = set()
-    hook = net.stem.register_forward_hook(lambda m, inp, out: shapes.add(tuple(inp[0].shape)))
+    hook = net.register_forward_pre_hook(lambda m, args: shapes.add(tuple(args[0].shape)))
     for n in range(1, 140):
         net.window_logits(["ACGU" * 20] * n, batch_size=128)
     hook.remove()
