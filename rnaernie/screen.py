@@ -76,6 +76,7 @@ __all__ = [
     "WindowHit",
     "calibrate",
     "chunks",
+    "cnn_log_odds",
     "detect",
     "homology_log_odds",
     "loci",
@@ -368,7 +369,7 @@ class Detector:
         self.calibration = Calibration.from_dict(cfg[key], where) if key in cfg else None
         self.kmer = KmerClassifier.load(self.path)
         # the CNN runs in the detector's dtype where that is fast: bfloat16 (on a CPU with
-        # bfloat16 units about 4x float32's speed), or any dtype on a GPU. Against the float32
+        # bfloat16 units 4-6x float32's speed), or any dtype on a GPU. Against the float32
         # scores the calibration was measured on, bfloat16 moves a window's score by 0.06 bits
         # on average (99 % within 0.16)
         fast = dtype == torch.bfloat16 or torch.device(device).type != "cpu"
@@ -575,18 +576,12 @@ def cnn_log_odds(cnn: MotifCNN, seqs: Sequence[str], weight: float = 1.0) -> np.
 
 
 def homology_log_odds(library: Library, seq: str, starts: np.ndarray | Sequence[int], width: int,
-                      *, cnn: MotifCNN | None = None, cnn_weight: float = 1.0,
-                      threads: int = 0) -> tuple[np.ndarray, WindowAlignments]:  # fmt: skip
+                      *, threads: int = 0) -> tuple[np.ndarray, WindowAlignments]:  # fmt: skip
     """(N, families) log-odds in nats of the windows ``seq[s : s + width]``: each family's best
-    alignment score to the library in bits × ln 2, plus, with ``cnn`` (the ``fused`` scorer),
-    ``cnn_weight`` × the CNN's log-odds on the windows that align; and the alignments."""
+    alignment score to the library in bits × ln 2 (the ``homology`` scorer; the ``fused`` one adds
+    :func:`cnn_log_odds` on the windows that align); and the alignments."""
     a = library.align(seq, starts, width, threads=threads)
-    z = a.scores * (library.bits_per_score * LN2)
-    if cnn is not None and a.aligned.any():
-        idx = np.flatnonzero(a.aligned)
-        z[idx] += cnn_log_odds(cnn, [seq[s : s + width] for s in np.asarray(starts)[idx]],
-                               cnn_weight)  # fmt: skip
-    return z, a
+    return a.scores * (library.bits_per_score * LN2), a
 
 
 # ----------------------------------------------------------------------------- loci

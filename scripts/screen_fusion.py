@@ -36,7 +36,7 @@ from rnaernie.homology import HomologySettings, Library
 from rnaernie.io import read_fasta
 from rnaernie.kmer import shuffled_genome
 from rnaernie.model.motif_cnn import MotifCNN
-from rnaernie.screen import homology_log_odds, window_spans
+from rnaernie.screen import cnn_log_odds, homology_log_odds, window_spans
 from rnaernie.tokenizer import normalise, reverse_complement
 from rnaernie.training.common import read_labelled_fasta, stratified_holdout
 from rnaernie.training.screen import library_members, purge_promiscuous
@@ -57,8 +57,7 @@ def scan(lib: Library, cnn: MotifCNN, seq: str, threads: int):
         z, a = homology_log_odds(lib, s, starts, WINDOW, threads=threads)
         c = np.zeros_like(a.scores)
         idx = np.flatnonzero(a.aligned)
-        logits = cnn.window_logits([s[starts[i] : starts[i] + WINDOW] for i in idx])
-        c[idx] = logits[:, :-1] - logits[:, -1:]
+        c[idx] = cnn_log_odds(cnn, [s[starts[i] : starts[i] + WINDOW] for i in idx])
         out[st] = (np.array(spans), z / math.log(2), a.aligned, c / math.log(2))
     return out
 
