@@ -53,11 +53,15 @@ std::vector<uint8_t> dust_mask(const uint8_t* s, int64_t n, int window, double t
   return mask;
 }
 
-// The row passes vectorise; on x86-64 with GCC or Clang an AVX2 copy is built beside the baseline one
-// and chosen at load time on a CPU that has AVX2 (the same results: integer arithmetic).
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__APPLE__)
+// The row passes vectorise; on x86-64 Linux (glibc: the clones are chosen through an ifunc) with a
+// compiler that has target_clones, an AVX2 copy is built beside the baseline one and chosen at load
+// time on a CPU that has AVX2 (the same results: integer arithmetic).
+#if defined(__x86_64__) && defined(__GLIBC__) && defined(__has_attribute)
+#if __has_attribute(target_clones)
 #define RNAERNIE_AVX2_CLONE __attribute__((target_clones("avx2", "default")))
-#else
+#endif
+#endif
+#ifndef RNAERNIE_AVX2_CLONE
 #define RNAERNIE_AVX2_CLONE
 #endif
 
