@@ -5,8 +5,9 @@ reference is :mod:`rnaernie._homology_ref`).
 
 The screening detector (:mod:`rnaernie.screen`) keeps its library next to its weights
 (``library.fasta.gz``: one record per family member, named by its source (an nRC id or an Rfam
-accession and seed name), the family as the first word of the description, as in nRC) and turns the best alignment score of each family into bits
-(:func:`bits_per_score`: Karlin–Altschul λ for uniform composition); what those bits mean in
+accession and seed name), the family as the first word of the description, as in nRC) and turns
+the best alignment score of each family into bits (:func:`bits_per_score`: Karlin–Altschul λ for
+uniform composition); what those bits mean in
 false hits per Mb comes from the detector's calibration on shuffled sequence, not from theory.
 
 Example:

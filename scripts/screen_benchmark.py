@@ -30,7 +30,7 @@ import numpy as np
 import torch
 
 import rnaernie
-from rnaernie.api import _cpu_has_native_bf16
+from rnaernie.api import resolve_dtype
 from rnaernie.io import Record, read_fasta
 from rnaernie.kmer import shuffled_genome
 from rnaernie.screen import Detector, detect
@@ -233,7 +233,7 @@ def main() -> None:
     for name, scorer in (("rnaernie", None), ("rnaernie_homology_scorer", "homology"),
                          ("rnaernie_cnn_scorer", "cnn"), ("kmer_detector", "kmer")):  # fmt: skip
         run_scorer(name, scorer)
-    bf16 = a.device == "cpu" and a.dtype == "float32" and _cpu_has_native_bf16()
+    bf16 = a.device == "cpu" and a.dtype == "float32" and resolve_dtype("auto") == torch.bfloat16
     if bf16:  # the CLI's default dtype on this CPU
         run_scorer("rnaernie_bf16", None, rnaernie.load(a.model, device=a.device,
                                                         threads=a.threads, dtype="bfloat16"))  # fmt: skip

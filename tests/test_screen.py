@@ -200,6 +200,16 @@ def _genome(seed=0, n=3000):
     return "".join(rng.choice(list("ACGU"), n))
 
 
+def _planted(bg, *genes):
+    """``bg`` with each ``(position, sequence)`` of ``genes`` (in position order) inserted at that
+    position of ``bg``."""
+    parts, pos = [], 0
+    for at, gene in genes:
+        parts += [bg[pos:at], gene]
+        pos = at
+    return "".join([*parts, bg[pos:]])
+
+
 @pytest.mark.parametrize("scorer", ["cnn", "kmer"])
 def test_detector_finds_a_planted_gene_on_its_strand(model, scorer):
     import rnaernie
@@ -207,7 +217,7 @@ def test_detector_finds_a_planted_gene_on_its_strand(model, scorer):
     m = rnaernie.load(model, dtype="float32")
     det = Detector.from_model(m, scorer=scorer)
     bg = _genome()
-    g = bg[:1000] + "G" * 40 + bg[1000:2000] + "C" * 40 + bg[2000:]
+    g = _planted(bg, (1000, "G" * 40), (2000, "C" * 40))
     found = detect(det, [Record("chr", g)], evalue=0.01)
     assert {(x.family, x.strand) for x in found} >= {("Gfam", "+"), ("Cfam", "+")}
     g_plus = next(x for x in found if x.family == "Gfam" and x.strand == "+")
@@ -237,7 +247,7 @@ def test_homology_scorers_find_library_members_with_their_extent(model, scorer):
     bg = _genome(7)
     g_member = SCREEN_MEMBERS[1][:30] + "A" + SCREEN_MEMBERS[1][31:]  # one mismatch
     c_member = reverse_complement(SCREEN_MEMBERS[2])
-    g = bg[:1003] + g_member + bg[1003:2011] + c_member + bg[2011:]
+    g = _planted(bg, (1003, g_member), (2011, c_member))
     found = detect(det, [Record("chr", g)], evalue=0.01)
     assert [(x.family, x.strand, x.start, x.end) for x in found] == [
         ("Gfam", "+", 1003, 1063), ("Cfam", "-", 2071, 2131)]  # fmt: skip
@@ -262,13 +272,7 @@ def test_fused_scorer_in_bfloat16(model):
     assert next(det16.cnn.parameters()).dtype == torch.bfloat16
     assert next(det32.cnn.parameters()).dtype == torch.float32
     bg = _genome(11)
-    g = (
-        bg[:500]
-        + SCREEN_MEMBERS[1]
-        + bg[500:1500]
-        + reverse_complement(SCREEN_MEMBERS[2])
-        + bg[1500:]
-    )
+    g = _planted(bg, (500, SCREEN_MEMBERS[1]), (1500, reverse_complement(SCREEN_MEMBERS[2])))
     found32 = detect(det32, [Record("chr", g)], evalue=0.01)
     found16 = detect(det16, [Record("chr", g)], evalue=0.01)
     assert len(found32) == 2
@@ -313,7 +317,7 @@ def _screen(model, src, out, *extra, env=None, cwd):
 
 def test_screen_command_single_process_equals_sharded(model, tmp_path):
     bg = _genome(1, 6000)
-    g = bg[:2500] + "G" * 45 + bg[2500:4000] + "C" * 30 + bg[4000:]
+    g = _planted(bg, (2500, "G" * 45), (4000, "C" * 30))
     src = tmp_path / "g.fa"
     src.write_text(f">chr1\n{g}\n>chr2\n{bg[:900]}GGGGGGGGGGGGGGGGGGGGGGGGGGGGGGGGGGGG\n")
     one = tmp_path / "one.tsv"
@@ -356,13 +360,7 @@ def test_screen_command_fused_scorer_sharded_and_gff3(model, tmp_path):
     """Library members across chunk borders (chunks of 500 nt of window starts): the sharded run
     writes the same loci as one process, each spanning its member (the alignment's envelope)."""
     bg = _genome(11, 4000)
-    g = (
-        bg[:480]
-        + SCREEN_MEMBERS[0]
-        + bg[480:1490]
-        + reverse_complement(SCREEN_MEMBERS[3])
-        + bg[1490:]
-    )
+    g = _planted(bg, (480, SCREEN_MEMBERS[0]), (1490, reverse_complement(SCREEN_MEMBERS[3])))
     src = tmp_path / "g.fa"
     src.write_text(f">chr1\n{g}\n")
     args = ("--chunk-nt", "500", "--scorer", "fused")
