@@ -233,10 +233,12 @@ void register_homology(py::module_& m) {
       py::arg("seq"), py::arg("window"), py::arg("threshold"),
       "Low-complexity positions (DUST, windowed): bool array, True where masked.");
   py::class_<HomologyIndex>(m, "HomologyIndex")
-      .def(py::init<const std::vector<std::string>&, const std::vector<int32_t>&, int, int, int, double>(),
-           py::arg("refs"), py::arg("family"), py::arg("k"), py::arg("max_occurrences"), py::arg("dust_window") = 64,
+      .def(py::init<const std::vector<std::string>&, const std::vector<int32_t>&, const std::string&, int, int,
+                    double>(),
+           py::arg("refs"), py::arg("family"), py::arg("seed"), py::arg("max_occurrences"), py::arg("dust_window") = 64,
            py::arg("dust_threshold") = 0.0)
       .def_property_readonly("k", &HomologyIndex::k)
+      .def_property_readonly("span", &HomologyIndex::span)
       .def_property_readonly("num_refs", &HomologyIndex::num_refs)
       .def_property_readonly("num_families", &HomologyIndex::num_families)
       .def_property_readonly("indexed", &HomologyIndex::indexed)

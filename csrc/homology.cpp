@@ -184,11 +184,28 @@ LocalAlignment smith_waterman(const uint8_t* a, int n, const uint8_t* b, int m, 
   return best;
 }
 
-HomologyIndex::HomologyIndex(const std::vector<std::string>& refs, const std::vector<int32_t>& family, int k,
-                             int max_occurrences, int dust_window, double dust_threshold)
-    : k_(k), dust_window_(dust_window), dust_threshold_(dust_threshold) {
+HomologyIndex::HomologyIndex(const std::vector<std::string>& refs, const std::vector<int32_t>& family,
+                             const std::string& seed, int max_occurrences, int dust_window, double dust_threshold)
+    : k_(static_cast<int>(std::count(seed.begin(), seed.end(), '1'))),
+      span_(static_cast<int>(seed.size())),
+      dust_window_(dust_window),
+      dust_threshold_(dust_threshold) {
   if (dust_threshold > 0 && dust_window < 4) throw std::invalid_argument("the DUST window must be at least 4 nt");
-  if (k < 4 || k > 12) throw std::invalid_argument("homology seed length k must be in [4, 12]");
+  if (seed.find_first_not_of("01") != std::string::npos || seed.empty() || seed.front() != '1' ||
+      seed.back() != '1' || k_ < 4 || k_ > 12 || span_ > 32)
+    throw std::invalid_argument("a seed is a pattern of '1' and '0' that starts and ends with '1', with 4 to 12 ones, "
+                                "at most 32 long; got '" + seed + "'");
+  for (int i = span_ - 1; i >= 0;) {  // runs of ones, the last first (the code's lowest bits)
+    if (seed[i] == '0') {
+      free_.insert(free_.begin(), i--);
+      continue;
+    }
+    int j = i;
+    while (j > 0 && seed[j - 1] == '1') --j;
+    const int bits = 2 * (i - j + 1);
+    runs_.push_back(Run{2 * (span_ - 1 - i), bits, (uint64_t{1} << bits) - 1});
+    i = j - 1;
+  }
   if (max_occurrences < 1) throw std::invalid_argument("max_occurrences must be >= 1");
   if (family.size() != refs.size()) throw std::invalid_argument("one family per reference sequence is needed");
   refs_.reserve(refs.size());
@@ -203,22 +220,24 @@ HomologyIndex::HomologyIndex(const std::vector<std::string>& refs, const std::ve
     families_ = std::max(families_, f + 1);
   }
   family_ = family;
-  const uint32_t size = uint32_t{1} << (2 * k), mask = size - 1;
+  const uint32_t size = uint32_t{1} << (2 * k_);
+  const uint64_t span_mask = span_ == 32 ? ~uint64_t{0} : (uint64_t{1} << (2 * span_)) - 1;
   std::vector<uint32_t> count(size + 1, 0);
   std::vector<std::vector<uint8_t>> low;  // each reference's low-complexity positions: no seeds
   low.reserve(refs_.size());
   for (const auto& r : refs_) low.push_back(dust_mask(r.data(), static_cast<int64_t>(r.size()), dust_window, dust_threshold));
-  auto each_kmer = [&](size_t r, auto&& fn) {  // fn(code, position) for every seed k-mer of reference r
+  // fn(code, position) for every seed of reference r: every stretch of span_ unmasked bases
+  auto each_kmer = [&](size_t r, auto&& fn) {
     const auto& s = refs_[r];
-    uint32_t code = 0;
+    uint64_t word = 0;
     int valid = 0;
     for (size_t p = 0; p < s.size(); ++p) {
       if (s[p] > 3 || low[r][p]) {
         valid = 0;
         continue;
       }
-      code = ((code << 2) | s[p]) & mask;
-      if (++valid >= k) fn(code, static_cast<int32_t>(p + 1 - k));
+      word = ((word << 2) | s[p]) & span_mask;
+      if (++valid >= span_) fn(seed_code(word), static_cast<int32_t>(p + 1 - span_));
     }
   };
   for (size_t r = 0; r < refs_.size(); ++r) each_kmer(r, [&](uint32_t c, int32_t) { ++count[c]; });
@@ -297,7 +316,7 @@ WindowAlignments HomologyIndex::align_windows(const std::string& seq, const std:
   out.family_score.assign(out.n * families_, 0);
   out.best.assign(out.n, LocalAlignment{});
   out.candidates.assign(out.n, 0);
-  const uint32_t mask = (uint32_t{1} << (2 * k_)) - 1;
+  const uint64_t span_mask = span_ == 32 ? ~uint64_t{0} : (uint64_t{1} << (2 * span_)) - 1;
   const std::array<Block8, 256> blocks = block_table(scoring.match, scoring.mismatch);
   // the windows in start order (the minus strand's come in descending order): wstart, wend
   // (clipped to the sequence) and worig, the window's index in `starts`
@@ -440,12 +459,12 @@ WindowAlignments HomologyIndex::align_windows(const std::string& seq, const std:
     int64_t hi = lo;
     for (int64_t w = wb; w < we; ++w) hi = std::max(hi, wend[w]);
     const int64_t span = hi - lo, m = we - wb;
-    if (span < k_) return;
-    // windows holding a seed at p (p + k <= its end): [first_w, last_w] (none when first > last)
+    if (span < span_) return;
+    // windows holding a seed at p (p + span_ <= its end): [first_w, last_w] (none when first > last)
     sc.first_w.assign(static_cast<size_t>(span), 0);
     sc.last_w.assign(static_cast<size_t>(span), 0);
     for (int64_t p = 0, f = wb, l = wb - 1; p < span; ++p) {
-      while (f < we && wend[f] - k_ < lo + p) ++f;
+      while (f < we && wend[f] - span_ < lo + p) ++f;
       while (l + 1 < we && wstart[l + 1] <= lo + p) ++l;
       sc.first_w[p] = static_cast<int32_t>(f - wb);
       sc.last_w[p] = static_cast<int32_t>(l - wb);
@@ -453,17 +472,18 @@ WindowAlignments HomologyIndex::align_windows(const std::string& seq, const std:
     const bool packable = span < (1 << 19) && longest_ref_ < (1 << 19) && refs_.size() < (size_t{1} << 24);
     sc.keys.clear();
     sc.hits.clear();
-    uint32_t code = 0;
+    uint64_t word = 0;
     int valid = 0;
     for (int64_t p = lo; p < hi; ++p) {
       if (codes[p] > 3 || low[p]) {
         valid = 0;
         continue;
       }
-      code = ((code << 2) | codes[p]) & mask;
-      if (++valid < k_) continue;
-      const int64_t qp = p + 1 - k_;
+      word = ((word << 2) | codes[p]) & span_mask;
+      if (++valid < span_) continue;
+      const int64_t qp = p + 1 - span_;
       if (sc.first_w[qp - lo] > sc.last_w[qp - lo]) continue;  // in no window
+      const uint32_t code = seed_code(word);
       for (uint32_t o = offsets_[code]; o < offsets_[code + 1]; ++o) {
         const Occurrence& h = occ_[o];
         if (packable)  // ref, diag + span, qp - lo: each fits its field
@@ -534,6 +554,7 @@ WindowAlignments HomologyIndex::align_windows(const std::string& seq, const std:
       const int64_t first_u = std::max(wstart[wb + f], -h.diag), end_u = std::min(wend[wb + l], rlen - h.diag);
       bool walked = false;
       Walk right{}, left{};
+      int32_t seed_score = 0;
       for (int64_t w = f; w <= l; ++w) {
         if (sc.stamp[w] != group) {
           sc.stamp[w] = group;
@@ -545,16 +566,19 @@ WindowAlignments HomologyIndex::align_windows(const std::string& seq, const std:
         if (sc.diag[w] == h.diag && h.qp < sc.reach[w]) continue;  // inside the last extension
         sc.diag[w] = h.diag;
         if (!walked) {
-          right = walk_right(r, h.diag, h.qp + k_, end_u);
+          right = walk_right(r, h.diag, h.qp + span_, end_u);
           left = walk_left(r, h.diag, h.qp - 1, first_u);
+          seed_score = k_ * scoring.match;  // and the seed's free positions
+          for (const int32_t t : free_) seed_score += step(r, h.qp + t, h.diag);
           walked = true;
         }
         const int64_t st = wstart[wb + w];
         const int64_t first = std::max(st, -h.diag), end = std::min(wend[wb + w], rlen - h.diag);
-        const Walk wr = (right.stopped ? right.stop < end : end == end_u) ? right : walk_right(r, h.diag, h.qp + k_, end);
+        const Walk wr =
+            (right.stopped ? right.stop < end : end == end_u) ? right : walk_right(r, h.diag, h.qp + span_, end);
         const Walk wl = (left.stopped ? left.stop >= first : first == first_u) ? left : walk_left(r, h.diag, h.qp - 1, first);
         sc.reach[w] = wr.stop;
-        const int32_t u = k_ * scoring.match + wl.best + wr.best;
+        const int32_t u = seed_score + wl.best + wr.best;
         if (u > sc.cand_u[w]) {
           sc.cand_u[w] = u;
           sc.cand_diag[w] = static_cast<int32_t>(h.diag + st);

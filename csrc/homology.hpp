@@ -1,5 +1,5 @@
 // Homology search of genome windows against a library of family members (the screening
-// detector's references): exact k-mer seeds, then Smith–Waterman–Gotoh local alignment of the
+// detector's references): seeds (exact k-mers, or spaced seeds), then Smith–Waterman–Gotoh local alignment of the
 // window against the references that the seeds point to, as BLASTN does.
 #pragma once
 
@@ -42,7 +42,7 @@ std::vector<uint8_t> dust_mask(const uint8_t* s, int64_t n, int window, double t
 // Codes of a sequence as byte_classes has them (A 0, U/T 1, C 2, G 3, either case); anything else 4.
 std::vector<uint8_t> nucleotide_codes(const std::string& seq);
 
-// A seed (an exact k-mer match) is extended without gaps until its score drops xdrop below the
+// A seed (a match of the seed's pattern) is extended without gaps until its score drops xdrop below the
 // best; a reference whose best extension scores at least `ungapped` is a candidate, and the
 // max_candidates best are aligned with gaps to the reference around that diagonal (pad nt each side).
 struct SeedOptions {
@@ -63,13 +63,17 @@ struct WindowAlignments {
 class HomologyIndex {
  public:
   // refs are normalised sequences (ACGU; other letters never seed); family[i] in [0, families).
-  // k-mers occurring more than max_occurrences times in the library are not indexed.
+  // seed: the seed's pattern, '1' where the bases must match and '0' where they need not (a spaced
+  // seed, as PatternHunter has it; "11111111111": an exact 11-mer); its first and last are '1', it
+  // has 4 to 12 ones and spans at most 32 nt. Seeds found more than max_occurrences times in the
+  // library are not indexed.
   // dust_window/dust_threshold: low-complexity stretches (dust_mask) of the references and of the
   // searched sequences give no seeds (alignments may still run through them).
-  HomologyIndex(const std::vector<std::string>& refs, const std::vector<int32_t>& family, int k,
+  HomologyIndex(const std::vector<std::string>& refs, const std::vector<int32_t>& family, const std::string& seed,
                 int max_occurrences, int dust_window = 64, double dust_threshold = 0.0);
 
-  int k() const { return k_; }
+  int k() const { return k_; }  // the seed's weight (its ones)
+  int span() const { return span_; }
   int64_t num_refs() const { return static_cast<int64_t>(refs_.size()); }
   int32_t num_families() const { return families_; }
   int64_t indexed() const { return static_cast<int64_t>(occ_.size()); }
@@ -80,7 +84,25 @@ class HomologyIndex {
                                  const AlignScoring& scoring, const SeedOptions& opt, int threads) const;
 
  private:
+  // the seed's code at the last of span_ positions packed 2 bits each in a word (the last position
+  // lowest): its runs of ones, each (shift, mask), the last run first
+  uint32_t seed_code(uint64_t word) const {
+    uint32_t code = 0;
+    int at = 0;
+    for (const auto& r : runs_) {
+      code |= static_cast<uint32_t>((word >> r.shift) & r.mask) << at;
+      at += r.bits;
+    }
+    return code;
+  }
+  struct Run {
+    int shift, bits;
+    uint64_t mask;
+  };
+  std::vector<Run> runs_;
+  std::vector<int32_t> free_;  // the seed's '0' positions (from its first)
   int k_;
+  int span_;
   int dust_window_;
   double dust_threshold_;
   int32_t families_ = 0;
@@ -88,7 +110,7 @@ class HomologyIndex {
   int64_t longest_ref_ = 0;
   std::vector<std::vector<uint8_t>> xrefs_;  // refs_ with ambiguous codes 5 (extensions compare bytes)
   std::vector<int32_t> family_;
-  std::vector<uint32_t> offsets_;  // 4^k + 1: occurrences of k-mer c are occ_[offsets_[c], offsets_[c + 1])
+  std::vector<uint32_t> offsets_;  // 4^k + 1: occurrences of seed code c are occ_[offsets_[c], offsets_[c + 1])
   struct Occurrence {
     int32_t ref;
     int32_t pos;

@@ -101,20 +101,23 @@ def align_windows_ref(seq: str, starts: Sequence[int], width: int, refs: Sequenc
                       family: Sequence[int], *, k: int, max_occurrences: int, match: int,
                       mismatch: int, gap_open: int, gap_extend: int, ungapped: int, xdrop: int,
                       max_candidates: int, pad: int, dust_window: int = 64, dust: float = 0.0,
-                      ) -> tuple[list[list[int]], list[tuple[int, ...]], list[int]]:  # fmt: skip
-    """``_core.HomologyIndex(refs, family, k, max_occurrences, dust_window, dust)
+                      seed: str = "") -> tuple[list[list[int]], list[tuple[int, ...]], list[int]]:  # fmt: skip
+    """``_core.HomologyIndex(refs, family, seed or "1" * k, max_occurrences, dust_window, dust)
     .align_windows(seq, starts, width, ...)`` written out: (family scores per window, the best
     alignment per window as (score, ref, q_begin, q_end, r_begin, r_end), references aligned per
-    window). Same seeds (k-mers outside low-complexity stretches, those found more than
-    ``max_occurrences`` times in the library dropped), X-drop extensions, gate, candidate order and
-    banded Smith–Waterman as ``csrc/homology.cpp``."""
+    window). Same seeds (the bases at the pattern's ones, of stretches of its span outside
+    low-complexity stretches, those found more than ``max_occurrences`` times in the library
+    dropped), X-drop extensions, gate, candidate order and banded Smith–Waterman as
+    ``csrc/homology.cpp``."""
     n_fam = max(family, default=-1) + 1
     rc = [codes(r) for r in refs]
+    pattern = seed or "1" * k
+    span, care = len(pattern), [i for i, x in enumerate(pattern) if x == "1"]
 
-    def kmers(c: list[int], low: list[int]):  # (position, k-mer) of every seed k-mer
-        for p in range(len(c) - k + 1):
-            if all(x < 4 for x in c[p : p + k]) and not any(low[p : p + k]):
-                yield p, tuple(c[p : p + k])
+    def kmers(c: list[int], low: list[int]):  # (position, seed) of every seed
+        for p in range(len(c) - span + 1):
+            if all(x < 4 for x in c[p : p + span]) and not any(low[p : p + span]):
+                yield p, tuple(c[p + i] for i in care)
 
     table: dict[tuple[int, ...], list[tuple[int, int]]] = {}
     for r, (s, c) in enumerate(zip(refs, rc)):
@@ -128,7 +131,7 @@ def align_windows_ref(seq: str, starts: Sequence[int], width: int, refs: Sequenc
 
     def extend(q: list[int], ref: list[int], diag: int, qp: int) -> tuple[int, int]:
         best_r = run = 0
-        p = qp + k
+        p = qp + span
         while p < len(q) and p + diag < len(ref):
             run += step(q[p], ref[p + diag])
             best_r = max(best_r, run)
@@ -144,7 +147,8 @@ def align_windows_ref(seq: str, starts: Sequence[int], width: int, refs: Sequenc
             if best_l - run > xdrop:
                 break
             p -= 1
-        return k * match + best_l + best_r, reach
+        seed_score = sum(step(q[qp + t], ref[qp + t + diag]) for t in range(span))
+        return seed_score + best_l + best_r, reach
 
     scores, best_all, n_cand = [], [], []
     for st in starts:

@@ -36,8 +36,9 @@ __all__ = ["HomologySettings", "Library", "WindowAlignments", "bits_per_score", 
 
 @dataclass(frozen=True)
 class HomologySettings:
-    """Seeds of ``k`` nt (k-mers found more than ``max_occurrences`` times in the library are not
-    seeds); a seed is extended without gaps until its score falls ``xdrop`` below its best; the
+    """Seeds of ``k`` nt, or of the spaced ``seed`` pattern when given ('1' where the bases must
+    match, '0' where they need not, as PatternHunter has it; ``k`` = its ones): seeds found more
+    than ``max_occurrences`` times in the library are not seeds; a seed is extended without gaps until its score falls ``xdrop`` below its best; the
     ``max_candidates`` references whose extension scores at least ``ungapped`` are aligned with
     gaps (match/mismatch/gap_open/gap_extend: a gap of g nt costs gap_open + g·gap_extend) to the
     reference around that diagonal, ``pad`` nt each side. Low-complexity stretches (simple
@@ -45,6 +46,7 @@ class HomologySettings:
     and of the searched sequence give no seeds, as BLASTN's DUST filter has it; ``dust`` 0: off."""
 
     k: int = 11
+    seed: str = ""
     max_occurrences: int = 2000
     # BLASTN's 1/−1 scheme (for ~75 % identity), its gate and X-drop: chosen on validation over
     # the 2/−3 scheme (scripts/screen_fusion.py, benchmarks/results/screen_fusion_valid.json)
@@ -62,12 +64,18 @@ class HomologySettings:
     def __post_init__(self) -> None:
         for f in fields(self):
             v = getattr(self, f.name)
-            kinds = (int, float) if f.name == "dust" else int
+            kinds, what = {"dust": ((int, float), "a number"), "seed": (str, "a string")}.get(
+                f.name, (int, "an int"))  # fmt: skip
             if isinstance(v, bool) or not isinstance(v, kinds):
-                raise ValueError(f"homology setting {f.name} must be {'a number' if f.name == 'dust' else 'an int'}, "
-                                 f"got {v!r}")  # fmt: skip
+                raise ValueError(f"homology setting {f.name} must be {what}, got {v!r}")
         if not 4 <= self.k <= 12:
             raise ValueError(f"homology seed length k must be in [4, 12], got {self.k}")
+        p = self.seed
+        if p and (set(p) - {"0", "1"} or p[0] != "1" or p[-1] != "1" or len(p) > 32):
+            raise ValueError("homology setting seed must be '1's and '0's that start and end with "
+                             f"'1', at most 32 long, got {p!r}")  # fmt: skip
+        if p and p.count("1") != self.k:
+            raise ValueError(f"homology seed {p!r} has {p.count('1')} ones but k is {self.k}")
         if self.match <= 0 or self.mismatch >= 0:
             raise ValueError("homology scores need match > 0 > mismatch, got "
                              f"{self.match} and {self.mismatch}")  # fmt: skip
@@ -79,6 +87,11 @@ class HomologySettings:
                 raise ValueError(f"homology setting {name} must be >= 0")
         if self.dust_window < 4:
             raise ValueError("homology setting dust_window must be >= 4")
+
+    @property
+    def pattern(self) -> str:
+        """The seed's pattern: ``seed``, or ``k`` ones."""
+        return self.seed or "1" * self.k
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -166,7 +179,7 @@ class Library:
         ):
             raise ValueError("library family indices must lie in [0, number of labels)")
         s = self.settings
-        self.index = _core.HomologyIndex(self.seqs, self.families.astype(np.int32).tolist(), s.k,
+        self.index = _core.HomologyIndex(self.seqs, self.families.astype(np.int32).tolist(), s.pattern,
                                          s.max_occurrences, s.dust_window, float(s.dust))  # fmt: skip
         self.lengths = np.array([len(x) for x in self.seqs], dtype=np.int64)
         self.bits_per_score = bits_per_score(s.match, s.mismatch)

@@ -131,8 +131,13 @@ def test_seeded_search_equals_its_reference(seed, k, match, mismatch, xdrop, gat
     the plain-Python search's, on overlapping windows over mutated copies of library members
     (long ungapped runs and X-drop stops, repeats past ``max_occurrences``, N, DUST), whether
     the windows are searched together or one by one, with X-drops up to 64 (walked 8 positions
-    at a time by a table) and above."""
+    at a time by a table) and above, with exact k-mer seeds or spaced ones."""
     rng = np.random.default_rng(seed)
+    pattern = "1" * k  # or a spaced seed of k ones, its free positions drawn
+    if rng.random() < 0.5:
+        span = k + int(rng.integers(1, 9))
+        ones = {0, span - 1, *(1 + rng.choice(span - 2, k - 2, replace=False)).tolist()}
+        pattern = "".join("1" if i in ones else "0" for i in range(span))
     base = ["".join(rng.choice(list("ACGU"), int(rng.integers(20, 90)))) for _ in range(4)]
     refs = base + [_mutate(b, rng, 0.1) for b in base[:3]] + ["ACGUN" * 6]
     fam = [int(x) for x in rng.integers(0, 3, len(refs))]
@@ -161,10 +166,11 @@ def test_seeded_search_equals_its_reference(seed, k, match, mismatch, xdrop, gat
     opts = dict(match=match, mismatch=mismatch, gap_open=int(rng.integers(0, 5)),
                 gap_extend=int(rng.integers(0, 3)), ungapped=gate, xdrop=xdrop,
                 max_candidates=cands, pad=int(rng.integers(0, 20)))  # fmt: skip
-    index = _core.HomologyIndex(refs, fam, k, occ, 16, dust)
+    index = _core.HomologyIndex(refs, fam, pattern, occ, 16, dust)
+    assert (index.k, index.span) == (k, len(pattern))
     got = index.align_windows(seq, starts, width, threads=threads, **opts)
     scores, best, n = align_windows_ref(seq, starts, width, refs, fam, k=k, max_occurrences=occ,
-                                        dust_window=16, dust=dust, **opts)  # fmt: skip
+                                        dust_window=16, dust=dust, seed=pattern, **opts)  # fmt: skip
     assert got["family_score"].tolist() == scores
     assert [tuple(b) for b in got["best"].tolist()] == best
     assert got["candidates"].tolist() == n
@@ -221,6 +227,15 @@ def test_library_round_trip_and_errors(tmp_path):
         Library(["ACGU"], [2], ["p", "q"])
     with pytest.raises(ValueError, match="k must be in"):
         HomologySettings(k=13)
+    for bad in ("0111", "1110", "11a11", "1" + "0" * 40 + "1111"):
+        with pytest.raises(ValueError, match="seed must be '1's and '0's"):
+            HomologySettings(k=4, seed=bad)
+    with pytest.raises(ValueError, match="has 5 ones but k is 11"):
+        HomologySettings(seed="1110011")
+    with pytest.raises(ValueError, match="seed must be a string"):
+        HomologySettings(seed=111)
+    with pytest.raises(ValueError, match="starts and ends with '1'"):
+        _core.HomologyIndex(["ACGU"], [0], "01111", 10)
     with pytest.raises(ValueError, match=r"cfg.json: unknown homology settings \['kk'\]"):
         HomologySettings.from_dict({"kk": 3}, "cfg.json")
     with pytest.raises(ValueError, match=r"cfg\.json: homology setting pad must be >= 0"):
