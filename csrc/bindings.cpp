@@ -199,6 +199,21 @@ void register_motifs(py::module_& m) {
 // ==== section: homology ====
 namespace {
 
+py::dict alignments_dict(rnaernie::WindowAlignments&& r) {
+  const auto n = static_cast<py::ssize_t>(r.n);
+  std::vector<int32_t> best(6 * r.n);
+  for (int64_t i = 0; i < r.n; ++i) {
+    const auto& a = r.best[i];
+    int32_t row[6] = {a.score, a.ref, a.q_begin, a.q_end, a.r_begin, a.r_end};
+    std::copy(row, row + 6, best.begin() + 6 * i);
+  }
+  py::dict out;
+  out["family_score"] = to_numpy(std::move(r.family_score), {n, static_cast<py::ssize_t>(r.families)});
+  out["best"] = to_numpy(std::move(best), {n, py::ssize_t{6}});
+  out["candidates"] = to_numpy(std::move(r.candidates), {n});
+  return out;
+}
+
 void register_homology(py::module_& m) {
   using rnaernie::AlignScoring;
   using rnaernie::HomologyIndex;
@@ -253,25 +268,35 @@ void register_homology(py::module_& m) {
               r = self.align_windows(seq, starts, width, AlignScoring{match, mismatch, gap_open, gap_extend},
                                      SeedOptions{ungapped, xdrop, max_candidates, pad}, threads);
             }
-            const auto n = static_cast<py::ssize_t>(r.n);
-            std::vector<int32_t> best(6 * r.n);
-            for (int64_t i = 0; i < r.n; ++i) {
-              const auto& a = r.best[i];
-              int32_t row[6] = {a.score, a.ref, a.q_begin, a.q_end, a.r_begin, a.r_end};
-              std::copy(row, row + 6, best.begin() + 6 * i);
-            }
-            py::dict out;
-            out["family_score"] = to_numpy(std::move(r.family_score), {n, static_cast<py::ssize_t>(r.families)});
-            out["best"] = to_numpy(std::move(best), {n, py::ssize_t{6}});
-            out["candidates"] = to_numpy(std::move(r.candidates), {n});
-            return out;
+            return alignments_dict(std::move(r));
           },
           py::arg("seq"), py::arg("starts"), py::arg("width"), py::kw_only(), py::arg("match"), py::arg("mismatch"),
           py::arg("gap_open"), py::arg("gap_extend"), py::arg("ungapped"), py::arg("xdrop"),
           py::arg("max_candidates"), py::arg("pad"), py::arg("threads") = 0,
           "Seeded local alignment of each window seq[s:s+width] against the library (GIL released): "
           "family_score (n, families) int32, best (n, 6) int32 = score, ref, q_begin, q_end, r_begin, r_end "
-          "(window coordinates; ref -1: none), candidates (n,) references aligned.");
+          "(window coordinates; ref -1: none), candidates (n,) references aligned.")
+      .def(
+          "align_batch",
+          [](const HomologyIndex& self, const std::vector<std::string>& seqs,
+             const std::vector<std::vector<int64_t>>& starts, const std::vector<int>& widths, int match,
+             int mismatch, int gap_open, int gap_extend, int ungapped, int xdrop, int max_candidates, int pad,
+             int threads) {
+            std::vector<rnaernie::WindowAlignments> r;
+            {
+              py::gil_scoped_release release;
+              r = self.align_batch(seqs, starts, widths, AlignScoring{match, mismatch, gap_open, gap_extend},
+                                   SeedOptions{ungapped, xdrop, max_candidates, pad}, threads);
+            }
+            py::list out;
+            for (auto& x : r) out.append(alignments_dict(std::move(x)));
+            return out;
+          },
+          py::arg("seqs"), py::arg("starts"), py::arg("widths"), py::kw_only(), py::arg("match"),
+          py::arg("mismatch"), py::arg("gap_open"), py::arg("gap_extend"), py::arg("ungapped"), py::arg("xdrop"),
+          py::arg("max_candidates"), py::arg("pad"), py::arg("threads") = 0,
+          "align_windows of each sequence (its starts and width): the sequences shared out to the threads, "
+          "the longest first (GIL released); a list of align_windows' dicts.");
 }
 
 }  // namespace

@@ -2,7 +2,10 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <cstring>
+#include <mutex>
+#include <thread>
 #include <stdexcept>
 
 namespace rnaernie {
@@ -633,6 +636,48 @@ WindowAlignments HomologyIndex::align_windows(const std::string& seq, const std:
       for (int64_t w = b; w < e; ++w) search(w, w + 1, sc);
     }
   });
+  return out;
+}
+
+std::vector<WindowAlignments> HomologyIndex::align_batch(const std::vector<std::string>& seqs,
+                                                        const std::vector<std::vector<int64_t>>& starts,
+                                                        const std::vector<int>& widths, const AlignScoring& scoring,
+                                                        const SeedOptions& opt, int threads) const {
+  const size_t n = seqs.size();
+  if (starts.size() != n || widths.size() != n)
+    throw std::invalid_argument("align_batch needs one list of starts and one width per sequence");
+  std::vector<WindowAlignments> out(n);
+  if (n == 1) {
+    out[0] = align_windows(seqs[0], starts[0], widths[0], scoring, opt, threads);
+    return out;
+  }
+  threads = resolve_threads(threads, static_cast<int64_t>(n));
+  if (threads <= 1) {
+    for (size_t i = 0; i < n; ++i) out[i] = align_windows(seqs[i], starts[i], widths[i], scoring, opt, 1);
+    return out;
+  }
+  std::vector<size_t> order(n);
+  for (size_t i = 0; i < n; ++i) order[i] = i;
+  std::stable_sort(order.begin(), order.end(), [&](size_t x, size_t y) { return seqs[x].size() > seqs[y].size(); });
+  std::atomic<size_t> next{0};
+  std::exception_ptr error;
+  std::mutex error_mutex;
+  std::vector<std::thread> pool;
+  for (int t = 0; t < threads; ++t)
+    pool.emplace_back([&] {
+      for (size_t k; (k = next++) < n;) {
+        const size_t i = order[k];
+        try {
+          out[i] = align_windows(seqs[i], starts[i], widths[i], scoring, opt, 1);
+        } catch (...) {
+          std::lock_guard<std::mutex> lock(error_mutex);
+          if (!error) error = std::current_exception();
+          next = n;  // the others stop too
+        }
+      }
+    });
+  for (auto& th : pool) th.join();
+  if (error) std::rethrow_exception(error);
   return out;
 }
 

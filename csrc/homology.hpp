@@ -83,6 +83,14 @@ class HomologyIndex {
   WindowAlignments align_windows(const std::string& seq, const std::vector<int64_t>& starts, int width,
                                  const AlignScoring& scoring, const SeedOptions& opt, int threads) const;
 
+  // align_windows of each sequence (its starts and width), the sequences shared out to the threads
+  // (the longest first; each searched on one thread, or all of them when there is one sequence):
+  // for many short records, where threads inside one would each get a few windows.
+  std::vector<WindowAlignments> align_batch(const std::vector<std::string>& seqs,
+                                            const std::vector<std::vector<int64_t>>& starts,
+                                            const std::vector<int>& widths, const AlignScoring& scoring,
+                                            const SeedOptions& opt, int threads) const;
+
  private:
   // the seed's code at the last of span_ positions packed 2 bits each in a word (the last position
   // lowest): its runs of ones, each (shift, mask), the last run first

@@ -213,18 +213,27 @@ class Library:
     def align(self, seq: str, starts: Sequence[int] | np.ndarray, width: int,
               threads: int = 0) -> WindowAlignments:  # fmt: skip
         """Windows ``seq[s : s + width]`` (a normalised sequence) searched one at a time."""
+        return self.align_many([(seq, starts, width)], threads)[0]
+
+    def align_many(self, jobs: Sequence[tuple[str, Sequence[int] | np.ndarray, int]],
+                   threads: int = 0) -> list[WindowAlignments]:  # fmt: skip
+        """:meth:`align` of each ``(seq, starts, width)`` in one call: the sequences are shared
+        out to the threads (a screen's many short records, each too small to share out)."""
         s = self.settings
-        r = self.index.align_windows(
-            seq, np.asarray(starts, dtype=np.int64).tolist(), int(width), match=s.match,
-            mismatch=s.mismatch, gap_open=s.gap_open, gap_extend=s.gap_extend,
-            ungapped=s.ungapped, xdrop=s.xdrop, max_candidates=s.max_candidates, pad=s.pad,
-            threads=threads,
+        rs = self.index.align_batch(
+            [j[0] for j in jobs], [np.asarray(j[1], dtype=np.int64).tolist() for j in jobs],
+            [int(j[2]) for j in jobs], match=s.match, mismatch=s.mismatch, gap_open=s.gap_open,
+            gap_extend=s.gap_extend, ungapped=s.ungapped, xdrop=s.xdrop,
+            max_candidates=s.max_candidates, pad=s.pad, threads=threads,
         )  # fmt: skip
-        best = r["best"].astype(np.int64)
-        ref = best[:, 1]
-        hit = ref >= 0
-        family = np.where(hit, self.families[np.maximum(ref, 0)], -1)
-        rlen = np.where(hit, self.lengths[np.maximum(ref, 0)], 0)
-        envelope = np.stack([best[:, 2] - best[:, 4], best[:, 3] + rlen - best[:, 5]], 1)
-        return WindowAlignments(r["family_score"].astype(np.float64), family, envelope,
-                                best[:, 2:4], ref, r["candidates"])  # fmt: skip
+        out = []
+        for r in rs:
+            best = r["best"].astype(np.int64)
+            ref = best[:, 1]
+            hit = ref >= 0
+            family = np.where(hit, self.families[np.maximum(ref, 0)], -1)
+            rlen = np.where(hit, self.lengths[np.maximum(ref, 0)], 0)
+            envelope = np.stack([best[:, 2] - best[:, 4], best[:, 3] + rlen - best[:, 5]], 1)
+            out.append(WindowAlignments(r["family_score"].astype(np.float64), family, envelope,
+                                        best[:, 2:4], ref, r["candidates"]))  # fmt: skip
+        return out

@@ -90,6 +90,8 @@ __all__ = [
 CHUNK_NT = 100_000  # nt of window starts per chunk (a 1-Mb chunk runs the CNN 1.6x slower per nt)
 SCAN_CHUNKS = 16  # chunks scanned together (Detector.scan_many)
 CNN_LENGTH_STEP = 4096  # the CNN scans a chunk padded to a multiple of this
+CNN_ROWS = 128  # windows per CNN batch of the fused scorer (on a CPU: 25 us per window in bfloat16
+# against 40 at 64 and 140 at 4, the batches of one chunk of a short record)
 MAX_RATE = 100.0  # background windows per Mb at the calibration floor (lower scores: no hits)
 MIN_FAMILY_WINDOWS = 200  # background windows a family needs for a curve of its own
 KMER_BLOCK = 4096  # windows per k-mer spectrum matrix (4096 × 1364 floats: 22 MB)
@@ -146,13 +148,15 @@ def iter_spans(length: int, window: int, stride: int) -> Iterator[tuple[int, int
 @dataclass(frozen=True)
 class Chunk:
     """The windows ``spans`` (record coordinates) of record ``id``; ``seq`` is the record from
-    ``offset`` to the last window's end. ``length``: the whole record's length."""
+    ``offset`` to the last window's end. ``length``: the whole record's length; ``window``: the
+    scan's window (no span is longer)."""
 
     id: str
     offset: int
     seq: str
     spans: tuple[tuple[int, int], ...]
     length: int
+    window: int
 
 
 def chunks(
@@ -170,7 +174,7 @@ def chunks(
         spans = iter_spans(len(seq), window, stride)
         while part := tuple(islice(spans, per)):
             a, b = part[0][0], part[-1][1]
-            yield Chunk(rec.id, a, seq[a:b], part, len(seq))
+            yield Chunk(rec.id, a, seq[a:b], part, len(seq), window)
 
 
 # ----------------------------------------------------------------------------- calibration
@@ -442,11 +446,15 @@ class Detector:
         views = [_Strands(c, strands) for c in chunks]
         if self.scorer not in HOMOLOGY_SCORERS:
             return [self._scan_windows(v, batch_tokens, floor, filtered) for v in views]
-        parts = [self._homology_logits(v) for v in views]
-        if self.scorer == "fused":  # each chunk's windows in batches of their own: the same
-            for z, _, _, rows, seqs in parts:  # numbers however chunks are grouped (or sharded)
-                if seqs:
-                    z[rows, :-1] += cnn_log_odds(self.cnn, seqs, self.cnn_weight)
+        parts = self._homology_logits(views)
+        if self.scorer == "fused":  # the aligned windows of all chunks in batches of one shape:
+            seqs = [x for p in parts for x in p[4]]  # the same numbers however chunks are grouped
+            window = max((c.window for c in chunks), default=1)
+            odds = cnn_log_odds(self.cnn, seqs, self.cnn_weight, fixed=window)
+            at = 0
+            for z, _, _, rows, s in parts:
+                z[rows, :-1] += odds[at : at + len(s)]
+                at += len(s)
         out = []
         for v, (z, envelope, passed, _, _) in zip(views, parts):
             fam, bits = log_odds(z)
@@ -513,36 +521,42 @@ class Detector:
                           self.families[fam[i]], _sig(bits[i]), _sig(prob[i]), member[i])
                 for i in keep]  # fmt: skip
 
-    def _homology_logits(self, v: _Strands) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, list[str]]:  # fmt: skip
-        """(N, C) log-odds in nats (background 0) of the alignments (:func:`homology_log_odds`;
-        the ``fused`` scorer's CNN is added by the caller), the hit extents (N, 4: start, end in
-        chunk coordinates, family and library member of the best alignment; −1 where none), the
-        windows with an alignment (the filter: only those can be hits), and those windows' rows
-        and sequences."""
+    def _homology_logits(self, views: Sequence[_Strands]) -> list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, list[str]]]:  # fmt: skip
+        """Per view: (N, C) log-odds in nats (background 0) of the alignments
+        (:func:`homology_log_odds`; the ``fused`` scorer's CNN is added by the caller), the hit
+        extents (N, 4: start, end in chunk coordinates, family and library member of the best
+        alignment; −1 where none), the windows with an alignment (the filter: only those can be
+        hits), and those windows' rows and sequences. One search for all views (the strands of
+        many short records share the threads out)."""
         assert self.homology is not None
-        n, order, widths = v.n, v.order, v.widths
-        z = np.zeros((len(order) * n, len(self.labels)))
-        ext = np.full((len(order) * n, 4), -1, dtype=np.int64)
-        threads = torch.get_num_threads()
-        aligned_rows, aligned_seqs = [np.zeros(0, dtype=np.int64)], []
-        for k, st in enumerate(order):
-            seq, starts = v.seq[st], v.starts[st]
-            for w in np.unique(widths):
-                sel = np.flatnonzero(widths == w)
-                zk, a = homology_log_odds(self.homology, seq, starts[sel], int(w), threads=threads)
-                rows = k * n + sel
-                z[rows, :-1] = zk
-                # envelope (strand coordinates) -> forward chunk coordinates (it may reach beyond
-                # the chunk: the caller clips it to the record)
-                lo = starts[sel] + a.envelope[:, 0]
-                hi = starts[sel] + a.envelope[:, 1]
-                if st == "-":
-                    lo, hi = len(seq) - hi, len(seq) - lo
-                ext[rows] = np.where(a.aligned[:, None], np.stack([lo, hi, a.family, a.ref], 1), -1)
-                idx = np.flatnonzero(a.aligned)
-                aligned_rows.append(rows[idx])
-                aligned_seqs += [seq[s : s + int(w)] for s in starts[sel][idx]]
-        return z, ext, ext[:, 2] >= 0, np.concatenate(aligned_rows), aligned_seqs
+        jobs, where = [], []
+        for i, v in enumerate(views):
+            for k, st in enumerate(v.order):
+                for w in np.unique(v.widths):
+                    sel = np.flatnonzero(v.widths == w)
+                    jobs.append((v.seq[st], v.starts[st][sel], int(w)))
+                    where.append((i, k, st, sel))
+        found = self.homology.align_many(jobs, threads=torch.get_num_threads())
+        out = []
+        for v in views:
+            rows_all = len(v.order) * v.n
+            out.append((np.zeros((rows_all, len(self.labels))),
+                        np.full((rows_all, 4), -1, dtype=np.int64),
+                        [np.zeros(0, dtype=np.int64)], []))  # fmt: skip
+        for (seq, starts, w), (i, k, st, sel), a in zip(jobs, where, found):
+            z, ext, aligned_rows, aligned_seqs = out[i]
+            rows = k * views[i].n + sel
+            z[rows, :-1] = alignment_log_odds(self.homology, a)
+            # envelope (strand coordinates) -> forward chunk coordinates (it may reach beyond the
+            # chunk: the caller clips it to the record)
+            lo, hi = starts + a.envelope[:, 0], starts + a.envelope[:, 1]
+            if st == "-":
+                lo, hi = len(seq) - hi, len(seq) - lo
+            ext[rows] = np.where(a.aligned[:, None], np.stack([lo, hi, a.family, a.ref], 1), -1)
+            idx = np.flatnonzero(a.aligned)
+            aligned_rows.append(rows[idx])
+            aligned_seqs += [seq[x : x + w] for x in starts[idx]]
+        return [(z, ext, ext[:, 2] >= 0, np.concatenate(r), s) for z, ext, r, s in out]
 
 
 class _Strands:
@@ -568,10 +582,13 @@ class _Strands:
         return self.seq[st][a : a + self.widths[j]]
 
 
-def cnn_log_odds(cnn: MotifCNN, seqs: Sequence[str], weight: float = 1.0) -> np.ndarray:
+def cnn_log_odds(cnn: MotifCNN, seqs: Sequence[str], weight: float = 1.0, *,
+                 fixed: int | None = None) -> np.ndarray:  # fmt: skip
     """(N, families) ``weight`` × the CNN's log-odds in nats of each family against background
-    on the windows ``seqs``: what the ``fused`` scorer adds to the alignment's bits."""
-    c = cnn.window_logits(seqs)
+    on the windows ``seqs``: what the ``fused`` scorer adds to the alignment's bits. ``fixed``
+    (the longest a window may be): batches of one shape, :data:`CNN_ROWS` rows of ``fixed``
+    columns, so that each window's numbers are its own to the bit."""
+    c = cnn.window_logits(seqs, CNN_ROWS, fixed=fixed) if fixed else cnn.window_logits(seqs)
     return weight * (c[:, :-1] - c[:, -1:])
 
 
@@ -581,7 +598,13 @@ def homology_log_odds(library: Library, seq: str, starts: np.ndarray | Sequence[
     alignment score to the library in bits × ln 2 (the ``homology`` scorer; the ``fused`` one adds
     :func:`cnn_log_odds` on the windows that align); and the alignments."""
     a = library.align(seq, starts, width, threads=threads)
-    return a.scores * (library.bits_per_score * LN2), a
+    return alignment_log_odds(library, a), a
+
+
+def alignment_log_odds(library: Library, a: WindowAlignments) -> np.ndarray:
+    """(N, families) log-odds in nats of alignments ``a``: each family's best score in bits ×
+    ln 2."""
+    return a.scores * (library.bits_per_score * LN2)
 
 
 # ----------------------------------------------------------------------------- loci

@@ -176,6 +176,37 @@ def test_seeded_search_equals_its_reference(seed, k, match, mismatch, xdrop, gat
     assert got["candidates"].tolist() == n
 
 
+def test_batch_of_sequences_equals_each_alone():
+    """``align_batch`` (the sequences shared out to threads, the longest first) gives each
+    sequence exactly what ``align_windows`` gives it alone, with any number of threads."""
+    rng = np.random.default_rng(11)
+    refs = ["".join(rng.choice(list("ACGU"), int(rng.integers(40, 90)))) for _ in range(8)]
+    fam = [int(x) for x in rng.integers(0, 3, len(refs))]
+    index = _core.HomologyIndex(refs, fam, "11111111", 50, 16, 1.5)
+    seqs, starts, widths = [], [], []
+    for i in range(9):
+        parts = ["".join(rng.choice(list("ACGU"), int(rng.integers(0, 60))))]
+        parts += [_mutate(refs[int(rng.integers(len(refs)))], rng, 0.1) for _ in range(i % 3)]
+        seqs.append("".join(parts) or "A")
+        widths.append(int(rng.integers(20, 80)))
+        starts.append(list(range(0, len(seqs[-1]), max(1, widths[-1] // 2))))
+    opts = dict(match=2, mismatch=-3, gap_open=5, gap_extend=2, ungapped=12, xdrop=20,
+                max_candidates=3, pad=8)  # fmt: skip
+    alone = [index.align_windows(q, st, w, threads=1, **opts)
+             for q, st, w in zip(seqs, starts, widths)]  # fmt: skip
+    assert any(a["best"][:, 0].any() for a in alone)  # something aligned
+    for threads in (1, 2, 3):
+        for n in (1, 2, len(seqs)):
+            got = index.align_batch(seqs[:n], starts[:n], widths[:n], threads=threads, **opts)
+            for g, a in zip(got, alone[:n], strict=True):
+                for key in ("family_score", "best", "candidates"):
+                    assert g[key].tolist() == a[key].tolist()
+    with pytest.raises(ValueError, match="one width per sequence"):
+        index.align_batch(seqs, starts, widths[:-1], **opts)
+    with pytest.raises(ValueError, match="window start outside"):
+        index.align_batch(["ACGU"] * 3, [[0], [9], [0]], [4] * 3, threads=2, **opts)
+
+
 def test_envelope_and_windows_of_a_planted_member():
     rng = np.random.default_rng(3)
     refs = ["".join(rng.choice(list("ACGU"), 70)) for _ in range(3)]

@@ -585,6 +585,15 @@ def test_cnn_window_logits_are_each_windows_own_in_few_shapes():
     with torch.inference_mode():
         alone = np.concatenate([net(one_hot([s])).double().numpy() for s in seqs])
     np.testing.assert_allclose(net.folded().window_logits(seqs), alone, rtol=1e-5, atol=1e-5)
+    # batches of one shape (the fused scorer's): each window's logits to the bit, whatever else
+    # is in its batch and wherever it sits there (sharded screens group chunks differently)
+    fixed = net.folded().window_logits(seqs, 16, fixed=90)
+    for _ in range(3):
+        order = rng.permutation(len(seqs))[:40]
+        again = net.folded().window_logits([seqs[i] for i in order], 16, fixed=90)
+        assert np.array_equal(again, fixed[order])
+    with pytest.raises(ValueError, match="longer than fixed=50"):
+        net.window_logits(["A" * 60], fixed=50)
     shapes = set()
     hook = net.register_forward_pre_hook(lambda m, args: shapes.add(tuple(args[0].shape)))
     for n in range(1, 140):

@@ -142,10 +142,14 @@ class MotifCNN(nn.Module):
         fam = h.amax(-1)
         return torch.cat([fam, self.background.expand(len(fam), 1)], 1)
 
-    def window_logits(self, seqs: Sequence[str], batch_size: int = 512) -> np.ndarray:
+    def window_logits(self, seqs: Sequence[str], batch_size: int = 512, *,
+                      fixed: int | None = None) -> np.ndarray:  # fmt: skip
         """(N, families + 1) window logits (background last) of ``seqs``, each window on its
         own (whatever else is in its batch), float64, in batches on the network's device and in
-        its dtype."""
+        its dtype. ``fixed``: every batch is ``batch_size`` rows of ``fixed`` columns (no window
+        is longer): a window's logits are then bit for bit the same whatever shares its batch
+        (the convolution library computes every row of one shape alike), which the screen's
+        sharded runs need when chunks are grouped differently."""
         w = next(self.parameters())
         out = []
         with torch.inference_mode():
@@ -155,8 +159,13 @@ class MotifCNN(nn.Module):
                 # Padded to a few shapes (the CPU's convolution library keeps a primitive, tens
                 # of MB, for every shape it sees): empty rows, and columns past each window's end
                 # that every layer sees as zeros, as it would with the window alone.
-                length = bucket(max(map(len, batch)), LENGTH_STEP)
+                longest = max(map(len, batch))
+                if fixed is not None and longest > fixed:
+                    raise ValueError(f"a window of {longest} nt is longer than fixed={fixed}")
+                length = bucket(fixed if fixed is not None else longest, LENGTH_STEP)
                 rows = 1 << (n - 1).bit_length() if n <= ROW_STEP else bucket(n, ROW_STEP)
+                if fixed is not None:
+                    rows = batch_size
                 batch += [""] * (min(rows, max(batch_size, n)) - n)
                 x = one_hot(batch, length).to(w.device, w.dtype)
                 lengths = None  # (the empty rows are thrown away: they need no mask)
