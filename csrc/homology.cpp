@@ -5,8 +5,8 @@
 #include <atomic>
 #include <cstring>
 #include <mutex>
-#include <thread>
 #include <stdexcept>
+#include <thread>
 
 namespace rnaernie {
 

@@ -90,8 +90,8 @@ __all__ = [
 CHUNK_NT = 100_000  # nt of window starts per chunk (a 1-Mb chunk runs the CNN 1.6x slower per nt)
 SCAN_CHUNKS = 16  # chunks scanned together (Detector.scan_many)
 CNN_LENGTH_STEP = 4096  # the CNN scans a chunk padded to a multiple of this
-CNN_ROWS = 128  # windows per CNN batch of the fused scorer (on a CPU: 25 us per window in bfloat16
-# against 40 at 64 and 140 at 4, the batches of one chunk of a short record)
+CNN_ROWS = 128  # windows per CNN batch of the fused scorer (bfloat16 on a 2-core CPU: 25 us per
+# window, against 40 at 64 rows and 140 at 4, the batch of one chunk of a short record)
 MAX_RATE = 100.0  # background windows per Mb at the calibration floor (lower scores: no hits)
 MIN_FAMILY_WINDOWS = 200  # background windows a family needs for a curve of its own
 KMER_BLOCK = 4096  # windows per k-mer spectrum matrix (4096 × 1364 floats: 22 MB)
@@ -149,14 +149,19 @@ def iter_spans(length: int, window: int, stride: int) -> Iterator[tuple[int, int
 class Chunk:
     """The windows ``spans`` (record coordinates) of record ``id``; ``seq`` is the record from
     ``offset`` to the last window's end. ``length``: the whole record's length; ``window``: the
-    scan's window (no span is longer)."""
+    scan's window (no span is longer; 0: the longest span)."""
 
     id: str
     offset: int
     seq: str
     spans: tuple[tuple[int, int], ...]
     length: int
-    window: int
+    window: int = 0
+
+    @property
+    def width(self) -> int:
+        """The longest a window of the scan may be: ``window``, or the longest span."""
+        return self.window or max((b - a for a, b in self.spans), default=1)
 
 
 def chunks(
@@ -449,7 +454,7 @@ class Detector:
         parts = self._homology_logits(views)
         if self.scorer == "fused":  # the aligned windows of all chunks in batches of one shape:
             seqs = [x for p in parts for x in p[4]]  # the same numbers however chunks are grouped
-            window = max((c.window for c in chunks), default=1)
+            window = max((c.width for c in chunks), default=1)
             odds = cnn_log_odds(self.cnn, seqs, self.cnn_weight, fixed=window)
             at = 0
             for z, _, _, rows, s in parts:
