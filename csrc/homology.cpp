@@ -247,7 +247,11 @@ HomologyIndex::HomologyIndex(const std::vector<std::string>& refs, const std::ve
   for (uint32_t c = 0; c < size; ++c)
     if (count[c] > static_cast<uint32_t>(max_occurrences)) count[c] = 0;  // too frequent: not a seed
   offsets_.assign(size + 1, 0);
-  for (uint32_t c = 0; c < size; ++c) offsets_[c + 1] = offsets_[c] + count[c];
+  present_.assign((size + 63) / 64, 0);
+  for (uint32_t c = 0; c < size; ++c) {
+    offsets_[c + 1] = offsets_[c] + count[c];
+    if (count[c]) present_[c >> 6] |= uint64_t{1} << (c & 63);
+  }
   occ_.resize(offsets_[size]);
   std::vector<uint32_t> fill(offsets_.begin(), offsets_.end() - 1);
   for (size_t r = 0; r < refs_.size(); ++r)
@@ -487,6 +491,7 @@ WindowAlignments HomologyIndex::align_windows(const std::string& seq, const std:
       const int64_t qp = p + 1 - span_;
       if (sc.first_w[qp - lo] > sc.last_w[qp - lo]) continue;  // in no window
       const uint32_t code = seed_code(word);
+      if (!(present_[code >> 6] >> (code & 63) & 1)) continue;
       for (uint32_t o = offsets_[code]; o < offsets_[code + 1]; ++o) {
         const Occurrence& h = occ_[o];
         if (packable)  // ref, diag + span, qp - lo: each fits its field

@@ -118,6 +118,8 @@ class HomologyIndex {
   int64_t longest_ref_ = 0;
   std::vector<std::vector<uint8_t>> xrefs_;  // refs_ with ambiguous codes 5 (extensions compare bytes)
   std::vector<int32_t> family_;
+  std::vector<uint64_t> present_;  // bit c: seed code c has occurrences (512 KB at k = 11: stays in
+                                  // cache, where the offsets do not, for a sparse library)
   std::vector<uint32_t> offsets_;  // 4^k + 1: occurrences of seed code c are occ_[offsets_[c], offsets_[c + 1])
   struct Occurrence {
     int32_t ref;

@@ -248,7 +248,7 @@ class RnaErnie:
         self.config = self.pretraining.config
         self._heads: dict[str, tuple[Any, list[str] | None]] = {}
         self._kmer_heads: dict[str, KmerClassifier | None] = {}
-        self._detectors: dict[str | None, Detector] = {}
+        self._detectors: dict[tuple, Detector] = {}
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
@@ -625,14 +625,18 @@ class RnaErnie:
 
     # -- screening
 
-    def detector(self, scorer: str | None = None) -> Detector:
-        """The screening detector (``heads/screen``; see :mod:`rnaernie.screen`), loaded once."""
+    def detector(self, scorer: str | None = None,
+                 families: Sequence[str] | str | None = None) -> Detector:  # fmt: skip
+        """The screening detector (``heads/screen``; see :mod:`rnaernie.screen`) with that
+        scorer, searching ``families`` (default: all), loaded once."""
+        key = (scorer, None if families is None else
+               families if isinstance(families, str) else tuple(families))  # fmt: skip
         with self._lock:
-            if scorer not in self._detectors:
-                det = Detector.from_model(self, scorer=scorer)
+            if key not in self._detectors:
+                det = Detector.from_model(self, scorer=scorer, families=families)
                 det.model = self._with_backend(det.model)
-                self._detectors[scorer] = det
-            return self._detectors[scorer]
+                self._detectors[key] = det
+            return self._detectors[key]
 
     def screen(
         self,
@@ -644,6 +648,7 @@ class RnaErnie:
         strands: str = "both",
         megabases: float | None = None,
         scorer: str | None = None,
+        families: Sequence[str] | str | None = None,
         batch_tokens: int = 8192,
         ids: Sequence[str] | None = None,
     ) -> list[Locus]:
@@ -652,11 +657,12 @@ class RnaErnie:
         ``megabases`` searched for the E-values defaults to the input's length × 2 (both strands).
         ``scorer``: ``"fused"`` (the default: alignment to the detector's library of family
         members + the scanning CNN), ``"homology"``, ``"cnn"``, ``"model"`` or ``"kmer"``
-        (:data:`rnaernie.screen.SCORERS`).
+        (:data:`rnaernie.screen.SCORERS`). ``families``: search only these (names as
+        :meth:`classify` gives them, e.g. ``["tRNA"]``), as ``cmsearch`` with their models would.
         """
         _positive("batch_tokens", batch_tokens)
         names, seqs = as_records(seqs, ids)
-        return detect(self.detector(scorer), [Record(n, s) for n, s in zip(names, seqs)],
+        return detect(self.detector(scorer, families), [Record(n, s) for n, s in zip(names, seqs)],
                       evalue=evalue, window=window, stride=stride, strands=strands,
                       batch_tokens=batch_tokens, megabases=megabases)  # fmt: skip
 

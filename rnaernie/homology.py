@@ -203,6 +203,12 @@ class Library:
             raise ValueError(f"{path}: the homology library is empty")
         return cls(seqs, fams, labels, settings, names)
 
+    def subset(self, families: Sequence[int]) -> Library:
+        """The members of ``families`` (indices into ``labels``) alone, indexed anew."""
+        keep = np.flatnonzero(np.isin(self.families, np.asarray(families, dtype=np.int64)))
+        return Library([self.seqs[i] for i in keep], self.families[keep], self.labels,
+                       self.settings, [self.names[i] for i in keep])  # fmt: skip
+
     def write(self, path: str | os.PathLike[str]) -> None:
         """gzip FASTA, ``>name family`` (the same bytes for the same library; written to
         ``path.tmp`` and renamed)."""
@@ -227,13 +233,16 @@ class Library:
             max_candidates=s.max_candidates, pad=s.pad, threads=threads,
         )  # fmt: skip
         out = []
+        family_of = np.append(self.families, -1)  # ref -1 (none): family -1, length 0
+        length_of = np.append(self.lengths, 0)
         for r in rs:
             best = r["best"].astype(np.int64)
             ref = best[:, 1]
-            hit = ref >= 0
-            family = np.where(hit, self.families[np.maximum(ref, 0)], -1)
-            rlen = np.where(hit, self.lengths[np.maximum(ref, 0)], 0)
+            rlen = length_of[ref]
             envelope = np.stack([best[:, 2] - best[:, 4], best[:, 3] + rlen - best[:, 5]], 1)
-            out.append(WindowAlignments(r["family_score"].astype(np.float64), family, envelope,
-                                        best[:, 2:4], ref, r["candidates"]))  # fmt: skip
+            # a column per label (the index counts families up to its members' highest)
+            scores = np.zeros((len(best), len(self.labels)))
+            scores[:, : r["family_score"].shape[1]] = r["family_score"]
+            out.append(WindowAlignments(scores, family_of[ref], envelope, best[:, 2:4], ref,
+                                        r["candidates"]))  # fmt: skip
         return out

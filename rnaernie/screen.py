@@ -81,6 +81,7 @@ __all__ = [
     "homology_log_odds",
     "loci",
     "locus_sequences",
+    "searched_families",
     "searched_megabases",
     "update_screen_config",
     "window_spans",
@@ -326,6 +327,20 @@ def log_odds(z: np.ndarray, probs: bool = False) -> tuple[np.ndarray, np.ndarray
     return best, (z[np.arange(len(z)), best] - z[:, -1]) / LN2
 
 
+def searched_families(families: Sequence[str], chosen: Sequence[str] | str | None) -> np.ndarray:
+    """Which of a detector's ``families`` a search covers (bool array): ``chosen`` (names as
+    ``classify`` spells them, a list or one comma-separated string), or all of them."""
+    if chosen is None:
+        return np.ones(len(families), dtype=bool)
+    names = [x.strip() for x in chosen.split(",")] if isinstance(chosen, str) else list(chosen)
+    names = [x for x in names if x]
+    bad = sorted({x for x in names if x not in families})
+    if bad or not names:
+        raise ValueError(f"families: {'unknown ' + ', '.join(map(repr, bad)) if bad else 'none given'}; "
+                         f"the detector's are {', '.join(families)}")  # fmt: skip
+    return np.array([f in names for f in families])
+
+
 def _softmax(z: np.ndarray) -> np.ndarray:
     e = np.exp(z - z.max(1, keepdims=True))
     return e / e.sum(1, keepdims=True)
@@ -341,11 +356,15 @@ class Detector:
     that align to the library by the alignment's bits plus the CNN's log-odds; ``"homology"`` by
     the alignment alone; ``"cnn"`` every window by the CNN's log-odds; ``"model"`` by the head's,
     on the windows whose CNN log-odds pass the filter threshold; ``"kmer"``: the k-mer classifier
-    on every window (the baseline detector). Each scorer has its own calibration."""
+    on every window (the baseline detector). Each scorer has its own calibration.
+
+    ``families`` (default: all of the detector's) restricts the search to those families, as
+    ``cmsearch`` with their models would: only their library members are searched and only they
+    compete for a window (each family's E-values come from its own calibration curve)."""
 
     def __init__(self, path: str | Path, *, device: str | torch.device = "cpu",
                  dtype: torch.dtype = torch.float32, int8: bool = False,
-                 scorer: str | None = None) -> None:  # fmt: skip
+                 scorer: str | None = None, families: Sequence[str] | None = None) -> None:  # fmt: skip
         if scorer is not None and scorer not in SCORERS:
             raise ValueError(f"scorer must be one of {', '.join(SCORERS)}, got {scorer!r}")
         self.path = Path(path)
@@ -374,6 +393,7 @@ class Detector:
         if self.scorer not in SCORERS:
             raise ValueError(f"{where}: unknown scorer {self.scorer!r}")
         self.families = self.labels[:-1]
+        self.searched = searched_families(self.families, families)
         key = calibration_key(self.scorer)
         self.calibration = Calibration.from_dict(cfg[key], where) if key in cfg else None
         self.kmer = KmerClassifier.load(self.path)
@@ -399,20 +419,25 @@ class Detector:
             except (KeyError, TypeError) as e:
                 raise ValueError(f"{where}: bad homology settings ({e!r} missing or bad)") from None
             self.homology = Library.read(library, self.families, settings)
+            if not self.searched.all():
+                self.homology = self.homology.subset(np.flatnonzero(self.searched))
         elif self.scorer in HOMOLOGY_SCORERS:
             raise ValueError(f"{where}: the {self.scorer} scorer needs a homology library "
                              "(add one with `rnaernie finetune screen --library-only`)")  # fmt: skip
         self.tokenizer = Tokenizer()
 
     @classmethod
-    def from_model(cls, model: Any, scorer: str | None = None) -> Detector:
+    def from_model(cls, model: Any, scorer: str | None = None,
+                   families: Sequence[str] | None = None) -> Detector:  # fmt: skip
         """The detector of an :class:`rnaernie.api.RnaErnie` (its ``heads/screen``)."""
         d = model.path / "heads" / "screen"
         if not (d / "model.safetensors").is_file():
             raise ValueError(f"the model at {str(model.path)!r} has no screen head (expected "
                              f"{d / 'model.safetensors'})")  # fmt: skip
         int8 = model.int8 and getattr(model, "backend", "torch") == "torch"  # onnx: int8 in ORT
-        return cls(d, device=model.device, dtype=model.dtype, int8=int8, scorer=scorer)
+        return cls(
+            d, device=model.device, dtype=model.dtype, int8=int8, scorer=scorer, families=families
+        )
 
     def cnn_windows(self, seq: str, starts: np.ndarray, width: int) -> np.ndarray:
         """(N, C) CNN window logits (background last) of the windows ``seq[s : s + width]``: the
@@ -462,10 +487,9 @@ class Detector:
                 at += len(s)
         out = []
         for v, (z, envelope, passed, _, _) in zip(views, parts):
-            fam, bits = log_odds(z)
+            fam, bits = self._log_odds(z)
             bits[~passed] = -np.inf
-            prob = _softmax(z)[np.arange(len(z)), fam]
-            out.append((self._hits(v, fam, bits, prob, passed, floor, envelope), int(passed.sum())))
+            out.append((self._hits(v, fam, bits, z, passed, floor, envelope), int(passed.sum())))
         return out
 
     def _scan_windows(self, v: _Strands, batch_tokens: int, floor: float,
@@ -478,7 +502,7 @@ class Detector:
                                                             replace_invalid=True)
                                 for a in range(0, len(seqs), KMER_BLOCK)]
                                or [np.zeros((0, len(self.labels)))])  # fmt: skip
-            fam, bits = log_odds(z)
+            fam, bits = self._log_odds(z)
             passed = np.ones(len(z), dtype=bool)
             n_pass = len(z)
         else:
@@ -487,12 +511,11 @@ class Detector:
                 for w in np.unique(v.widths):  # one width, but for a record shorter than the window
                     sel = np.flatnonzero(v.widths == w)
                     z[k * n + sel] = self.cnn_windows(v.seq[st], v.starts[st][sel], int(w))
-            fam, bits = log_odds(z)
+            fam, bits = self._log_odds(z)
             passed = bits >= self.threshold
             n_pass = int(passed.sum())
             if not filtered and self.scorer == "cnn":
                 passed = np.ones(len(z), dtype=bool)
-        prob = _softmax(z)[np.arange(len(z)), fam]
         if self.scorer == "model":
             idx = np.flatnonzero(passed)
             bits = np.full(len(z), -np.inf)
@@ -500,19 +523,34 @@ class Detector:
                 p = classifier_probs(self.model, [v.window(i) for i in idx],
                                      tokenizer=self.tokenizer, batch_tokens=batch_tokens,
                                      replace_invalid=True)  # fmt: skip
-                f, b = log_odds(p, probs=True)
+                f, b = self._log_odds(p, probs=True)
                 fam[idx], bits[idx] = f, b
+                prob = _softmax(z)[np.arange(len(z)), fam]
                 prob[idx] = np.clip(p, 1e-30, None)[np.arange(len(idx)), f]
-        return self._hits(v, fam, bits, prob, passed, floor), n_pass
+                return self._hits(v, fam, bits, z, passed, floor, prob=prob), n_pass
+        return self._hits(v, fam, bits, z, passed, floor), n_pass
 
-    def _hits(self, v: _Strands, fam: np.ndarray, bits: np.ndarray, prob: np.ndarray,
-              passed: np.ndarray, floor: float,
-              envelope: np.ndarray | None = None) -> list[WindowHit]:  # fmt: skip
-        """The windows that passed and score ≥ ``floor``, as hits; with ``envelope`` (homology
-        scorers), each spans the aligned family member's extent where that is the hit's family."""
+    def _log_odds(self, z: np.ndarray, probs: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """:func:`log_odds` over the families searched; ``z`` (logits) is masked in place, so
+        that the family probabilities are among them and background."""
+        if probs:
+            z = np.log(np.clip(np.asarray(z, dtype=np.float64), 1e-30, None))
+        if not self.searched.all():
+            z[:, :-1][:, ~self.searched] = -np.inf
+        return log_odds(z)
+
+    def _hits(self, v: _Strands, fam: np.ndarray, bits: np.ndarray, z: np.ndarray,
+              passed: np.ndarray, floor: float, envelope: np.ndarray | None = None,
+              prob: np.ndarray | None = None) -> list[WindowHit]:  # fmt: skip
+        """The windows that passed and score ≥ ``floor``, as hits (the family's probability:
+        ``prob``, or the softmax of the logits ``z``); with ``envelope`` (homology scorers), each
+        spans the aligned family member's extent where that is the hit's family."""
         chunk, order, n = v.chunk, v.order, v.n
         keep = np.flatnonzero(passed & (bits >= floor))
-        spans_of = np.array(chunk.spans * len(order), dtype=np.int64).reshape(-1, 2)
+        if prob is None:
+            prob = np.zeros(len(z))
+            prob[keep] = _softmax(z[keep])[np.arange(len(keep)), fam[keep]]
+        spans_of = np.tile(v.spans, (len(order), 1))
         member = [""] * len(spans_of)
         if envelope is not None:
             own = envelope[:, 2] == fam
@@ -566,14 +604,14 @@ class Detector:
 
 class _Strands:
     """A chunk's windows on the strands searched: ``order`` ("+", "-" or both), ``n`` windows per
-    strand, their ``widths``, each strand's sequence ``seq`` (5'→3') and window ``starts`` on it;
+    strand, their ``spans`` (n, 2) and ``widths``, each strand's sequence ``seq`` (5'→3') and window ``starts`` on it;
     row ``i`` of a scan is window ``i % n`` on strand ``order[i // n]``."""
 
     def __init__(self, chunk: Chunk, strands: str) -> None:
         self.chunk = chunk
         self.order = [st for st in ("+", "-") if strands in ("both", st)]
         self.n = len(chunk.spans)
-        spans = np.array(chunk.spans, dtype=np.int64).reshape(-1, 2)
+        self.spans = spans = np.array(chunk.spans, dtype=np.int64).reshape(-1, 2)
         self.widths = spans[:, 1] - spans[:, 0]
         end = chunk.offset + len(chunk.seq)
         self.seq = {

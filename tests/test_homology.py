@@ -225,6 +225,25 @@ def test_envelope_and_windows_of_a_planted_member():
     assert a.candidates[2] == 0 or a.scores[2].max() < 40  # pure background
 
 
+def test_library_subset_scores_a_column_per_label():
+    """A library of some families (``subset``: the screen's search of chosen families) scores
+    every label in its own column, zeros for the families it lacks, and an empty one aligns
+    nothing."""
+    rng = np.random.default_rng(5)
+    refs = ["".join(rng.choice(list("ACGU"), 60)) for _ in range(3)]
+    lib = Library(refs, [0, 1, 2], ["a", "b", "c"], HomologySettings(k=8, ungapped=10))
+    window = "UUUU" + refs[0] + "UUUU"
+    full = lib.align(window, [0], len(window))
+    only_a = lib.subset([0])
+    assert only_a.seqs == [refs[0]] and only_a.names == ["m0"]
+    a = only_a.align(window, [0], len(window))
+    assert a.scores.shape == (1, 3) and a.scores[0, 0] == full.scores[0, 0] > 0
+    assert a.scores[0, 1:].tolist() == [0, 0] and a.family.tolist() == [0]
+    none = lib.subset([1]).subset([0])
+    e = none.align(window, [0], len(window))
+    assert e.scores.tolist() == [[0, 0, 0]] and e.family.tolist() == [-1] and not e.aligned.any()
+
+
 def test_bits_per_score_matches_blast():
     # BLAST's ungapped Karlin-Altschul lambda (nats) for reward/penalty 1/-3; for 1/-1 it
     # solves e^l/4 + 3e^-l/4 = 1 exactly: l = ln 3

@@ -10,6 +10,7 @@ import json
 import os
 import subprocess
 import sys
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -260,6 +261,37 @@ def test_homology_scorers_find_library_members_with_their_extent(model, scorer):
     assert detect(det, [Record("chr", bg)], evalue=0.01) == []
 
 
+@pytest.mark.parametrize("scorer", ["fused", "cnn", "kmer"])
+def test_a_search_for_some_families_finds_just_theirs(model, scorer):
+    """``families`` searches those alone, as cmsearch with their models: the loci of a searched
+    family are the full search's (same score and E-value: each family has its own curve; the
+    family's probability is among the searched families and background, no lower), the others'
+    are gone, and the library holds only the searched families' members."""
+    import rnaernie
+
+    m = rnaernie.load(model, dtype="float32")
+    bg = _genome(5)
+    g = _planted(bg, (700, SCREEN_MEMBERS[0]), (1500, "G" * 40), (2200, "C" * 40),
+                 (2600, reverse_complement(SCREEN_MEMBERS[3])))  # fmt: skip
+    every = m.screen([("chr", g)], scorer=scorer)
+    assert {x.family for x in every} == {"Gfam", "Cfam"}
+    for fams in (["Gfam"], "Cfam", ["Cfam", "Gfam"]):
+        det = m.detector(scorer, fams)
+        some = m.screen([("chr", g)], scorer=scorer, families=fams)
+        wanted = {fams} if isinstance(fams, str) else set(fams)
+        same = [x for x in every if x.family in wanted]
+        assert [replace(x, probability=0) for x in some] == [
+            replace(x, probability=0) for x in same
+        ]
+        assert all(a.probability >= b.probability for a, b in zip(some, same))
+        if det.homology is not None:
+            assert {det.labels[f] for f in det.homology.families} == wanted
+    with pytest.raises(ValueError, match="unknown 'tRNA'; the detector's are Gfam, Cfam"):
+        m.screen([("chr", g)], families=["tRNA"])
+    with pytest.raises(ValueError, match="families: none given"):
+        m.screen([("chr", g)], families=" , ")
+
+
 def test_fused_scorer_in_bfloat16(model):
     """A bfloat16 detector runs its CNN in bfloat16 too, and finds the float32 detector's loci,
     with scores within a fraction of a bit."""
@@ -389,6 +421,7 @@ def test_screen_command_fused_scorer_sharded_and_gff3(model, tmp_path):
         (["--window", "10"], "shorter than the detector's minimum of 20 nt"),
         (["--window", "30", "--stride", "40"], "--stride 40 is larger than --window 30"),
         (["--window", "600"], "longer than the model reads at once"),
+        (["--families", "Gfam,tRNA"], "families: unknown 'tRNA'; the detector's are Gfam, Cfam"),
     ],
 )
 def test_screen_bad_options(model, tmp_path, capsys, extra, message):

@@ -199,7 +199,7 @@ def cmd_screen(args: argparse.Namespace) -> int:
         raise ValueError(f"screen output must end in {', '.join(FORMATS)}, got {out!r}")
     _check_output(args)
     m = load_model(args)
-    det = Detector.from_model(m, scorer=args.scorer)
+    det = Detector.from_model(m, scorer=args.scorer, families=args.families)
     if det.calibration is None:
         raise ValueError(f"{det.path}: the detector is not calibrated "
                          "(rnaernie finetune screen --calibrate-only)")  # fmt: skip
@@ -497,6 +497,10 @@ def add_parsers(sub: Any) -> None:
                    "alone; cnn: the scanning CNN; model: the detector head on the windows the CNN "
                    "lets through; kmer: the k-mer classifier (the baseline); default: the "
                    "detector's (fused when it has a library)")  # fmt: skip
+    p.add_argument("--families", default=None,
+                   help="search only these families, comma-separated, as classify names them "
+                   "(e.g. tRNA,miRNA; default: all of the detector's); each keeps its own E-values, "
+                   "as cmsearch with those models")  # fmt: skip
     p.add_argument("--chunk-nt", type=positive_int, default=CHUNK_NT,
                    help="nt of window starts per chunk of a long record (the unit of sharding)")  # fmt: skip
     p.add_argument("--megabases", type=positive_float, default=None,
