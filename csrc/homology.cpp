@@ -26,33 +26,28 @@ std::vector<uint8_t> dust_mask(const uint8_t* s, int64_t n, int window, double t
   if (window < 4) throw std::invalid_argument("the DUST window must be at least 4 nt");
   const int64_t w = std::min<int64_t>(window, n);
   const double denom = static_cast<double>(w - 2 - 1);
-  auto triplet = [&](int64_t p) -> int {  // -1 where a code is ambiguous
-    if (s[p] > 3 || s[p + 1] > 3 || s[p + 2] > 3) return -1;
-    return s[p] * 16 + s[p + 1] * 4 + s[p + 2];
-  };
+  if (denom <= 0) return mask;
+  // the least triplet sum whose score sum / denom exceeds the threshold (the same comparison in
+  // doubles, done once: scores grow with the sum)
+  int64_t least = std::max<int64_t>(0, static_cast<int64_t>(threshold * denom) - 2);
+  while (!(static_cast<double>(least) / denom > threshold)) ++least;
+  std::vector<int8_t> trip(static_cast<size_t>(n - 2));  // triplet codes; -1 where one is ambiguous
+  for (int64_t p = 0; p + 2 < n; ++p)
+    trip[p] = (s[p] > 3 || s[p + 1] > 3 || s[p + 2] > 3) ? int8_t{-1}
+                                                         : static_cast<int8_t>(s[p] * 16 + s[p + 1] * 4 + s[p + 2]);
   int counts[64] = {0};
   int64_t sum = 0;  // sum_t c_t (c_t - 1) / 2
-  auto add = [&](int64_t p) {
-    const int t = triplet(p);
-    if (t >= 0) sum += counts[t]++;
-  };
-  auto remove = [&](int64_t p) {
-    const int t = triplet(p);
-    if (t >= 0) sum -= --counts[t];
-  };
-  std::vector<int32_t> diff(static_cast<size_t>(n) + 1, 0);
-  for (int64_t p = 0; p + 3 <= w; ++p) add(p);
-  for (int64_t a = 0;; ++a) {  // the stretch [a, a + w)
-    if (denom > 0 && static_cast<double>(sum) / denom > threshold) {
-      ++diff[a];
-      --diff[a + w];
+  for (int64_t p = 0; p + 3 <= w; ++p)
+    if (trip[p] >= 0) sum += counts[trip[p]]++;
+  for (int64_t a = 0, filled = 0;; ++a) {  // the stretch [a, a + w); mask[.. filled) is set
+    if (sum >= least) {
+      for (int64_t p = std::max(a, filled); p < a + w; ++p) mask[p] = 1;
+      filled = a + w;
     }
     if (a + w >= n) break;
-    remove(a);
-    add(a + w - 2);
+    if (trip[a] >= 0) sum -= --counts[trip[a]];
+    if (trip[a + w - 2] >= 0) sum += counts[trip[a + w - 2]]++;
   }
-  int32_t run = 0;
-  for (int64_t p = 0; p < n; ++p) mask[p] = (run += diff[p]) > 0;
   return mask;
 }
 

@@ -95,6 +95,7 @@ class HomologyIndex {
   // the seed's code at the last of span_ positions packed 2 bits each in a word (the last position
   // lowest): its runs of ones, each (shift, mask), the last run first
   uint32_t seed_code(uint64_t word) const {
+    if (runs_.size() == 1) return static_cast<uint32_t>(word & runs_[0].mask);  // an exact k-mer
     uint32_t code = 0;
     int at = 0;
     for (const auto& r : runs_) {

@@ -47,7 +47,7 @@ import json
 import math
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from itertools import islice
+from itertools import chain, islice
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -133,14 +133,10 @@ def iter_spans(length: int, window: int, stride: int) -> Iterator[tuple[int, int
     if stride > window:
         raise ValueError(f"a stride ({stride}) larger than the window ({window}) leaves gaps")
     if length <= window:
-        if length > 0:
-            yield (0, length)
-        return
-    last = 0
-    for last in range(0, length - window + 1, stride):
-        yield (last, last + window)
-    if last + window < length:
-        yield (length - window, length)
+        return iter([(0, length)] if length > 0 else [])
+    last = (length - window) // stride * stride
+    tail = [(length - window, length)] if last + window < length else []
+    return chain(zip(range(0, last + 1, stride), range(window, last + window + 1, stride)), tail)
 
 
 # ----------------------------------------------------------------------------- chunks
@@ -611,11 +607,13 @@ class _Strands:
         self.chunk = chunk
         self.order = [st for st in ("+", "-") if strands in ("both", st)]
         self.n = len(chunk.spans)
-        self.spans = spans = np.array(chunk.spans, dtype=np.int64).reshape(-1, 2)
+        self.spans = spans = np.fromiter(chain.from_iterable(chunk.spans), dtype=np.int64,
+                                         count=2 * self.n).reshape(-1, 2)  # fmt: skip
         self.widths = spans[:, 1] - spans[:, 0]
         end = chunk.offset + len(chunk.seq)
         self.seq = {
-            st: chunk.seq if st == "+" else reverse_complement(chunk.seq) for st in self.order
+            st: chunk.seq if st == "+" else reverse_complement(chunk.seq, normalised=True)
+            for st in self.order
         }
         self.starts = {"+": spans[:, 0] - chunk.offset, "-": end - spans[:, 1]}
 

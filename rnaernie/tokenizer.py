@@ -33,10 +33,13 @@ def normalise(seq: str) -> str:
     return "".join(seq.split()).translate(_NORMALISE).upper()
 
 
-def reverse_complement(seq: str) -> str:
-    """RNA reverse complement (``T`` read as ``U``; other letters become ``N``)."""
+def reverse_complement(seq: str, *, normalised: bool = False) -> str:
+    """RNA reverse complement (``T`` read as ``U``; other letters become ``N``). ``normalised``:
+    ``seq`` is already :func:`normalise` d (skips doing it again)."""
+    if not normalised:
+        seq = normalise(seq)
     # one byte per letter (a non-ASCII letter becomes "?", then N)
-    return normalise(seq).encode("ascii", "replace").translate(_COMPLEMENT)[::-1].decode("ascii")
+    return seq.encode("ascii", "replace").translate(_COMPLEMENT)[::-1].decode("ascii")
 
 
 @dataclass(frozen=True)
