@@ -1,6 +1,6 @@
 // Homology search of genome windows against a library of family members (the screening
-// detector's references): seeds (exact k-mers, or spaced seeds), then Smith–Waterman–Gotoh local alignment of the
-// window against the references that the seeds point to, as BLASTN does.
+// detector's references): seeds (exact k-mers, or spaced seeds), then Smith–Waterman–Gotoh local
+// alignment of the window against the references that the seeds point to, as BLASTN does.
 #pragma once
 
 #include <cstdint>

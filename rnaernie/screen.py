@@ -360,7 +360,8 @@ class Detector:
 
     def __init__(self, path: str | Path, *, device: str | torch.device = "cpu",
                  dtype: torch.dtype = torch.float32, int8: bool = False,
-                 scorer: str | None = None, families: Sequence[str] | None = None) -> None:  # fmt: skip
+                 scorer: str | None = None,
+                 families: Sequence[str] | str | None = None) -> None:  # fmt: skip
         if scorer is not None and scorer not in SCORERS:
             raise ValueError(f"scorer must be one of {', '.join(SCORERS)}, got {scorer!r}")
         self.path = Path(path)
@@ -424,7 +425,7 @@ class Detector:
 
     @classmethod
     def from_model(cls, model: Any, scorer: str | None = None,
-                   families: Sequence[str] | None = None) -> Detector:  # fmt: skip
+                   families: Sequence[str] | str | None = None) -> Detector:  # fmt: skip
         """The detector of an :class:`rnaernie.api.RnaErnie` (its ``heads/screen``)."""
         d = model.path / "heads" / "screen"
         if not (d / "model.safetensors").is_file():
