@@ -38,8 +38,9 @@ __all__ = ["HomologySettings", "Library", "WindowAlignments", "bits_per_score", 
 class HomologySettings:
     """Seeds of ``k`` nt, or of the spaced ``seed`` pattern when given ('1' where the bases must
     match, '0' where they need not, as PatternHunter has it; ``k`` = its ones): seeds found more
-    than ``max_occurrences`` times in the library are not seeds; a seed is extended without gaps until its score falls ``xdrop`` below its best; the
-    ``max_candidates`` references whose extension scores at least ``ungapped`` are aligned with
+    than ``max_occurrences`` times in the library are not seeds; a seed is extended without gaps
+    until its score falls ``xdrop`` below its best; the ``max_candidates`` references whose
+    extension scores at least ``ungapped`` are aligned with
     gaps (match/mismatch/gap_open/gap_extend: a gap of g nt costs gap_open + g·gap_extend) to the
     reference around that diagonal, ``pad`` nt each side. Low-complexity stretches (simple
     repeats: DUST score above ``dust`` over ``dust_window`` nt, :func:`dust_mask`) of the library

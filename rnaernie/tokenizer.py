@@ -35,7 +35,7 @@ def normalise(seq: str) -> str:
 
 def reverse_complement(seq: str, *, normalised: bool = False) -> str:
     """RNA reverse complement (``T`` read as ``U``; other letters become ``N``). ``normalised``:
-    ``seq`` is already :func:`normalise` d (skips doing it again)."""
+    ``seq`` has been through :func:`normalise` already (it is not done again)."""
     if not normalised:
         seq = normalise(seq)
     # one byte per letter (a non-ASCII letter becomes "?", then N)
