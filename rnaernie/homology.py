@@ -40,9 +40,9 @@ class HomologySettings:
     match, '0' where they need not, as PatternHunter has it; ``k`` = its ones): seeds found more
     than ``max_occurrences`` times in the library are not seeds; a seed is extended without gaps
     until its score falls ``xdrop`` below its best; the ``max_candidates`` references whose
-    extension scores at least ``ungapped`` are aligned with
-    gaps (match/mismatch/gap_open/gap_extend: a gap of g nt costs gap_open + g·gap_extend) to the
-    reference around that diagonal, ``pad`` nt each side. Low-complexity stretches (simple
+    extension scores at least ``ungapped`` are aligned with gaps (match/mismatch/gap_open/
+    gap_extend: a gap of g nt costs gap_open + g·gap_extend) to the reference around that
+    diagonal, ``pad`` nt each side. Low-complexity stretches (simple
     repeats: DUST score above ``dust`` over ``dust_window`` nt, :func:`dust_mask`) of the library
     and of the searched sequence give no seeds, as BLASTN's DUST filter has it; ``dust`` 0: off."""
 
