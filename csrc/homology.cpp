@@ -293,6 +293,14 @@ std::array<Block8, 256> block_table(int match, int mismatch) {
   return t;
 }
 
+inline void prefetch(const void* p) {
+#if defined(__GNUC__) || defined(__clang__)
+  __builtin_prefetch(p);
+#else
+  (void)p;
+#endif
+}
+
 inline uint32_t reverse8(uint32_t b) {
   b = ((b & 0xF0u) >> 4) | ((b & 0x0Fu) << 4);
   b = ((b & 0xCCu) >> 2) | ((b & 0x33u) << 2);
@@ -442,7 +450,7 @@ WindowAlignments HomologyIndex::align_windows(const std::string& seq, const std:
   };
   struct Scratch {
     std::vector<int32_t> first_w, last_w;
-    std::vector<uint64_t> keys, sorted;
+    std::vector<uint64_t> seeds, keys, sorted;
     std::vector<uint32_t> bucket;
     std::vector<Hit> hits;
     std::vector<int64_t> diag, reach, stamp;
@@ -462,6 +470,7 @@ WindowAlignments HomologyIndex::align_windows(const std::string& seq, const std:
     for (int64_t w = wb; w < we; ++w) hi = std::max(hi, wend[w]);
     const int64_t span = hi - lo, m = we - wb;
     if (span < span_) return;
+    if (span >= (int64_t{1} << 32)) throw std::invalid_argument("windows that span 4 Gnt or more at once");
     // windows holding a seed at p (p + span_ <= its end): [first_w, last_w] (none when first > last)
     sc.first_w.assign(static_cast<size_t>(span), 0);
     sc.last_w.assign(static_cast<size_t>(span), 0);
@@ -474,6 +483,7 @@ WindowAlignments HomologyIndex::align_windows(const std::string& seq, const std:
     const bool packable = span < (1 << 19) && longest_ref_ < (1 << 19) && refs_.size() < (size_t{1} << 24);
     sc.keys.clear();
     sc.hits.clear();
+    sc.seeds.clear();
     uint64_t word = 0;
     int valid = 0;
     for (int64_t p = lo; p < hi; ++p) {
@@ -487,6 +497,17 @@ WindowAlignments HomologyIndex::align_windows(const std::string& seq, const std:
       if (sc.first_w[qp - lo] > sc.last_w[qp - lo]) continue;  // in no window
       const uint32_t code = seed_code(word);
       if (!(present_[code >> 6] >> (code & 63) & 1)) continue;
+      sc.seeds.push_back(uint64_t(code) << 32 | uint64_t(qp - lo));
+    }
+    // the seeds' occurrences, the table entries of the seeds kAhead on already on their way
+    // (half the time of looking each up as it comes)
+    constexpr size_t kAhead = 8;
+    const size_t ns = sc.seeds.size();
+    for (size_t i = 0; i < ns; ++i) {
+      if (i + kAhead < ns) prefetch(&offsets_[sc.seeds[i + kAhead] >> 32]);
+      if (i + kAhead / 2 < ns) prefetch(&occ_[offsets_[sc.seeds[i + kAhead / 2] >> 32]]);
+      const uint32_t code = static_cast<uint32_t>(sc.seeds[i] >> 32);
+      const int64_t qp = lo + static_cast<int64_t>(sc.seeds[i] & 0xFFFFFFFFu);
       for (uint32_t o = offsets_[code]; o < offsets_[code + 1]; ++o) {
         const Occurrence& h = occ_[o];
         if (packable)  // ref, diag + span, qp - lo: each fits its field
