@@ -28,8 +28,18 @@ for _a, _b in zip(b"ACGU", b"UGCA"):
 _COMPLEMENT = bytes(_COMPLEMENT)
 
 
+# the same for ASCII text in one pass over bytes: upper-case, T -> U, the whitespace str.split()
+# drops deleted
+_NORMALISE_ASCII = bytes.maketrans(
+    bytes(range(97, 123)) + b"tT", bytes(range(65, 91)).replace(b"T", b"U") + b"UU"
+)
+_ASCII_SPACE = b" \t\n\r\x0b\x0c\x1c\x1d\x1e\x1f"
+
+
 def normalise(seq: str) -> str:
     """Upper-case, ``T``→``U``, whitespace removed (the tokenizer's normalisation)."""
+    if seq.isascii():
+        return seq.encode("ascii").translate(_NORMALISE_ASCII, _ASCII_SPACE).decode("ascii")
     return "".join(seq.split()).translate(_NORMALISE).upper()
 
 

@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rnaernie import vocab
-from rnaernie.tokenizer import Tokenizer
+from rnaernie.tokenizer import Tokenizer, normalise
 
 _REF = {**{c: vocab.NUC_OFFSET + i for i, c in enumerate("AUCG")}, "T": vocab.NUC_OFFSET + 1}
 
@@ -178,3 +178,13 @@ def test_encoding_spread_subsets_every_field():
     assert enc.spread(None) is enc
     with pytest.raises(ValueError, match="max_windows"):
         enc.spread(0)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.text(st.characters(max_codepoint=127), max_size=60)
+       | st.text("acgutnACGUTN \t\n\r\x0b\x0c\x1c\x1fé\u00a0\u2028", max_size=60))  # fmt: skip
+def test_normalise_letter_by_letter(seq):
+    """``normalise`` (one pass over bytes for ASCII text, str methods otherwise) is: whitespace
+    as ``str.split`` sees it dropped, then upper case with T read as U."""
+    want = "".join("U" if c.upper() == "T" else c.upper() for c in seq if not c.isspace())
+    assert normalise(seq) == want
