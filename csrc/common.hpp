@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <cstdint>
 #include <cstdlib>
 #include <exception>
@@ -136,6 +137,36 @@ void parallel_for(int64_t n, int threads, Fn&& fn) {
       }
     });
   }
+  for (auto& th : pool) th.join();
+  if (error) std::rethrow_exception(error);
+}
+
+// Runs fn(i) for every i in [0, n) on up to `threads` threads, each taking the next i as it
+// finishes one (for items of uneven cost: order them longest first). The first exception thrown
+// is rethrown in the caller; the items not yet started are skipped.
+template <class Fn>
+void parallel_each(int64_t n, int threads, Fn&& fn) {
+  threads = resolve_threads(threads, n);
+  if (threads <= 1 || n < 2) {
+    for (int64_t i = 0; i < n; ++i) fn(i);
+    return;
+  }
+  std::atomic<int64_t> next{0};
+  std::exception_ptr error;
+  std::mutex error_mutex;
+  std::vector<std::thread> pool;
+  for (int t = 0; t < threads; ++t)
+    pool.emplace_back([&] {
+      for (int64_t i; (i = next++) < n;) {
+        try {
+          fn(i);
+        } catch (...) {
+          std::lock_guard<std::mutex> lock(error_mutex);
+          if (!error) error = std::current_exception();
+          next = n;
+        }
+      }
+    });
   for (auto& th : pool) th.join();
   if (error) std::rethrow_exception(error);
 }

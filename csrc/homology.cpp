@@ -2,11 +2,8 @@
 
 #include <algorithm>
 #include <array>
-#include <atomic>
 #include <cstring>
-#include <mutex>
 #include <stdexcept>
-#include <thread>
 
 namespace rnaernie {
 
@@ -672,33 +669,13 @@ std::vector<WindowAlignments> HomologyIndex::align_batch(const std::vector<std::
     out[0] = align_windows(seqs[0], starts[0], widths[0], scoring, opt, threads);
     return out;
   }
-  threads = resolve_threads(threads, static_cast<int64_t>(n));
-  if (threads <= 1) {
-    for (size_t i = 0; i < n; ++i) out[i] = align_windows(seqs[i], starts[i], widths[i], scoring, opt, 1);
-    return out;
-  }
-  std::vector<size_t> order(n);
+  std::vector<size_t> order(n);  // the longest first
   for (size_t i = 0; i < n; ++i) order[i] = i;
   std::stable_sort(order.begin(), order.end(), [&](size_t x, size_t y) { return seqs[x].size() > seqs[y].size(); });
-  std::atomic<size_t> next{0};
-  std::exception_ptr error;
-  std::mutex error_mutex;
-  std::vector<std::thread> pool;
-  for (int t = 0; t < threads; ++t)
-    pool.emplace_back([&] {
-      for (size_t k; (k = next++) < n;) {
-        const size_t i = order[k];
-        try {
-          out[i] = align_windows(seqs[i], starts[i], widths[i], scoring, opt, 1);
-        } catch (...) {
-          std::lock_guard<std::mutex> lock(error_mutex);
-          if (!error) error = std::current_exception();
-          next = n;  // the others stop too
-        }
-      }
-    });
-  for (auto& th : pool) th.join();
-  if (error) std::rethrow_exception(error);
+  parallel_each(static_cast<int64_t>(n), threads, [&](int64_t k) {
+    const size_t i = order[k];
+    out[i] = align_windows(seqs[i], starts[i], widths[i], scoring, opt, 1);
+  });
   return out;
 }
 

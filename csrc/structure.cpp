@@ -23,12 +23,12 @@
 #include "structure.hpp"
 
 #include <algorithm>
-#include <atomic>
 #include <cmath>
 #include <exception>
 #include <limits>
 #include <stdexcept>
-#include <thread>
+
+#include "common.hpp"
 
 namespace rnaernie {
 namespace {
@@ -474,22 +474,9 @@ std::vector<DecodeResult> decode_batch(const std::vector<DecodeInput>& inputs,
       errors[k] = std::current_exception();
     }
   };
-  size_t threads = num_threads > 0 ? static_cast<size_t>(num_threads)
-                                   : std::max(1u, std::thread::hardware_concurrency());
-  threads = std::min(threads, n);
-  if (threads <= 1) {
-    for (size_t k = 0; k < n; ++k) run_one(k);
-  } else {
-    std::atomic<size_t> next{0};
-    std::vector<std::thread> pool;
-    pool.reserve(threads);
-    for (size_t t = 0; t < threads; ++t) {
-      pool.emplace_back([&] {
-        for (size_t k = next.fetch_add(1); k < n; k = next.fetch_add(1)) run_one(k);
-      });
-    }
-    for (auto& th : pool) th.join();
-  }
+  // (run_one keeps each item's error: every item runs, and the first failing index is reported)
+  parallel_each(static_cast<int64_t>(n), std::max(num_threads, 0),
+                [&](int64_t k) { run_one(static_cast<size_t>(k)); });
   for (size_t k = 0; k < n; ++k) {
     if (!errors[k]) continue;
     try {
