@@ -440,7 +440,7 @@ WindowAlignments HomologyIndex::align_windows(const std::string& seq, const std:
     int32_t ungapped, ref, diag;  // diag: in window coordinates (ref position - window position)
   };
   struct Hit {  // a seed: reference ref at diagonal D = ref position - sequence position, at qp
-    int64_t ref, diag, qp;
+    int64_t ref, diag, qp, seed;  // seed: its index in the stretch's seeds
     bool operator<(const Hit& o) const {
       return ref != o.ref ? ref < o.ref : diag != o.diag ? diag < o.diag : qp < o.qp;
     }
@@ -468,33 +468,37 @@ WindowAlignments HomologyIndex::align_windows(const std::string& seq, const std:
     const int64_t span = hi - lo, m = we - wb;
     if (span < span_) return;
     if (span >= (int64_t{1} << 32)) throw std::invalid_argument("windows that span 4 Gnt or more at once");
-    // windows holding a seed at p (p + span_ <= its end): [first_w, last_w] (none when first > last)
-    sc.first_w.assign(static_cast<size_t>(span), 0);
-    sc.last_w.assign(static_cast<size_t>(span), 0);
-    for (int64_t p = 0, f = wb, l = wb - 1; p < span; ++p) {
-      while (f < we && wend[f] - span_ < lo + p) ++f;
-      while (l + 1 < we && wstart[l + 1] <= lo + p) ++l;
-      sc.first_w[p] = static_cast<int32_t>(f - wb);
-      sc.last_w[p] = static_cast<int32_t>(l - wb);
-    }
     const bool packable = span < (1 << 19) && longest_ref_ < (1 << 19) && refs_.size() < (size_t{1} << 24);
     sc.keys.clear();
     sc.hits.clear();
     sc.seeds.clear();
+    sc.first_w.clear();
+    sc.last_w.clear();
+    // The seeds of the stretch present in the library, in position order, with the windows holding
+    // each (p + span_ <= its end): [first_w, last_w] of the seed's index.
+    int64_t f = wb, l = wb - 1;  // the windows of the last seed present (both only move forward)
+    const uint64_t* present = present_.data();
+    const uint8_t* cs = codes.data();
+    const uint8_t* lw = low.data();
     uint64_t word = 0;
     int valid = 0;
     for (int64_t p = lo; p < hi; ++p) {
-      if (codes[p] > 3 || low[p]) {
+      const uint8_t c = cs[p];
+      if (c > 3 || lw[p]) {
         valid = 0;
         continue;
       }
-      word = ((word << 2) | codes[p]) & span_mask;
+      word = ((word << 2) | c) & span_mask;
       if (++valid < span_) continue;
-      const int64_t qp = p + 1 - span_;
-      if (sc.first_w[qp - lo] > sc.last_w[qp - lo]) continue;  // in no window
       const uint32_t code = seed_code(word);
-      if (!(present_[code >> 6] >> (code & 63) & 1)) continue;
+      if (!(present[code >> 6] >> (code & 63) & 1)) continue;
+      const int64_t qp = p + 1 - span_;
+      while (f < we && wend[f] - span_ < qp) ++f;
+      while (l + 1 < we && wstart[l + 1] <= qp) ++l;
+      if (f > l) continue;  // in no window
       sc.seeds.push_back(uint64_t(code) << 32 | uint64_t(qp - lo));
+      sc.first_w.push_back(static_cast<int32_t>(f - wb));
+      sc.last_w.push_back(static_cast<int32_t>(l - wb));
     }
     // the seeds' occurrences, the table entries of the seeds kAhead on already on their way
     // (half the time of looking each up as it comes)
@@ -505,12 +509,13 @@ WindowAlignments HomologyIndex::align_windows(const std::string& seq, const std:
       if (i + kAhead / 2 < ns) prefetch(&occ_[offsets_[sc.seeds[i + kAhead / 2] >> 32]]);
       const uint32_t code = static_cast<uint32_t>(sc.seeds[i] >> 32);
       const int64_t qp = lo + static_cast<int64_t>(sc.seeds[i] & 0xFFFFFFFFu);
+      const int64_t si = static_cast<int64_t>(i);
       for (uint32_t o = offsets_[code]; o < offsets_[code + 1]; ++o) {
         const Occurrence& h = occ_[o];
-        if (packable)  // ref, diag + span, qp - lo: each fits its field
-          sc.keys.push_back(uint64_t(h.ref) << 40 | uint64_t(h.pos - (qp - lo) + span) << 20 | uint64_t(qp - lo));
+        if (packable)  // ref, diag + span, the seed's index (in position order): each fits its field
+          sc.keys.push_back(uint64_t(h.ref) << 40 | uint64_t(h.pos - (qp - lo) + span) << 20 | uint64_t(si));
         else
-          sc.hits.push_back(Hit{h.ref, h.pos - qp, qp});
+          sc.hits.push_back(Hit{h.ref, h.pos - qp, qp, si});
       }
     }
     if (packable) {
@@ -539,9 +544,10 @@ WindowAlignments HomologyIndex::align_windows(const std::string& seq, const std:
       sc.hits.resize(sc.keys.size());
       for (size_t i = 0; i < sc.sorted.size(); ++i) {
         const uint64_t key = sc.sorted[i];
-        const int64_t qp = lo + static_cast<int64_t>(key & 0xFFFFF);
+        const int64_t si = static_cast<int64_t>(key & 0xFFFFF);
+        const int64_t qp = lo + static_cast<int64_t>(sc.seeds[si] & 0xFFFFFFFFu);
         const int64_t pos = static_cast<int64_t>((key >> 20) & 0xFFFFF) - span + (qp - lo);
-        sc.hits[i] = Hit{static_cast<int64_t>(key >> 40), pos - qp, qp};
+        sc.hits[i] = Hit{static_cast<int64_t>(key >> 40), pos - qp, qp, si};
       }
     } else {
       std::sort(sc.hits.begin(), sc.hits.end());
@@ -570,7 +576,7 @@ WindowAlignments HomologyIndex::align_windows(const std::string& seq, const std:
       const auto& ref = xrefs_[h.ref];
       const uint8_t* r = ref.data();
       const int64_t rlen = static_cast<int64_t>(ref.size());
-      const int64_t f = sc.first_w[h.qp - lo], l = sc.last_w[h.qp - lo];
+      const int64_t f = sc.first_w[h.seed], l = sc.last_w[h.seed];
       // the walks over all of the windows holding the seed, done when a window first needs them
       const int64_t first_u = std::max(wstart[wb + f], -h.diag), end_u = std::min(wend[wb + l], rlen - h.diag);
       bool walked = false;
