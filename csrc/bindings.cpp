@@ -278,25 +278,37 @@ void register_homology(py::module_& m) {
           "(window coordinates; ref -1: none), candidates (n,) references aligned.")
       .def(
           "align_batch",
-          [](const HomologyIndex& self, const std::vector<std::string>& seqs,
-             const std::vector<std::vector<int64_t>>& starts, const std::vector<int>& widths, int match,
-             int mismatch, int gap_open, int gap_extend, int ungapped, int xdrop, int max_candidates, int pad,
-             int threads) {
+          [](const HomologyIndex& self, const std::vector<std::string>& seqs, const std::vector<int64_t>& seq,
+             const std::vector<bool>& minus,
+             const std::vector<py::array_t<int64_t, py::array::c_style | py::array::forcecast>>& starts,
+             const std::vector<int>& widths, int match, int mismatch, int gap_open, int gap_extend, int ungapped,
+             int xdrop, int max_candidates, int pad, int threads) {
+            const size_t n = seq.size();
+            if (minus.size() != n || starts.size() != n || widths.size() != n)
+              throw std::invalid_argument("align_batch needs one sequence index, strand, list of starts and width per job");
+            std::vector<HomologyIndex::BatchJob> jobs(n);
+            for (size_t q = 0; q < n; ++q) {
+              if (starts[q].ndim() != 1) throw std::invalid_argument("align_batch: each job's starts must be 1-D");
+              jobs[q] = HomologyIndex::BatchJob{seq[q], static_cast<bool>(minus[q]), starts[q].data(),
+                                                static_cast<int64_t>(starts[q].shape(0)), widths[q]};
+            }
             std::vector<rnaernie::WindowAlignments> r;
             {
               py::gil_scoped_release release;
-              r = self.align_batch(seqs, starts, widths, AlignScoring{match, mismatch, gap_open, gap_extend},
+              r = self.align_batch(seqs, jobs, AlignScoring{match, mismatch, gap_open, gap_extend},
                                    SeedOptions{ungapped, xdrop, max_candidates, pad}, threads);
             }
             py::list out;
             for (auto& x : r) out.append(alignments_dict(std::move(x)));
             return out;
           },
-          py::arg("seqs"), py::arg("starts"), py::arg("widths"), py::kw_only(), py::arg("match"),
-          py::arg("mismatch"), py::arg("gap_open"), py::arg("gap_extend"), py::arg("ungapped"), py::arg("xdrop"),
-          py::arg("max_candidates"), py::arg("pad"), py::arg("threads") = 0,
-          "align_windows of each sequence (its starts and width): the sequences shared out to the threads, "
-          "the longest first (GIL released); a list of align_windows' dicts.");
+          py::arg("seqs"), py::arg("seq"), py::arg("minus"), py::arg("starts"), py::arg("widths"), py::kw_only(),
+          py::arg("match"), py::arg("mismatch"), py::arg("gap_open"), py::arg("gap_extend"), py::arg("ungapped"),
+          py::arg("xdrop"), py::arg("max_candidates"), py::arg("pad"), py::arg("threads") = 0,
+          "align_windows of each job q: windows starts[q] (int64) of width widths[q] on sequence seqs[seq[q]], "
+          "its reverse complement where minus[q] (starts on that strand, 5'->3'). Each sequence's codes and "
+          "DUST mask are made once; the jobs are shared out to the threads, the longest first (GIL "
+          "released). A list of align_windows' dicts, one per job.");
 }
 
 }  // namespace

@@ -309,16 +309,47 @@ inline uint32_t reverse8(uint32_t b) {
 WindowAlignments HomologyIndex::align_windows(const std::string& seq, const std::vector<int64_t>& starts, int width,
                                               const AlignScoring& scoring, const SeedOptions& opt,
                                               int threads) const {
+  const Strand strand = prepare(seq);
+  return search_strand(strand.codes, strand.low, starts.data(), static_cast<int64_t>(starts.size()), width, scoring,
+                       opt, threads);
+}
+
+HomologyIndex::Strand HomologyIndex::prepare(const std::string& seq) const {
+  Strand s;
+  s.codes = nucleotide_codes(seq);
+  s.low = dust_mask(s.codes.data(), static_cast<int64_t>(s.codes.size()), dust_window_, dust_threshold_);
+  return s;
+}
+
+HomologyIndex::Strand HomologyIndex::Strand::reverse_complement() const {
+  // the codes complemented (A 0 <-> U 1, C 2 <-> G 3; ambiguous 4 stays) and reversed; the DUST mask
+  // reversed: a stretch's triplets are those of its reverse complement, complemented, so both hold
+  // the same triplet counts, and the stretches of one strand are those of the other
+  Strand r;
+  const size_t n = codes.size();
+  r.codes.resize(n);
+  r.low.resize(n);
+  for (size_t i = 0; i < n; ++i) {
+    const uint8_t c = codes[n - 1 - i];
+    r.codes[i] = c < 4 ? static_cast<uint8_t>(c ^ 1) : c;
+    r.low[i] = low[n - 1 - i];
+  }
+  return r;
+}
+
+WindowAlignments HomologyIndex::search_strand(const std::vector<uint8_t>& codes, const std::vector<uint8_t>& low,
+                                              const int64_t* starts, int64_t num_starts, int width,
+                                              const AlignScoring& scoring, const SeedOptions& opt,
+                                              int threads) const {
   if (width < 1) throw std::invalid_argument("window width must be >= 1");
   if (opt.max_candidates < 1 || opt.pad < 0 || opt.ungapped < 0 || opt.xdrop < 0)
     throw std::invalid_argument("seed options: max_candidates >= 1; pad, ungapped, xdrop >= 0");
-  const std::vector<uint8_t> codes = nucleotide_codes(seq);
   const int64_t len = static_cast<int64_t>(codes.size());
-  const std::vector<uint8_t> low = dust_mask(codes.data(), len, dust_window_, dust_threshold_);
-  for (const int64_t st : starts)
-    if (st < 0 || st >= std::max<int64_t>(len, 1)) throw std::invalid_argument("window start outside the sequence");
+  for (int64_t i = 0; i < num_starts; ++i)
+    if (starts[i] < 0 || starts[i] >= std::max<int64_t>(len, 1))
+      throw std::invalid_argument("window start outside the sequence");
   WindowAlignments out;
-  out.n = static_cast<int64_t>(starts.size());
+  out.n = num_starts;
   out.families = families_;
   out.family_score.assign(out.n * families_, 0);
   out.best.assign(out.n, LocalAlignment{});
@@ -327,10 +358,10 @@ WindowAlignments HomologyIndex::align_windows(const std::string& seq, const std:
   const std::array<Block8, 256> blocks = block_table(scoring.match, scoring.mismatch);
   // the windows in start order (the minus strand's come in descending order): wstart, wend
   // (clipped to the sequence) and worig, the window's index in `starts`
-  const int64_t nw = static_cast<int64_t>(starts.size());
+  const int64_t nw = num_starts;
   std::vector<int64_t> worig(nw), wstart(nw), wend(nw);
   for (int64_t w = 0; w < nw; ++w) worig[w] = w;
-  if (!std::is_sorted(starts.begin(), starts.end()))
+  if (!std::is_sorted(starts, starts + nw))
     std::stable_sort(worig.begin(), worig.end(), [&](int64_t x, int64_t y) { return starts[x] < starts[y]; });
   for (int64_t w = 0; w < nw; ++w) {
     wstart[w] = starts[worig[w]];
@@ -480,25 +511,33 @@ WindowAlignments HomologyIndex::align_windows(const std::string& seq, const std:
     const uint64_t* present = present_.data();
     const uint8_t* cs = codes.data();
     const uint8_t* lw = low.data();
-    uint64_t word = 0;
-    int valid = 0;
-    for (int64_t p = lo; p < hi; ++p) {
-      const uint8_t c = cs[p];
-      if (c > 3 || lw[p]) {
-        valid = 0;
-        continue;
+    const int span_len = span_;
+    auto seed_pass = [&](auto&& code_of) {  // code_of: the seed's code of a word (inlined)
+      uint64_t word = 0;
+      int valid = 0;
+      for (int64_t p = lo; p < hi; ++p) {
+        const uint8_t c = cs[p];
+        if (c > 3 || lw[p]) {
+          valid = 0;
+          continue;
+        }
+        word = ((word << 2) | c) & span_mask;
+        if (++valid < span_len) continue;
+        const uint32_t code = code_of(word);
+        if (!(present[code >> 6] >> (code & 63) & 1)) continue;
+        const int64_t qp = p + 1 - span_len;
+        while (f < we && wend[f] - span_len < qp) ++f;
+        while (l + 1 < we && wstart[l + 1] <= qp) ++l;
+        if (f > l) continue;  // in no window
+        sc.seeds.push_back(uint64_t(code) << 32 | uint64_t(qp - lo));
+        sc.first_w.push_back(static_cast<int32_t>(f - wb));
+        sc.last_w.push_back(static_cast<int32_t>(l - wb));
       }
-      word = ((word << 2) | c) & span_mask;
-      if (++valid < span_) continue;
-      const uint32_t code = seed_code(word);
-      if (!(present[code >> 6] >> (code & 63) & 1)) continue;
-      const int64_t qp = p + 1 - span_;
-      while (f < we && wend[f] - span_ < qp) ++f;
-      while (l + 1 < we && wstart[l + 1] <= qp) ++l;
-      if (f > l) continue;  // in no window
-      sc.seeds.push_back(uint64_t(code) << 32 | uint64_t(qp - lo));
-      sc.first_w.push_back(static_cast<int32_t>(f - wb));
-      sc.last_w.push_back(static_cast<int32_t>(l - wb));
+    };
+    if (runs_.size() == 1) {  // an exact k-mer: the word is its code
+      seed_pass([](uint64_t word) { return static_cast<uint32_t>(word); });
+    } else {
+      seed_pass([this](uint64_t word) { return seed_code(word); });
     }
     // the seeds' occurrences, the table entries of the seeds kAhead on already on their way
     // (half the time of looking each up as it comes)
@@ -664,24 +703,40 @@ WindowAlignments HomologyIndex::align_windows(const std::string& seq, const std:
 }
 
 std::vector<WindowAlignments> HomologyIndex::align_batch(const std::vector<std::string>& seqs,
-                                                        const std::vector<std::vector<int64_t>>& starts,
-                                                        const std::vector<int>& widths, const AlignScoring& scoring,
-                                                        const SeedOptions& opt, int threads) const {
-  const size_t n = seqs.size();
-  if (starts.size() != n || widths.size() != n)
-    throw std::invalid_argument("align_batch needs one list of starts and one width per sequence");
-  std::vector<WindowAlignments> out(n);
-  if (n == 1) {
-    out[0] = align_windows(seqs[0], starts[0], widths[0], scoring, opt, threads);
-    return out;
+                                                        const std::vector<BatchJob>& jobs,
+                                                        const AlignScoring& scoring, const SeedOptions& opt,
+                                                        int threads) const {
+  const size_t n = seqs.size(), nj = jobs.size();
+  std::vector<char> minus(n, 0);
+  for (const auto& j : jobs) {
+    if (j.seq < 0 || static_cast<size_t>(j.seq) >= n)
+      throw std::invalid_argument("align_batch: a job's sequence index is out of range");
+    if (j.minus) minus[j.seq] = 1;
   }
-  std::vector<size_t> order(n);  // the longest first
-  for (size_t i = 0; i < n; ++i) order[i] = i;
+  // Each sequence is one task: its codes and DUST mask (the minus strand's made from the plus
+  // strand's), then its jobs. The tasks are shared out to the threads, the longest first; a lone
+  // sequence's jobs each get all of them.
+  std::vector<std::vector<size_t>> jobs_of(n);
+  for (size_t q = 0; q < nj; ++q) jobs_of[jobs[q].seq].push_back(q);
+  std::vector<size_t> order;
+  for (size_t i = 0; i < n; ++i)
+    if (!jobs_of[i].empty()) order.push_back(i);
   std::stable_sort(order.begin(), order.end(), [&](size_t x, size_t y) { return seqs[x].size() > seqs[y].size(); });
-  parallel_each(static_cast<int64_t>(n), threads, [&](int64_t k) {
-    const size_t i = order[k];
-    out[i] = align_windows(seqs[i], starts[i], widths[i], scoring, opt, 1);
-  });
+  std::vector<WindowAlignments> out(nj);
+  auto run = [&](size_t i, int inner) {
+    Strand fwd = prepare(seqs[i]);
+    const Strand rev = minus[i] ? fwd.reverse_complement() : Strand{};
+    for (const size_t q : jobs_of[i]) {
+      const BatchJob& j = jobs[q];
+      const Strand& st = j.minus ? rev : fwd;
+      out[q] = search_strand(st.codes, st.low, j.starts, j.num_starts, j.width, scoring, opt, inner);
+    }
+  };
+  if (order.size() == 1) {
+    run(order[0], threads);
+  } else {
+    parallel_each(static_cast<int64_t>(order.size()), threads, [&](int64_t k) { run(order[k], 1); });
+  }
   return out;
 }
 

@@ -83,15 +83,32 @@ class HomologyIndex {
   WindowAlignments align_windows(const std::string& seq, const std::vector<int64_t>& starts, int width,
                                  const AlignScoring& scoring, const SeedOptions& opt, int threads) const;
 
-  // align_windows of each sequence (its starts and width), the sequences shared out to the threads
-  // (the longest first; each searched on one thread, or all of them when there is one sequence):
-  // for many short records, where threads inside one would each get a few windows.
-  std::vector<WindowAlignments> align_batch(const std::vector<std::string>& seqs,
-                                            const std::vector<std::vector<int64_t>>& starts,
-                                            const std::vector<int>& widths, const AlignScoring& scoring,
-                                            const SeedOptions& opt, int threads) const;
+  // A search of windows on one strand of one of align_batch's sequences: starts (num_starts of them,
+  // on that strand read 5'->3'; the minus strand is the sequence's reverse complement) and width.
+  struct BatchJob {
+    int64_t seq;
+    bool minus;
+    const int64_t* starts;
+    int64_t num_starts;
+    int width;
+  };
+
+  // align_windows of each job: each sequence's codes and DUST mask are made once (the minus strand's
+  // from the plus strand's), and the jobs are shared out to the threads (the longest first; each
+  // searched on one thread, or all of them when there is one job): for the strands of many short
+  // records, where threads inside one would each get a few windows.
+  std::vector<WindowAlignments> align_batch(const std::vector<std::string>& seqs, const std::vector<BatchJob>& jobs,
+                                            const AlignScoring& scoring, const SeedOptions& opt, int threads) const;
 
  private:
+  struct Strand {  // a strand's codes and DUST mask
+    std::vector<uint8_t> codes, low;
+    Strand reverse_complement() const;
+  };
+  Strand prepare(const std::string& seq) const;
+  WindowAlignments search_strand(const std::vector<uint8_t>& codes, const std::vector<uint8_t>& low,
+                                 const int64_t* starts, int64_t num_starts, int width, const AlignScoring& scoring,
+                                 const SeedOptions& opt, int threads) const;
   // the seed's code at the last of span_ positions packed 2 bits each in a word (the last position
   // lowest): its runs of ones, each (shift, mask), the last run first
   uint32_t seed_code(uint64_t word) const {

@@ -222,13 +222,28 @@ class Library:
         """Windows ``seq[s : s + width]`` (a normalised sequence) searched one at a time."""
         return self.align_many([(seq, starts, width)], threads)[0]
 
-    def align_many(self, jobs: Sequence[tuple[str, Sequence[int] | np.ndarray, int]],
+    def align_many(self, jobs: Sequence[tuple[str, Sequence[int] | np.ndarray, int] | tuple[str, Sequence[int] | np.ndarray, int, str]],
                    threads: int = 0) -> list[WindowAlignments]:  # fmt: skip
-        """:meth:`align` of each ``(seq, starts, width)`` in one call: the sequences are shared
+        """:meth:`align` of each ``(seq, starts, width)`` or ``(seq, starts, width, strand)`` in one
+        call. ``strand`` "-": the windows lie on the reverse complement of ``seq`` (``starts`` on
+        it, 5'→3'), searched as :meth:`align` of that reverse complement would. Jobs that share a
+        sequence (the same object) share its codes and low-complexity mask; the jobs are shared
         out to the threads (a screen's many short records, each too small to share out)."""
         s = self.settings
+        seqs: list[str] = []
+        slot: dict[int, int] = {}
+        seq_of, minus = [], []
+        for j in jobs:
+            strand = j[3] if len(j) > 3 else "+"
+            if strand not in ("+", "-"):
+                raise ValueError(f"a job's strand must be '+' or '-', got {strand!r}")
+            k = slot.setdefault(id(j[0]), len(seqs))
+            if k == len(seqs):
+                seqs.append(j[0])
+            seq_of.append(k)
+            minus.append(strand == "-")
         rs = self.index.align_batch(
-            [j[0] for j in jobs], [np.asarray(j[1], dtype=np.int64).tolist() for j in jobs],
+            seqs, seq_of, minus, [np.asarray(j[1], dtype=np.int64) for j in jobs],
             [int(j[2]) for j in jobs], match=s.match, mismatch=s.mismatch, gap_open=s.gap_open,
             gap_extend=s.gap_extend, ungapped=s.ungapped, xdrop=s.xdrop,
             max_candidates=s.max_candidates, pad=s.pad, threads=threads,

@@ -47,7 +47,7 @@ import json
 import math
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from itertools import chain, islice
+from itertools import islice
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -123,42 +123,47 @@ def _sig(x: float) -> float:
 
 def window_spans(length: int, window: int, stride: int) -> list[tuple[int, int]]:
     """``[start, end)`` spans covering ``[0, length)`` (see the module docstring)."""
-    return list(iter_spans(length, window, stride))
+    return [(a, b) for a, b in span_array(length, window, stride).tolist()]
 
 
-def iter_spans(length: int, window: int, stride: int) -> Iterator[tuple[int, int]]:
-    """:func:`window_spans` one at a time (a chromosome's list would outweigh its sequence)."""
+def span_array(length: int, window: int, stride: int, first: int = 0,
+               stop: int | None = None) -> np.ndarray:  # fmt: skip
+    """Windows ``first`` to ``stop`` − 1 of :func:`window_spans`, as an (n, 2) int64 array (a
+    chromosome's list of tuples would outweigh its sequence)."""
     if window < 1 or stride < 1:
         raise ValueError(f"window and stride must be positive, got {window} and {stride}")
     if stride > window:
         raise ValueError(f"a stride ({stride}) larger than the window ({window}) leaves gaps")
     if length <= window:
-        return iter([(0, length)] if length > 0 else [])
-    last = (length - window) // stride * stride
-    tail = [(length - window, length)] if last + window < length else []
-    return chain(zip(range(0, last + 1, stride), range(window, last + window + 1, stride)), tail)
+        whole = np.array([[0, length]] if length > 0 else [], dtype=np.int64).reshape(-1, 2)
+        return whole[first:stop]
+    regular = (length - window) // stride + 1  # then a last window ending at the record's end
+    total = regular + (1 if (regular - 1) * stride + window < length else 0)
+    idx = np.arange(first, total if stop is None else min(stop, total), dtype=np.int64)
+    starts = np.where(idx < regular, idx * stride, length - window)
+    return np.stack([starts, starts + window], 1)
 
 
 # ----------------------------------------------------------------------------- chunks
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Chunk:
-    """The windows ``spans`` (record coordinates) of record ``id``; ``seq`` is the record from
-    ``offset`` to the last window's end. ``length``: the whole record's length; ``window``: the
-    scan's window (no span is longer; 0: the longest span)."""
+    """The windows ``spans`` ((n, 2) int64 array, record coordinates) of record ``id``; ``seq`` is
+    the record from ``offset`` to the last window's end. ``length``: the whole record's length;
+    ``window``: the scan's window (no span is longer; 0: the longest span)."""
 
     id: str
     offset: int
     seq: str
-    spans: tuple[tuple[int, int], ...]
+    spans: np.ndarray
     length: int
     window: int = 0
 
     @property
     def width(self) -> int:
         """The longest a window of the scan may be: ``window``, or the longest span."""
-        return self.window or max((b - a for a, b in self.spans), default=1)
+        return self.window or int((self.spans[:, 1] - self.spans[:, 0]).max(initial=1))
 
 
 def chunks(
@@ -173,10 +178,11 @@ def chunks(
             yield rec
             continue
         seq = normalise(rec.seq)
-        spans = iter_spans(len(seq), window, stride)
-        while part := tuple(islice(spans, per)):
-            a, b = part[0][0], part[-1][1]
+        first = 0
+        while len(part := span_array(len(seq), window, stride, first, first + per)):
+            a, b = int(part[0, 0]), int(part[-1, 1])
             yield Chunk(rec.id, a, seq[a:b], part, len(seq), window)
+            first += per
 
 
 # ----------------------------------------------------------------------------- calibration
@@ -475,18 +481,17 @@ class Detector:
             return [self._scan_windows(v, batch_tokens, floor, filtered) for v in views]
         parts = self._homology_logits(views)
         if self.scorer == "fused":  # the aligned windows of all chunks in batches of one shape:
-            seqs = [x for p in parts for x in p[4]]  # the same numbers however chunks are grouped
+            seqs = [x for p in parts for x in p[3]]  # the same numbers however chunks are grouped
             window = max((c.width for c in chunks), default=1)
             odds = cnn_log_odds(self.cnn, seqs, self.cnn_weight, fixed=window)
             at = 0
-            for z, _, _, rows, s in parts:
-                z[rows, :-1] += odds[at : at + len(s)]
+            for _, z, _, s in parts:
+                z[:, :-1] += odds[at : at + len(s)]
                 at += len(s)
         out = []
-        for v, (z, envelope, passed, _, _) in zip(views, parts):
+        for v, (rows, z, envelope, _) in zip(views, parts):
             fam, bits = self._log_odds(z)
-            bits[~passed] = -np.inf
-            out.append((self._hits(v, fam, bits, z, passed, floor, envelope), int(passed.sum())))
+            out.append((self._hits(v, rows, fam, bits, z, floor, envelope), len(rows)))
         return out
 
     def _scan_windows(self, v: _Strands, batch_tokens: int, floor: float,
@@ -494,7 +499,8 @@ class Detector:
         """:meth:`scan` of the ``kmer``, ``cnn`` and ``model`` scorers."""
         n, order = v.n, v.order
         if self.scorer == "kmer":  # the baseline: every window, no filter, no CNN
-            seqs = [v.window(i) for i in range(len(order) * n)]
+            seqs = [v.strand_seq(st)[a : a + w] for st in order
+                    for a, w in zip(v.starts[st].tolist(), v.widths.tolist())]  # fmt: skip
             z = np.concatenate([self.kmer.decision_function(seqs[a : a + KMER_BLOCK],
                                                             replace_invalid=True)
                                 for a in range(0, len(seqs), KMER_BLOCK)]
@@ -507,25 +513,21 @@ class Detector:
             for k, st in enumerate(order):
                 for w in np.unique(v.widths):  # one width, but for a record shorter than the window
                     sel = np.flatnonzero(v.widths == w)
-                    z[k * n + sel] = self.cnn_windows(v.seq[st], v.starts[st][sel], int(w))
+                    z[k * n + sel] = self.cnn_windows(v.strand_seq(st), v.starts[st][sel], int(w))
             fam, bits = self._log_odds(z)
             passed = bits >= self.threshold
             n_pass = int(passed.sum())
             if not filtered and self.scorer == "cnn":
                 passed = np.ones(len(z), dtype=bool)
-        if self.scorer == "model":
-            idx = np.flatnonzero(passed)
-            bits = np.full(len(z), -np.inf)
-            if len(idx):
-                p = classifier_probs(self.model, [v.window(i) for i in idx],
-                                     tokenizer=self.tokenizer, batch_tokens=batch_tokens,
-                                     replace_invalid=True)  # fmt: skip
-                f, b = self._log_odds(p, probs=True)
-                fam[idx], bits[idx] = f, b
-                prob = _softmax(z)[np.arange(len(z)), fam]
-                prob[idx] = np.clip(p, 1e-30, None)[np.arange(len(idx)), f]
-                return self._hits(v, fam, bits, z, passed, floor, prob=prob), n_pass
-        return self._hits(v, fam, bits, z, passed, floor), n_pass
+        rows = np.flatnonzero(passed)
+        if self.scorer == "model" and len(rows):  # the language model scores what passed
+            p = classifier_probs(self.model, [v.window(i) for i in rows],
+                                 tokenizer=self.tokenizer, batch_tokens=batch_tokens,
+                                 replace_invalid=True)  # fmt: skip
+            f, b = self._log_odds(p, probs=True)
+            prob = np.clip(p, 1e-30, None)[np.arange(len(rows)), f]
+            return self._hits(v, rows, f, b, z[rows], floor, prob=prob), n_pass
+        return self._hits(v, rows, fam[rows], bits[rows], z[rows], floor), n_pass
 
     def _log_odds(self, z: np.ndarray, probs: bool = False) -> tuple[np.ndarray, np.ndarray]:
         """:func:`log_odds` over the families searched; ``z`` (logits) is masked in place, so
@@ -536,19 +538,20 @@ class Detector:
             z[:, :-1][:, ~self.searched] = -np.inf
         return log_odds(z)
 
-    def _hits(self, v: _Strands, fam: np.ndarray, bits: np.ndarray, z: np.ndarray,
-              passed: np.ndarray, floor: float, envelope: np.ndarray | None = None,
+    def _hits(self, v: _Strands, rows: np.ndarray, fam: np.ndarray, bits: np.ndarray,
+              z: np.ndarray, floor: float, envelope: np.ndarray | None = None,
               prob: np.ndarray | None = None) -> list[WindowHit]:  # fmt: skip
-        """The windows that passed and score ≥ ``floor``, as hits (the family's probability:
+        """The windows ``rows`` (rows of the scan; ``fam``, ``bits``, ``z`` and the rest are
+        theirs, in the same order) that score ≥ ``floor``, as hits (the family's probability:
         ``prob``, or the softmax of the logits ``z``); with ``envelope`` (homology scorers), each
         spans the aligned family member's extent where that is the hit's family."""
         chunk, order, n = v.chunk, v.order, v.n
-        keep = np.flatnonzero(passed & (bits >= floor))
+        keep = np.flatnonzero(bits >= floor)
         if prob is None:
             prob = np.zeros(len(z))
             prob[keep] = _softmax(z[keep])[np.arange(len(keep)), fam[keep]]
-        spans_of = np.tile(v.spans, (len(order), 1))
-        member = [""] * len(spans_of)
+        spans_of = v.spans[rows % n] if len(rows) else np.zeros((0, 2), dtype=np.int64)
+        member = [""] * len(rows)
         if envelope is not None:
             own = envelope[:, 2] == fam
             extent = np.clip(envelope[:, :2] + chunk.offset, 0, chunk.length)
@@ -557,71 +560,79 @@ class Detector:
             for i in keep:
                 if own[i]:
                     member[i] = self.homology.names[int(envelope[i, 3])]
-        return [WindowHit(chunk.id, order[i // n], int(spans_of[i, 0]), int(spans_of[i, 1]),
+        return [WindowHit(chunk.id, order[rows[i] // n], int(spans_of[i, 0]), int(spans_of[i, 1]),
                           self.families[fam[i]], _sig(bits[i]), _sig(prob[i]), member[i])
                 for i in keep]  # fmt: skip
 
-    def _homology_logits(self, views: Sequence[_Strands]) -> list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, list[str]]]:  # fmt: skip
-        """Per view: (N, C) log-odds in nats (background 0) of the alignments
-        (:func:`homology_log_odds`; the ``fused`` scorer's CNN is added by the caller), the hit
-        extents (N, 4: start, end in chunk coordinates, family and library member of the best
-        alignment; −1 where none), the windows with an alignment (the filter: only those can be
-        hits), and those windows' rows and sequences. One search for all views (the strands of
-        many short records share the threads out)."""
+    def _homology_logits(self, views: Sequence[_Strands]) -> list[tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]]:  # fmt: skip
+        """Per view, its windows with an alignment (the filter: only those can be hits): their
+        rows (ascending), (rows, C) log-odds in nats (background 0) of the alignments
+        (:func:`alignment_log_odds`; the ``fused`` scorer's CNN is added by the caller), the hit
+        extents (rows, 4: start, end in chunk coordinates, family and library member of the best
+        alignment) and the windows' sequences. One search for all views (the strands of many
+        short records share the threads out; a chunk's two strands share its codes)."""
         assert self.homology is not None
         jobs, where = [], []
         for i, v in enumerate(views):
             for k, st in enumerate(v.order):
                 for w in np.unique(v.widths):
                     sel = np.flatnonzero(v.widths == w)
-                    jobs.append((v.seq[st], v.starts[st][sel], int(w)))
-                    where.append((i, k, st, sel))
+                    jobs.append((v.chunk.seq, v.starts[st][sel], int(w), st))
+                    where.append((i, k, sel))
         found = self.homology.align_many(jobs, threads=torch.get_num_threads())
-        out = []
-        for v in views:
-            rows_all = len(v.order) * v.n
-            out.append((np.zeros((rows_all, len(self.labels))),
-                        np.full((rows_all, 4), -1, dtype=np.int64),
-                        [np.zeros(0, dtype=np.int64)], []))  # fmt: skip
-        for (seq, starts, w), (i, k, st, sel), a in zip(jobs, where, found):
-            z, ext, aligned_rows, aligned_seqs = out[i]
-            rows = k * views[i].n + sel
-            z[rows, :-1] = alignment_log_odds(self.homology, a)
+        parts: list[list[tuple[np.ndarray, np.ndarray, np.ndarray]]] = [[] for _ in views]
+        for (seq, starts, _, st), (i, k, sel), a in zip(jobs, where, found):
+            idx = np.flatnonzero(a.aligned)
             # envelope (strand coordinates) -> forward chunk coordinates (it may reach beyond the
             # chunk: the caller clips it to the record)
-            lo, hi = starts + a.envelope[:, 0], starts + a.envelope[:, 1]
+            lo, hi = starts[idx] + a.envelope[idx, 0], starts[idx] + a.envelope[idx, 1]
             if st == "-":
                 lo, hi = len(seq) - hi, len(seq) - lo
-            ext[rows] = np.where(a.aligned[:, None], np.stack([lo, hi, a.family, a.ref], 1), -1)
-            idx = np.flatnonzero(a.aligned)
-            aligned_rows.append(rows[idx])
-            aligned_seqs += [seq[x : x + w] for x in starts[idx]]
-        return [(z, ext, ext[:, 2] >= 0, np.concatenate(r), s) for z, ext, r, s in out]
+            ext = np.stack([lo, hi, a.family[idx], a.ref[idx]], 1)
+            parts[i].append(
+                (k * views[i].n + sel[idx], alignment_log_odds(self.homology, a)[idx], ext)
+            )
+        out = []
+        for v, ps in zip(views, parts):
+            rows = np.concatenate([p[0] for p in ps]) if ps else np.zeros(0, dtype=np.int64)
+            o = np.argsort(rows, kind="stable")
+            rows = rows[o]
+            z = np.zeros((len(rows), len(self.labels)))
+            z[:, :-1] = np.concatenate([p[1] for p in ps])[o] if ps else 0.0
+            ext = np.concatenate([p[2] for p in ps])[o] if ps else np.zeros((0, 4), dtype=np.int64)
+            out.append((rows, z, ext, [v.window(int(r)) for r in rows]))
+        return out
 
 
 class _Strands:
     """A chunk's windows on the strands searched: ``order`` ("+", "-" or both), ``n`` windows per
-    strand, their ``spans`` (n, 2) and ``widths``, each strand's sequence ``seq`` (5'→3') and window ``starts`` on it;
-    row ``i`` of a scan is window ``i % n`` on strand ``order[i // n]``."""
+    strand, their ``spans`` (n, 2) and ``widths``, each strand's window ``starts`` on its sequence
+    (5'→3': :meth:`strand_seq`); row ``i`` of a scan is window ``i % n`` on strand
+    ``order[i // n]``."""
 
     def __init__(self, chunk: Chunk, strands: str) -> None:
         self.chunk = chunk
         self.order = [st for st in ("+", "-") if strands in ("both", st)]
         self.n = len(chunk.spans)
-        self.spans = spans = np.fromiter(chain.from_iterable(chunk.spans), dtype=np.int64,
-                                         count=2 * self.n).reshape(-1, 2)  # fmt: skip
+        self.spans = spans = chunk.spans
         self.widths = spans[:, 1] - spans[:, 0]
         end = chunk.offset + len(chunk.seq)
-        self.seq = {
-            st: chunk.seq if st == "+" else reverse_complement(chunk.seq, normalised=True)
-            for st in self.order
-        }
         self.starts = {"+": spans[:, 0] - chunk.offset, "-": end - spans[:, 1]}
+        self._seqs = {"+": chunk.seq}
+
+    def strand_seq(self, st: str) -> str:
+        """The chunk's sequence on strand ``st``, 5'→3' (the reverse complement is made when
+        first asked for)."""
+        if st not in self._seqs:
+            self._seqs[st] = reverse_complement(self.chunk.seq, normalised=True)
+        return self._seqs[st]
 
     def window(self, i: int) -> str:
+        """Row ``i``'s window, 5'→3' on its strand."""
         st, j = self.order[i // self.n], i % self.n
-        a = self.starts[st][j]
-        return self.seq[st][a : a + self.widths[j]]
+        a, b = self.spans[j] - self.chunk.offset
+        w = self.chunk.seq[a:b]
+        return w if st == "+" else reverse_complement(w, normalised=True)
 
 
 def cnn_log_odds(cnn: MotifCNN, seqs: Sequence[str], weight: float = 1.0, *,

@@ -17,6 +17,7 @@ from rnaernie._homology_ref import (
     smith_waterman_ref,
 )
 from rnaernie.homology import HomologySettings, Library, bits_per_score, dust_mask
+from rnaernie.tokenizer import reverse_complement
 
 SCORING = {"match": 2, "mismatch": -3, "gap_open": 5, "gap_extend": 2}
 seqs = st.text("ACGUN", max_size=30)
@@ -177,34 +178,55 @@ def test_seeded_search_equals_its_reference(seed, k, match, mismatch, xdrop, gat
 
 
 def test_batch_of_sequences_equals_each_alone():
-    """``align_batch`` (the sequences shared out to threads, the longest first) gives each
-    sequence exactly what ``align_windows`` gives it alone, with any number of threads."""
+    """``align_batch`` (a job: windows on one strand of a sequence; the jobs shared out to
+    threads, the longest first) gives each job exactly what ``align_windows`` gives that strand
+    alone, the minus strand's codes and low-complexity mask made from the plus strand's, with any
+    number of threads."""
     rng = np.random.default_rng(11)
     refs = ["".join(rng.choice(list("ACGU"), int(rng.integers(40, 90)))) for _ in range(8)]
     fam = [int(x) for x in rng.integers(0, 3, len(refs))]
     index = _core.HomologyIndex(refs, fam, "11111111", 50, 16, 1.5)
-    seqs, starts, widths = [], [], []
+    seqs, jobs = [], []
     for i in range(9):
         parts = ["".join(rng.choice(list("ACGU"), int(rng.integers(0, 60))))]
         parts += [_mutate(refs[int(rng.integers(len(refs)))], rng, 0.1) for _ in range(i % 3)]
+        parts.insert(int(rng.integers(len(parts) + 1)), ["", "AUAUAUAUAUAUAUAUAUAU", "NNRY"][i % 3])
         seqs.append("".join(parts) or "A")
-        widths.append(int(rng.integers(20, 80)))
-        starts.append(list(range(0, len(seqs[-1]), max(1, widths[-1] // 2))))
+        w = int(rng.integers(20, 80))
+        starts = list(range(0, len(seqs[-1]), max(1, w // 2)))
+        jobs += [(i, minus, starts, w) for minus in ((False, True) if i % 4 else (True,))]
     opts = dict(match=2, mismatch=-3, gap_open=5, gap_extend=2, ungapped=12, xdrop=20,
                 max_candidates=3, pad=8)  # fmt: skip
-    alone = [index.align_windows(q, st, w, threads=1, **opts)
-             for q, st, w in zip(seqs, starts, widths)]  # fmt: skip
+    alone = [index.align_windows(reverse_complement(seqs[i]) if minus else seqs[i], st, w,
+                                 threads=1, **opts)
+             for i, minus, st, w in jobs]  # fmt: skip
     assert any(a["best"][:, 0].any() for a in alone)  # something aligned
+
+    def batch(jobs, threads):
+        return index.align_batch(seqs, [j[0] for j in jobs], [j[1] for j in jobs],
+                                 [np.array(j[2]) for j in jobs], [j[3] for j in jobs],
+                                 threads=threads, **opts)  # fmt: skip
+
     for threads in (1, 2, 3):
-        for n in (1, 2, len(seqs)):
-            got = index.align_batch(seqs[:n], starts[:n], widths[:n], threads=threads, **opts)
-            for g, a in zip(got, alone[:n], strict=True):
+        for n in (1, 2, len(jobs)):
+            for g, a in zip(batch(jobs[:n], threads), alone[:n], strict=True):
                 for key in ("family_score", "best", "candidates"):
                     assert g[key].tolist() == a[key].tolist()
-    with pytest.raises(ValueError, match="one width per sequence"):
-        index.align_batch(seqs, starts, widths[:-1], **opts)
+    with pytest.raises(ValueError, match="one sequence index, strand, list of starts and width"):
+        index.align_batch(seqs, [0, 1], [False] * 2, [np.array([0])] * 2, [4], **opts)
+    with pytest.raises(ValueError, match="sequence index is out of range"):
+        batch([(len(seqs), False, [0], 4)], 1)
     with pytest.raises(ValueError, match="window start outside"):
-        index.align_batch(["ACGU"] * 3, [[0], [9], [0]], [4] * 3, threads=2, **opts)
+        batch([(0, False, [0], 4), (1, True, [len(seqs[1])], 4)], 2)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text("ACGUN", max_size=120), st.integers(4, 40), st.sampled_from([0.5, 1.0, 1.5, 3.0]))
+def test_dust_mask_of_the_reverse_complement_is_the_mask_reversed(seq, window, threshold):
+    """The minus strand's low-complexity mask is taken from the plus strand's, reversed: a
+    stretch and its reverse complement hold the same triplet counts."""
+    fwd = dust_mask(seq, window, threshold)
+    assert dust_mask(reverse_complement(seq), window, threshold).tolist() == fwd[::-1].tolist()
 
 
 def test_envelope_and_windows_of_a_planted_member():
