@@ -10,10 +10,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 from _micro_model import save_micro_model
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from rnaernie.cli import main
-from rnaernie.io import Invalid, iter_records
-from rnaernie.io.runner import iter_shards, part_stem
+from rnaernie.io import Invalid, Record, iter_records
+from rnaernie.io.runner import batches, iter_shards, part_stem
 from rnaernie.io.writers import NpyWriter
 
 
@@ -33,6 +35,23 @@ def test_iter_shards_and_names():
     shards = [(s, [i for i, _ in g]) for s, g in iter_shards("abcdefg", 3)]
     assert shards == [(0, [0, 1, 2]), (1, [3, 4, 5]), (2, [6])]
     assert str(part_stem("out/res.tsv", 3)) == "out/res.part-00003"
+
+
+@given(st.lists(st.integers(-1, 30), max_size=40), st.integers(1, 6), st.integers(0, 50))
+@settings(max_examples=300, deadline=None)
+def test_batches_cut_where_the_count_or_the_nt_is_reached(lengths, size, nt):
+    # -1: an invalid record (no sequence)
+    items = [Invalid(f"r{i}", 1, "bad") if n < 0 else Record(f"r{i}", "A" * n)
+             for i, n in enumerate(lengths)]  # fmt: skip
+    got = list(batches(iter(items), size, nt))
+    assert [x for b in got for x in b] == items and all(got)
+    held = [sum(len(getattr(x, "seq", "")) for x in b) for b in got]
+    for b, h in zip(got[:-1], held[:-1]):  # a batch ends at the first item that fills it
+        assert len(b) == size or (nt and h >= nt)
+    for b, h in zip(got, held):  # and not before
+        assert len(b) <= size and (not nt or h - len(getattr(b[-1], "seq", "")) < nt)
+    with pytest.raises(ValueError):
+        next(batches(items, 0))
 
 
 def test_reader_recovers_and_reads_fastq(tmp_path):

@@ -95,7 +95,8 @@ def stream_args(p: argparse.ArgumentParser, out_help: str, max_length: int | Non
 
 def run_options(args: argparse.Namespace) -> RunOptions:
     return RunOptions(args.output, args.chunk_size, args.shard_size, args.skip_invalid,
-                      args.resume, args.keep_parts, args.quiet, args.command)  # fmt: skip
+                      args.resume, args.keep_parts, args.quiet, args.command,
+                      getattr(args, "batch_nt", 0))  # fmt: skip
 
 
 def ext(path: str | None) -> str:

@@ -16,7 +16,7 @@ from ..api import FOLD_MAX_NT
 from ..io import check_output, component_path, iter_records, open_binary, open_text
 from ..io.runner import merge_parts, run_sharded
 from ..io.writers import EmbeddingWriter, NpyWriter, StructureWriter, TableWriter, is_special
-from ..screen import CHUNK_NT, SCORERS
+from ..screen import CHUNK_NT, SCAN_CHUNKS, SCAN_NT, SCORERS
 from .options import (
     example_fasta,
     ext,
@@ -507,7 +507,7 @@ def add_parsers(sub: Any) -> None:
                    help="Mb searched for the E-values (default: the input's length, x2 for both "
                    "strands; as cmsearch -Z)")  # fmt: skip
     model_args(p)
-    p.set_defaults(func=cmd_screen, chunk_size=32)
+    p.set_defaults(func=cmd_screen, chunk_size=SCAN_CHUNKS, batch_nt=SCAN_NT)
 
     p = sub.add_parser("interact", help="miRNA-target interaction (heads/interaction)",
                        description="Input: TSV with columns id, seq_a, seq_b (header line optional).")  # fmt: skip

@@ -28,8 +28,8 @@ import numpy as np
 from .readers import Invalid
 from .writers import NpyWriter, component_path, is_special, write_atomic
 
-__all__ = ["DEFAULT_SHARD_SIZE", "Manifest", "Progress", "RunOptions", "dist_env", "iter_shards",
-           "merge_parts", "part_stem", "run_sharded"]  # fmt: skip
+__all__ = ["DEFAULT_SHARD_SIZE", "Manifest", "Progress", "RunOptions", "batches", "dist_env",
+           "iter_shards", "merge_parts", "part_stem", "run_sharded"]  # fmt: skip
 
 logger = logging.getLogger(__name__)
 
@@ -62,6 +62,23 @@ def iter_shards(
     if shard_size < 1:
         raise ValueError("shard_size must be positive")
     yield from groupby(enumerate(items), key=lambda t: t[0] // shard_size)
+
+
+def batches(items: Iterable[Any], size: int, nt: int = 0) -> Iterator[list[Any]]:
+    """Consecutive runs of ``items``, at most ``size`` each; with ``nt`` > 0 a run also ends once
+    its items' sequences (``.seq``; an :class:`Invalid` has none) hold ``nt`` nt."""
+    if size < 1 or nt < 0:
+        raise ValueError("batches: size must be positive and nt >= 0")
+    batch: list[Any] = []
+    held = 0
+    for x in items:
+        batch.append(x)
+        held += len(getattr(x, "seq", ""))
+        if len(batch) >= size or (nt and held >= nt):
+            yield batch
+            batch, held = [], 0
+    if batch:
+        yield batch
 
 
 def part_stem(out: str | os.PathLike[str], shard: int) -> Path:
@@ -239,6 +256,7 @@ class RunOptions:
     keep_parts: bool = False
     quiet: bool = False
     command: str = "run"
+    batch_nt: int = 0  # > 0: a chunk also ends once its records hold this many nt (:func:`batches`)
 
 
 def _dist_init(world: int) -> bool:
@@ -269,9 +287,9 @@ def _run_stream(opts: RunOptions, items, out, open_out, process, skipped_path, b
     skipped: list[Invalid] = []
     seen = 0
     try:
-        for _, chunk in groupby(items, key=lambda t: t[0] // opts.chunk_size):
+        for chunk in batches((x for _, x in items), opts.chunk_size, opts.batch_nt):
             recs = []
-            for _, x in chunk:
+            for x in chunk:
                 seen += 1
                 if isinstance(x, Invalid):
                     if not opts.skip_invalid:
