@@ -19,11 +19,16 @@ std::vector<uint8_t> nucleotide_codes(const std::string& seq) {
 
 std::vector<uint8_t> dust_mask(const uint8_t* s, int64_t n, int window, double threshold) {
   std::vector<uint8_t> mask(static_cast<size_t>(std::max<int64_t>(n, 0)), 0);
-  if (threshold <= 0.0 || n < 3) return mask;
+  dust_fill(s, n, window, threshold, mask.data(), 1);
+  return mask;
+}
+
+void dust_fill(const uint8_t* s, int64_t n, int window, double threshold, uint8_t* mask, uint8_t value) {
+  if (threshold <= 0.0 || n < 3) return;
   if (window < 4) throw std::invalid_argument("the DUST window must be at least 4 nt");
   const int64_t w = std::min<int64_t>(window, n);
   const double denom = static_cast<double>(w - 2 - 1);
-  if (denom <= 0) return mask;
+  if (denom <= 0) return;
   // the least triplet sum whose score sum / denom exceeds the threshold (the same comparison in
   // doubles, done once: scores grow with the sum)
   int64_t least = std::max<int64_t>(0, static_cast<int64_t>(threshold * denom) - 2);
@@ -38,14 +43,13 @@ std::vector<uint8_t> dust_mask(const uint8_t* s, int64_t n, int window, double t
     if (trip[p] >= 0) sum += counts[trip[p]]++;
   for (int64_t a = 0, filled = 0;; ++a) {  // the stretch [a, a + w); mask[.. filled) is set
     if (sum >= least) {
-      for (int64_t p = std::max(a, filled); p < a + w; ++p) mask[p] = 1;
+      for (int64_t p = std::max(a, filled); p < a + w; ++p) mask[p] = value;
       filled = a + w;
     }
     if (a + w >= n) break;
     if (trip[a] >= 0) sum -= --counts[trip[a]];
     if (trip[a + w - 2] >= 0) sum += counts[trip[a + w - 2]]++;
   }
-  return mask;
 }
 
 // The row passes vectorise; on x86-64 Linux (glibc: the clones are chosen through an ifunc) with a
@@ -310,34 +314,63 @@ WindowAlignments HomologyIndex::align_windows(const std::string& seq, const std:
                                               const AlignScoring& scoring, const SeedOptions& opt,
                                               int threads) const {
   const Strand strand = prepare(seq);
-  return search_strand(strand.codes, strand.low, starts.data(), static_cast<int64_t>(starts.size()), width, scoring,
+  return search_strand(strand.codes, strand.seeded, starts.data(), static_cast<int64_t>(starts.size()), width, scoring,
                        opt, threads);
 }
 
 HomologyIndex::Strand HomologyIndex::prepare(const std::string& seq) const {
   Strand s;
   s.codes = nucleotide_codes(seq);
-  s.low = dust_mask(s.codes.data(), static_cast<int64_t>(s.codes.size()), dust_window_, dust_threshold_);
+  s.seeded = s.codes;
+  dust_fill(s.codes.data(), static_cast<int64_t>(s.codes.size()), dust_window_, dust_threshold_, s.seeded.data(), 4);
   return s;
 }
 
-HomologyIndex::Strand HomologyIndex::Strand::reverse_complement() const {
-  // the codes complemented (A 0 <-> U 1, C 2 <-> G 3; ambiguous 4 stays) and reversed; the DUST mask
-  // reversed: a stretch's triplets are those of its reverse complement, complemented, so both hold
-  // the same triplet counts, and the stretches of one strand are those of the other
-  Strand r;
-  const size_t n = codes.size();
-  r.codes.resize(n);
-  r.low.resize(n);
-  for (size_t i = 0; i < n; ++i) {
-    const uint8_t c = codes[n - 1 - i];
-    r.codes[i] = c < 4 ? static_cast<uint8_t>(c ^ 1) : c;
-    r.low[i] = low[n - 1 - i];
+namespace {
+
+inline uint64_t bswap64(uint64_t x) {
+#if defined(__GNUC__) || defined(__clang__)
+  return __builtin_bswap64(x);
+#else
+  x = (x >> 32) | (x << 32);
+  x = ((x & 0xFFFF0000FFFF0000ULL) >> 16) | ((x & 0x0000FFFF0000FFFFULL) << 16);
+  return ((x & 0xFF00FF00FF00FF00ULL) >> 8) | ((x & 0x00FF00FF00FF00FFULL) << 8);
+#endif
+}
+
+// out[0, n) = in[0, n) reversed and complemented (codes 0..4: A 0 <-> U 1, C 2 <-> G 3, 4 stays),
+// 8 bytes at a time: a byte-swapped word, and bit 0 of each byte flipped where bit 2 is clear
+void reverse_complement_codes(const uint8_t* in, size_t n, uint8_t* out) {
+  constexpr uint64_t kOnes = 0x0101010101010101ULL;
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    uint64_t x;
+    std::memcpy(&x, in + n - 8 - i, 8);
+    x = bswap64(x);
+    x ^= (~x >> 2) & kOnes;
+    std::memcpy(out + i, &x, 8);
   }
+  for (; i < n; ++i) {
+    const uint8_t c = in[n - 1 - i];
+    out[i] = c < 4 ? static_cast<uint8_t>(c ^ 1) : c;
+  }
+}
+
+}  // namespace
+
+HomologyIndex::Strand HomologyIndex::Strand::reverse_complement() const {
+  // the codes complemented and reversed, and so the seeded codes: a stretch's triplets are those
+  // of its reverse complement, complemented, so both hold the same DUST triplet counts, and the
+  // masked stretches of one strand are those of the other
+  Strand r;
+  r.codes.resize(codes.size());
+  r.seeded.resize(seeded.size());
+  reverse_complement_codes(codes.data(), codes.size(), r.codes.data());
+  reverse_complement_codes(seeded.data(), seeded.size(), r.seeded.data());
   return r;
 }
 
-WindowAlignments HomologyIndex::search_strand(const std::vector<uint8_t>& codes, const std::vector<uint8_t>& low,
+WindowAlignments HomologyIndex::search_strand(const std::vector<uint8_t>& codes, const std::vector<uint8_t>& seeded,
                                               const int64_t* starts, int64_t num_starts, int width,
                                               const AlignScoring& scoring, const SeedOptions& opt,
                                               int threads) const {
@@ -509,19 +542,18 @@ WindowAlignments HomologyIndex::search_strand(const std::vector<uint8_t>& codes,
     // each (p + span_ <= its end): [first_w, last_w] of the seed's index.
     int64_t f = wb, l = wb - 1;  // the windows of the last seed present (both only move forward)
     const uint64_t* present = present_.data();
-    const uint8_t* cs = codes.data();
-    const uint8_t* lw = low.data();
+    const uint8_t* cs = seeded.data();
     const int span_len = span_;
     auto seed_pass = [&](auto&& code_of) {  // code_of: the seed's code of a word (inlined)
-      uint64_t word = 0;
+      uint64_t word = 0;  // the last 32 positions (code_of reads the last span_ of them)
       int valid = 0;
       for (int64_t p = lo; p < hi; ++p) {
         const uint8_t c = cs[p];
-        if (c > 3 || lw[p]) {
+        if (c > 3) {  // ambiguous or masked
           valid = 0;
           continue;
         }
-        word = ((word << 2) | c) & span_mask;
+        word = (word << 2) | c;
         if (++valid < span_len) continue;
         const uint32_t code = code_of(word);
         if (!(present[code >> 6] >> (code & 63) & 1)) continue;
@@ -535,7 +567,7 @@ WindowAlignments HomologyIndex::search_strand(const std::vector<uint8_t>& codes,
       }
     };
     if (runs_.size() == 1) {  // an exact k-mer: the word is its code
-      seed_pass([](uint64_t word) { return static_cast<uint32_t>(word); });
+      seed_pass([span_mask](uint64_t word) { return static_cast<uint32_t>(word & span_mask); });
     } else {
       seed_pass([this](uint64_t word) { return seed_code(word); });
     }
@@ -729,7 +761,7 @@ std::vector<WindowAlignments> HomologyIndex::align_batch(const std::vector<std::
     for (const size_t q : jobs_of[i]) {
       const BatchJob& j = jobs[q];
       const Strand& st = j.minus ? rev : fwd;
-      out[q] = search_strand(st.codes, st.low, j.starts, j.num_starts, j.width, scoring, opt, inner);
+      out[q] = search_strand(st.codes, st.seeded, j.starts, j.num_starts, j.width, scoring, opt, inner);
     }
   };
   if (order.size() == 1) {

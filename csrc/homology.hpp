@@ -38,6 +38,8 @@ LocalAlignment smith_waterman(const uint8_t* a, int n, const uint8_t* b, int m, 
 // (c_t: count of triplet t among the stretch's l = window - 2 triplets; a sequence shorter than the
 // window is one stretch). Triplets holding an ambiguous code (4) are not counted. threshold <= 0: none.
 std::vector<uint8_t> dust_mask(const uint8_t* s, int64_t n, int window, double threshold);
+// The same positions, written as `value` into out[0, n) (the others are left as they are).
+void dust_fill(const uint8_t* s, int64_t n, int window, double threshold, uint8_t* out, uint8_t value);
 
 // Codes of a sequence as byte_classes has them (A 0, U/T 1, C 2, G 3, either case); anything else 4.
 std::vector<uint8_t> nucleotide_codes(const std::string& seq);
@@ -101,12 +103,12 @@ class HomologyIndex {
                                             const AlignScoring& scoring, const SeedOptions& opt, int threads) const;
 
  private:
-  struct Strand {  // a strand's codes and DUST mask
-    std::vector<uint8_t> codes, low;
+  struct Strand {  // a strand's codes, and the codes seeds are read from: 4 where DUST masks them
+    std::vector<uint8_t> codes, seeded;
     Strand reverse_complement() const;
   };
   Strand prepare(const std::string& seq) const;
-  WindowAlignments search_strand(const std::vector<uint8_t>& codes, const std::vector<uint8_t>& low,
+  WindowAlignments search_strand(const std::vector<uint8_t>& codes, const std::vector<uint8_t>& seeded,
                                  const int64_t* starts, int64_t num_starts, int width, const AlignScoring& scoring,
                                  const SeedOptions& opt, int threads) const;
   // the seed's code at the last of span_ positions packed 2 bits each in a word (the last position
