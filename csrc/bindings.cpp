@@ -307,7 +307,7 @@ void register_homology(py::module_& m) {
           py::arg("xdrop"), py::arg("max_candidates"), py::arg("pad"), py::arg("threads") = 0,
           "align_windows of each job q: windows starts[q] (int64) of width widths[q] on sequence seqs[seq[q]], "
           "its reverse complement where minus[q] (starts on that strand, 5'->3'). Each sequence's codes and "
-          "DUST mask are made once; the jobs are shared out to the threads, the longest first (GIL "
+          "DUST mask are made once; the sequences are shared out to the threads, the longest first (GIL "
           "released). A list of align_windows' dicts, one per job.");
 }
 

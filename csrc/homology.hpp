@@ -96,9 +96,9 @@ class HomologyIndex {
   };
 
   // align_windows of each job: each sequence's codes and DUST mask are made once (the minus strand's
-  // from the plus strand's), and the jobs are shared out to the threads (the longest first; each
-  // searched on one thread, or all of them when there is one job): for the strands of many short
-  // records, where threads inside one would each get a few windows.
+  // from the plus strand's), and the sequences are shared out to the threads (the longest first;
+  // each sequence's jobs searched on one thread, or on all of them when there is one sequence): for
+  // the strands of many short records, where threads inside one would each get a few windows.
   std::vector<WindowAlignments> align_batch(const std::vector<std::string>& seqs, const std::vector<BatchJob>& jobs,
                                             const AlignScoring& scoring, const SeedOptions& opt, int threads) const;
 

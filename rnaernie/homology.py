@@ -222,13 +222,12 @@ class Library:
         """Windows ``seq[s : s + width]`` (a normalised sequence) searched one at a time."""
         return self.align_many([(seq, starts, width)], threads)[0]
 
-    def align_many(self, jobs: Sequence[tuple[str, Sequence[int] | np.ndarray, int] | tuple[str, Sequence[int] | np.ndarray, int, str]],
-                   threads: int = 0) -> list[WindowAlignments]:  # fmt: skip
+    def align_many(self, jobs: Sequence[tuple], threads: int = 0) -> list[WindowAlignments]:
         """:meth:`align` of each ``(seq, starts, width)`` or ``(seq, starts, width, strand)`` in one
         call. ``strand`` "-": the windows lie on the reverse complement of ``seq`` (``starts`` on
         it, 5'→3'), searched as :meth:`align` of that reverse complement would. Jobs that share a
-        sequence (the same object) share its codes and low-complexity mask; the jobs are shared
-        out to the threads (a screen's many short records, each too small to share out)."""
+        sequence (the same object) share its codes and low-complexity mask; the sequences are
+        shared out to the threads (a screen's many short records, each too small to share out)."""
         s = self.settings
         seqs: list[str] = []
         slot: dict[int, int] = {}
