@@ -282,8 +282,16 @@ void register_homology(py::module_& m) {
              const std::vector<bool>& minus,
              const std::vector<py::array_t<int64_t, py::array::c_style | py::array::forcecast>>& starts,
              const std::vector<int>& widths, int match, int mismatch, int gap_open, int gap_extend, int ungapped,
-             int xdrop, int max_candidates, int pad, int threads) {
+             int xdrop, int max_candidates, int pad, int threads,
+             const std::vector<py::array_t<int64_t, py::array::c_style | py::array::forcecast>>& masked) {
             const size_t n = seq.size();
+            std::vector<HomologyIndex::Masked> spans(masked.size());
+            for (size_t i = 0; i < masked.size(); ++i) {
+              const auto& m = masked[i];
+              if (!(m.ndim() == 2 && m.shape(1) == 2) && !(m.ndim() == 1 && m.shape(0) == 0))
+                throw std::invalid_argument("align_batch: each sequence's masked spans must be a (k, 2) array");
+              spans[i] = HomologyIndex::Masked{m.data(), m.ndim() == 2 ? static_cast<int64_t>(m.shape(0)) : 0};
+            }
             if (minus.size() != n || starts.size() != n || widths.size() != n)
               throw std::invalid_argument("align_batch needs one sequence index, strand, list of starts and width per job");
             std::vector<HomologyIndex::BatchJob> jobs(n);
@@ -296,7 +304,7 @@ void register_homology(py::module_& m) {
             {
               py::gil_scoped_release release;
               r = self.align_batch(seqs, jobs, AlignScoring{match, mismatch, gap_open, gap_extend},
-                                   SeedOptions{ungapped, xdrop, max_candidates, pad}, threads);
+                                   SeedOptions{ungapped, xdrop, max_candidates, pad}, threads, spans);
             }
             py::list out;
             for (auto& x : r) out.append(alignments_dict(std::move(x)));
@@ -305,10 +313,13 @@ void register_homology(py::module_& m) {
           py::arg("seqs"), py::arg("seq"), py::arg("minus"), py::arg("starts"), py::arg("widths"), py::kw_only(),
           py::arg("match"), py::arg("mismatch"), py::arg("gap_open"), py::arg("gap_extend"), py::arg("ungapped"),
           py::arg("xdrop"), py::arg("max_candidates"), py::arg("pad"), py::arg("threads") = 0,
+          py::arg("masked") = std::vector<py::array_t<int64_t>>{},
           "align_windows of each job q: windows starts[q] (int64) of width widths[q] on sequence seqs[seq[q]], "
           "its reverse complement where minus[q] (starts on that strand, 5'->3'). Each sequence's codes and "
           "DUST mask are made once; the sequences are shared out to the threads, the longest first (GIL "
-          "released). A list of align_windows' dicts, one per job.");
+          "released). masked: none, or per sequence (k, 2) int64 spans [start, end) of its plus strand that "
+          "give no seeds, as DUST's (extensions and alignments still run through them). A list of "
+          "align_windows' dicts, one per job.");
 }
 
 }  // namespace

@@ -313,16 +313,21 @@ inline uint32_t reverse8(uint32_t b) {
 WindowAlignments HomologyIndex::align_windows(const std::string& seq, const std::vector<int64_t>& starts, int width,
                                               const AlignScoring& scoring, const SeedOptions& opt,
                                               int threads) const {
-  const Strand strand = prepare(seq);
+  const Strand strand = prepare(seq, Masked{});
   return search_strand(strand.codes, strand.seeded, starts.data(), static_cast<int64_t>(starts.size()), width, scoring,
                        opt, threads);
 }
 
-HomologyIndex::Strand HomologyIndex::prepare(const std::string& seq) const {
+HomologyIndex::Strand HomologyIndex::prepare(const std::string& seq, Masked masked) const {
   Strand s;
   s.codes = nucleotide_codes(seq);
   s.seeded = s.codes;
-  dust_fill(s.codes.data(), static_cast<int64_t>(s.codes.size()), dust_window_, dust_threshold_, s.seeded.data(), 4);
+  const int64_t n = static_cast<int64_t>(s.codes.size());
+  dust_fill(s.codes.data(), n, dust_window_, dust_threshold_, s.seeded.data(), 4);
+  for (int64_t i = 0; i < masked.num; ++i) {
+    const int64_t a = std::clamp<int64_t>(masked.data[2 * i], 0, n), b = std::clamp<int64_t>(masked.data[2 * i + 1], a, n);
+    std::fill(s.seeded.begin() + a, s.seeded.begin() + b, uint8_t{4});
+  }
   return s;
 }
 
@@ -737,8 +742,18 @@ WindowAlignments HomologyIndex::search_strand(const std::vector<uint8_t>& codes,
 std::vector<WindowAlignments> HomologyIndex::align_batch(const std::vector<std::string>& seqs,
                                                         const std::vector<BatchJob>& jobs,
                                                         const AlignScoring& scoring, const SeedOptions& opt,
-                                                        int threads) const {
+                                                        int threads, const std::vector<Masked>& masked) const {
   const size_t n = seqs.size(), nj = jobs.size();
+  if (!masked.empty() && masked.size() != n)
+    throw std::invalid_argument("align_batch: masked spans are given per sequence (none, or one entry each)");
+  for (size_t i = 0; i < masked.size(); ++i)
+    for (int64_t k = 0; k < masked[i].num; ++k) {
+      const int64_t a = masked[i].data[2 * k], b = masked[i].data[2 * k + 1];
+      if (a < 0 || a > b || b > static_cast<int64_t>(seqs[i].size()))
+        throw std::invalid_argument("align_batch: masked span [" + std::to_string(a) + ", " + std::to_string(b) +
+                                    ") of sequence " + std::to_string(i) + " lies outside it (length " +
+                                    std::to_string(seqs[i].size()) + ")");
+    }
   std::vector<char> minus(n, 0);
   for (const auto& j : jobs) {
     if (j.seq < 0 || static_cast<size_t>(j.seq) >= n)
@@ -756,7 +771,7 @@ std::vector<WindowAlignments> HomologyIndex::align_batch(const std::vector<std::
   std::stable_sort(order.begin(), order.end(), [&](size_t x, size_t y) { return seqs[x].size() > seqs[y].size(); });
   std::vector<WindowAlignments> out(nj);
   auto run = [&](size_t i, int inner) {
-    Strand fwd = prepare(seqs[i]);
+    Strand fwd = prepare(seqs[i], masked.empty() ? Masked{} : masked[i]);
     const Strand rev = minus[i] ? fwd.reverse_complement() : Strand{};
     for (const size_t q : jobs_of[i]) {
       const BatchJob& j = jobs[q];

@@ -95,19 +95,28 @@ class HomologyIndex {
     int width;
   };
 
+  // Stretches of a sequence that give no seeds, as DUST's (a soft-masked genome's lower-case
+  // repeats): num spans [data[2i], data[2i + 1]) on its plus strand, 0 <= start <= end <= length.
+  struct Masked {
+    const int64_t* data = nullptr;
+    int64_t num = 0;
+  };
+
   // align_windows of each job: each sequence's codes and DUST mask are made once (the minus strand's
   // from the plus strand's), and the sequences are shared out to the threads (the longest first;
   // each sequence's jobs searched on one thread, or on all of them when there is one sequence): for
   // the strands of many short records, where threads inside one would each get a few windows.
+  // masked: none, or one entry per sequence.
   std::vector<WindowAlignments> align_batch(const std::vector<std::string>& seqs, const std::vector<BatchJob>& jobs,
-                                            const AlignScoring& scoring, const SeedOptions& opt, int threads) const;
+                                            const AlignScoring& scoring, const SeedOptions& opt, int threads,
+                                            const std::vector<Masked>& masked = {}) const;
 
  private:
   struct Strand {  // a strand's codes, and the codes seeds are read from: 4 where DUST masks them
     std::vector<uint8_t> codes, seeded;
     Strand reverse_complement() const;
   };
-  Strand prepare(const std::string& seq) const;
+  Strand prepare(const std::string& seq, Masked masked) const;
   WindowAlignments search_strand(const std::vector<uint8_t>& codes, const std::vector<uint8_t>& seeded,
                                  const int64_t* starts, int64_t num_starts, int width, const AlignScoring& scoring,
                                  const SeedOptions& opt, int threads) const;

@@ -101,14 +101,15 @@ def align_windows_ref(seq: str, starts: Sequence[int], width: int, refs: Sequenc
                       family: Sequence[int], *, k: int, max_occurrences: int, match: int,
                       mismatch: int, gap_open: int, gap_extend: int, ungapped: int, xdrop: int,
                       max_candidates: int, pad: int, dust_window: int = 64, dust: float = 0.0,
-                      seed: str = "") -> tuple[list[list[int]], list[tuple[int, ...]], list[int]]:  # fmt: skip
+                      seed: str = "", masked: Sequence[tuple[int, int]] = ()
+                      ) -> tuple[list[list[int]], list[tuple[int, ...]], list[int]]:  # fmt: skip
     """``_core.HomologyIndex(refs, family, seed or "1" * k, max_occurrences, dust_window, dust)
     .align_windows(seq, starts, width, ...)`` written out: (family scores per window, the best
     alignment per window as (score, ref, q_begin, q_end, r_begin, r_end), references aligned per
     window). Same seeds (the bases at the pattern's ones, of stretches of its span outside
-    low-complexity stretches, those found more than ``max_occurrences`` times in the library
-    dropped), X-drop extensions, gate, candidate order and banded Smith–Waterman as
-    ``csrc/homology.cpp``."""
+    low-complexity stretches and the ``masked`` spans of ``seq``, those found more than
+    ``max_occurrences`` times in the library dropped), X-drop extensions, gate, candidate order
+    and banded Smith–Waterman as ``csrc/homology.cpp`` (``masked``: its ``align_batch``)."""
     n_fam = max(family, default=-1) + 1
     rc = [codes(r) for r in refs]
     pattern = seed or "1" * k
@@ -125,6 +126,8 @@ def align_windows_ref(seq: str, starts: Sequence[int], width: int, refs: Sequenc
             table.setdefault(km, []).append((r, p))
     table = {km: occ for km, occ in table.items() if len(occ) <= max_occurrences}
     qc, qlow = codes(seq), dust_low(seq, dust_window, dust)
+    for a, b in masked:
+        qlow[a:b] = [1] * (b - a)
 
     def step(a: int, b: int) -> int:
         return match if a == b and a < 4 else mismatch

@@ -651,6 +651,7 @@ class RnaErnie:
         families: Sequence[str] | str | None = None,
         batch_tokens: int = 8192,
         ids: Sequence[str] | None = None,
+        soft_masked: bool = False,
     ) -> list[Locus]:
         """RNA genes in genomic sequences: loci with E-value ≤ ``evalue`` on both strands
         (:func:`rnaernie.screen.detect`; 0-based, end-exclusive forward-strand coordinates).
@@ -659,12 +660,15 @@ class RnaErnie:
         members + the scanning CNN), ``"homology"``, ``"cnn"``, ``"model"`` or ``"kmer"``
         (:data:`rnaernie.screen.SCORERS`). ``families``: search only these (names as
         :meth:`classify` gives them, e.g. ``["tRNA"]``), as ``cmsearch`` with their models would.
+        ``soft_masked``: lower-case letters (a soft-masked genome's repeats) start no seed of the
+        homology search (the ``fused`` and ``homology`` scorers).
         """
         _positive("batch_tokens", batch_tokens)
         names, seqs = as_records(seqs, ids)
         return detect(self.detector(scorer, families), [Record(n, s) for n, s in zip(names, seqs)],
                       evalue=evalue, window=window, stride=stride, strands=strands,
-                      batch_tokens=batch_tokens, megabases=megabases)  # fmt: skip
+                      batch_tokens=batch_tokens, megabases=megabases,
+                      soft_masked=soft_masked)  # fmt: skip
 
 
 def _groups_by_area(lengths: Sequence[int], area: int) -> list[list[int]]:

@@ -223,29 +223,41 @@ class Library:
         return self.align_many([(seq, starts, width)], threads)[0]
 
     def align_many(self, jobs: Sequence[tuple], threads: int = 0) -> list[WindowAlignments]:
-        """:meth:`align` of each ``(seq, starts, width)`` or ``(seq, starts, width, strand)`` in one
-        call. ``strand`` "-": the windows lie on the reverse complement of ``seq`` (``starts`` on
-        it, 5'→3'), searched as :meth:`align` of that reverse complement would. Jobs that share a
-        sequence (the same object) share its codes and low-complexity mask; the sequences are
-        shared out to the threads (a screen's many short records, each too small to share out)."""
+        """:meth:`align` of each ``(seq, starts, width[, strand[, masked]])`` in one call.
+        ``strand`` "-": the windows lie on the reverse complement of ``seq`` (``starts`` on it,
+        5'→3'), searched as :meth:`align` of that reverse complement would. ``masked``: (k, 2)
+        spans ``[start, end)`` of ``seq`` (plus-strand coordinates, whatever the strand) that give
+        no seeds, as low-complexity stretches give none (a soft-masked genome's lower-case
+        repeats); extensions and alignments still run through them. Jobs that share a sequence
+        (the same object) share its codes and masks, and must give the same ``masked``; the
+        sequences are shared out to the threads (a screen's many short records, each too small to
+        share out)."""
         s = self.settings
         seqs: list[str] = []
+        masks: list[np.ndarray | None] = []
         slot: dict[int, int] = {}
         seq_of, minus = [], []
         for j in jobs:
             strand = j[3] if len(j) > 3 else "+"
             if strand not in ("+", "-"):
                 raise ValueError(f"a job's strand must be '+' or '-', got {strand!r}")
+            mask = j[4] if len(j) > 4 else None
             k = slot.setdefault(id(j[0]), len(seqs))
             if k == len(seqs):
                 seqs.append(j[0])
+                masks.append(mask)
+            elif masks[k] is not mask:
+                raise ValueError("jobs on one sequence must give the same masked spans")
             seq_of.append(k)
             minus.append(strand == "-")
+        empty = np.zeros((0, 2), dtype=np.int64)
         rs = self.index.align_batch(
             seqs, seq_of, minus, [np.asarray(j[1], dtype=np.int64) for j in jobs],
             [int(j[2]) for j in jobs], match=s.match, mismatch=s.mismatch, gap_open=s.gap_open,
             gap_extend=s.gap_extend, ungapped=s.ungapped, xdrop=s.xdrop,
             max_candidates=s.max_candidates, pad=s.pad, threads=threads,
+            masked=[] if all(m is None for m in masks) else
+                   [empty if m is None else np.asarray(m, dtype=np.int64).reshape(-1, 2) for m in masks],
         )  # fmt: skip
         out = []
         family_of = np.append(self.families, -1)  # ref -1 (none): family -1, length 0

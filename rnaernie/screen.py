@@ -156,7 +156,9 @@ def span_array(length: int, window: int, stride: int, first: int = 0,
 class Chunk:
     """The windows ``spans`` ((n, 2) int64 array, record coordinates) of record ``id``; ``seq`` is
     the record from ``offset`` to the last window's end. ``length``: the whole record's length;
-    ``window``: the scan's window (no span is longer; 0: the longest span)."""
+    ``window``: the scan's window (no span is longer; 0: the longest span); ``masked``: (k, 2)
+    spans of ``seq`` (chunk coordinates) that give the homology search no seeds (the record's
+    lower case, when it is soft-masked), or None."""
 
     id: str
     offset: int
@@ -164,6 +166,7 @@ class Chunk:
     spans: np.ndarray
     length: int
     window: int = 0
+    masked: np.ndarray | None = None
 
     @property
     def width(self) -> int:
@@ -172,10 +175,12 @@ class Chunk:
 
 
 def chunks(
-    records: Iterable[Any], window: int, stride: int, chunk_nt: int = CHUNK_NT
-) -> Iterator[Chunk | Invalid]:
+    records: Iterable[Any], window: int, stride: int, chunk_nt: int = CHUNK_NT,
+    soft_masked: bool = False,
+) -> Iterator[Chunk | Invalid]:  # fmt: skip
     """Cut each record (``.id``, ``.seq``) into chunks of about ``chunk_nt`` nt of window starts
     (whole windows; a chunk's sequence overlaps the next one's by ``window`` − ``stride``).
+    ``soft_masked``: each chunk's lower-case stretches become its ``masked`` spans.
     :class:`rnaernie.io.Invalid` items pass through."""
     per = max(1, chunk_nt // stride)
     for rec in records:
@@ -183,11 +188,24 @@ def chunks(
             yield rec
             continue
         seq = normalise(rec.seq)
+        raw = rec.seq  # the letters of seq, case kept (whitespace is not a letter)
+        if soft_masked and len(raw) != len(seq):
+            raw = "".join(raw.split())
         first = 0
         while len(part := span_array(len(seq), window, stride, first, first + per)):
             a, b = int(part[0, 0]), int(part[-1, 1])
-            yield Chunk(rec.id, a, seq[a:b], part, len(seq), window)
+            masked = lowercase_spans(raw[a:b]) if soft_masked else None
+            yield Chunk(rec.id, a, seq[a:b], part, len(seq), window, masked)
             first += per
+
+
+def lowercase_spans(seq: str) -> np.ndarray:
+    """(k, 2) int64 ``[start, end)`` runs of lower-case letters in ``seq`` (a soft-masked genome's
+    repeats)."""
+    b = np.frombuffer(seq.encode("latin-1", "replace"), dtype=np.uint8)
+    low = np.zeros(len(b) + 2, dtype=np.int8)
+    low[1:-1] = (b >= ord("a")) & (b <= ord("z"))
+    return np.flatnonzero(np.diff(low)).astype(np.int64).reshape(-1, 2)
 
 
 # ----------------------------------------------------------------------------- calibration
@@ -582,11 +600,11 @@ class Detector:
             for k, st in enumerate(v.order):
                 for w in np.unique(v.widths):
                     sel = np.flatnonzero(v.widths == w)
-                    jobs.append((v.chunk.seq, v.starts[st][sel], int(w), st))
+                    jobs.append((v.chunk.seq, v.starts[st][sel], int(w), st, v.chunk.masked))
                     where.append((i, k, sel))
         found = self.homology.align_many(jobs, threads=torch.get_num_threads())
         parts: list[list[tuple[np.ndarray, np.ndarray, np.ndarray]]] = [[] for _ in views]
-        for (seq, starts, _, st), (i, k, sel), a in zip(jobs, where, found):
+        for (seq, starts, _, st, _), (i, k, sel), a in zip(jobs, where, found):
             idx = np.flatnonzero(a.aligned)
             # envelope (strand coordinates) -> forward chunk coordinates (it may reach beyond the
             # chunk: the caller clips it to the record)
@@ -802,11 +820,14 @@ def detect(
     strands: str = "both",
     batch_tokens: int = 8192,
     megabases: float | None = None,
+    soft_masked: bool = False,
 ) -> list[Locus]:
     """Screen ``records`` (``.id``, ``.seq``) and return the loci with E ≤ ``evalue``.
 
     ``window``/``stride`` default to the detector's; ``megabases`` (searched, both strands
-    counted) defaults to what ``records`` hold, as ``cmsearch -Z`` would.
+    counted) defaults to what ``records`` hold, as ``cmsearch -Z`` would. ``soft_masked``: the
+    records' lower-case letters (a soft-masked genome's repeats) start no seed of the homology
+    search (a locus may still reach into them), as BLAST's ``-lcase_masking``.
     """
     if detector.calibration is None:
         raise ValueError(f"{detector.path}: the detector is not calibrated "
@@ -817,8 +838,10 @@ def detect(
             raise ValueError(f"{name} must be a positive number, got {v!r}")
     if strands not in ("both", "+", "-"):
         raise ValueError(f"strands must be 'both', '+' or '-', got {strands!r}")
+    check_soft_masked(detector, soft_masked)
     hits, nt, order = [], 0, []
-    for group in batches(chunks(records, window, stride), SCAN_CHUNKS, SCAN_NT):
+    cs = chunks(records, window, stride, soft_masked=soft_masked)
+    for group in batches(cs, SCAN_CHUNKS, SCAN_NT):
         for c in group:
             if isinstance(c, Invalid):
                 raise ValueError(c.message)
@@ -829,6 +852,13 @@ def detect(
     mb = megabases if megabases is not None else searched_megabases(nt, strands)
     return loci(hits, detector.calibration, max(mb, 1e-6), stride=stride, evalue=evalue,
                 order=order)  # fmt: skip
+
+
+def check_soft_masked(detector: Detector, soft_masked: bool) -> None:
+    """``soft_masked`` needs a scorer whose filter is the homology search's seeds."""
+    if soft_masked and detector.scorer not in HOMOLOGY_SCORERS:
+        raise ValueError(f"soft masking (--soft-masked) keeps seeds out of lower-case stretches: it needs the "
+                         f"{' or '.join(HOMOLOGY_SCORERS)} scorer, not {detector.scorer}")  # fmt: skip
 
 
 def searched_megabases(nt: int, strands: str = "both") -> float:

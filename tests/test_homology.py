@@ -132,7 +132,8 @@ def test_seeded_search_equals_its_reference(seed, k, match, mismatch, xdrop, gat
     the plain-Python search's, on overlapping windows over mutated copies of library members
     (long ungapped runs and X-drop stops, repeats past ``max_occurrences``, N, DUST), whether
     the windows are searched together or one by one, with X-drops up to 64 (walked 8 positions
-    at a time by a table) and above, with exact k-mer seeds or spaced ones."""
+    at a time by a table) and above, with exact k-mer seeds or spaced ones, with and without
+    masked spans."""
     rng = np.random.default_rng(seed)
     pattern = "1" * k  # or a spaced seed of k ones, its free positions drawn
     if rng.random() < 0.5:
@@ -169,9 +170,19 @@ def test_seeded_search_equals_its_reference(seed, k, match, mismatch, xdrop, gat
                 max_candidates=cands, pad=int(rng.integers(0, 20)))  # fmt: skip
     index = _core.HomologyIndex(refs, fam, pattern, occ, 16, dust)
     assert (index.k, index.span) == (k, len(pattern))
-    got = index.align_windows(seq, starts, width, threads=threads, **opts)
+    # now and then masked spans (a soft-masked genome's lower case), through align_batch
+    masked = []
+    if rng.random() < 0.4:
+        ends = np.sort(rng.integers(0, len(seq) + 1, 2 * int(rng.integers(1, 4))))
+        masked = [(int(a), int(b)) for a, b in ends.reshape(-1, 2)]
+        got = index.align_batch([seq], [0], [False], [np.array(starts, dtype=np.int64)], [width],
+                                threads=threads, masked=[np.array(masked, dtype=np.int64)],
+                                **opts)[0]  # fmt: skip
+    else:
+        got = index.align_windows(seq, starts, width, threads=threads, **opts)
     scores, best, n = align_windows_ref(seq, starts, width, refs, fam, k=k, max_occurrences=occ,
-                                        dust_window=16, dust=dust, seed=pattern, **opts)  # fmt: skip
+                                        dust_window=16, dust=dust, seed=pattern, masked=masked,
+                                        **opts)  # fmt: skip
     assert got["family_score"].tolist() == scores
     assert [tuple(b) for b in got["best"].tolist()] == best
     assert got["candidates"].tolist() == n
@@ -218,6 +229,24 @@ def test_batch_of_sequences_equals_each_alone():
         batch([(len(seqs), False, [0], 4)], 1)
     with pytest.raises(ValueError, match="window start outside"):
         batch([(0, False, [0], 4), (1, True, [len(seqs[1])], 4)], 2)
+    # masked spans are given on the plus strand: the minus strand's are those spans mirrored
+    masks = [np.sort(rng.integers(0, len(x) + 1, 2)).reshape(1, 2) for x in seqs]
+    mirrored = [len(x) - m[:, ::-1] for x, m in zip(seqs, masks)]
+    rcs = [reverse_complement(x) for x in seqs]
+    changed = 0
+    for q, (i, minus, starts, w) in enumerate(jobs):
+        args = ([i], [minus], [np.array(starts)], [w])
+        got = index.align_batch(seqs, *args, masked=masks, **opts)[0]
+        on_rc = index.align_batch(rcs, [i], [not minus], *args[2:], masked=mirrored, **opts)[0]
+        for key in ("family_score", "best", "candidates"):
+            assert got[key].tolist() == on_rc[key].tolist()
+        changed += got["family_score"].tolist() != alone[q]["family_score"].tolist()
+    assert changed  # the masks took seeds away somewhere
+    with pytest.raises(ValueError, match=r"masked span \[0, 999\) of sequence 1 lies outside"):
+        index.align_batch(seqs, [0], [False], [np.array([0])], [4], **opts,
+                          masked=[np.zeros((0, 2))] + [np.array([[0, 999]])] * (len(seqs) - 1))  # fmt: skip
+    with pytest.raises(ValueError, match="per sequence"):
+        index.align_batch(seqs, [0], [False], [np.array([0])], [4], masked=masks[:1], **opts)
 
 
 @settings(max_examples=200, deadline=None)

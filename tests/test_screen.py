@@ -8,6 +8,7 @@ import collections
 import itertools
 import json
 import os
+import re
 import subprocess
 import sys
 from dataclasses import replace
@@ -28,6 +29,7 @@ from rnaernie.screen import (
     chunks,
     detect,
     loci,
+    lowercase_spans,
     window_spans,
     write_loci,
 )
@@ -56,6 +58,22 @@ def test_chunks_partition_the_windows(length, window, stride, chunk_nt):
         assert c.seq == seq[c.offset : c.offset + len(c.seq)]
         assert c.spans[0, 0] == c.offset and c.spans[-1, 1] == c.offset + len(c.seq)
         assert c.length == length
+
+
+@given(st.text(alphabet="ACGUacgunN", max_size=200), st.integers(20, 60), st.integers(1, 20),
+       st.integers(1, 200))  # fmt: skip
+@settings(max_examples=200, deadline=None)
+def test_soft_masked_chunks_carry_their_lower_case(raw, window, stride, chunk_nt):
+    """Each chunk's ``masked`` spans are exactly the lower-case letters of its stretch of the
+    record (chunk coordinates); its sequence is upper case as always."""
+    got = [c for c in chunks([Record("r", raw)], window, stride, chunk_nt, soft_masked=True)]
+    for c in got:
+        part = raw[c.offset : c.offset + len(c.seq)]
+        want = [(m.start(), m.end()) for m in re.finditer("[a-z]+", part)]
+        assert [tuple(x) for x in c.masked.tolist()] == want
+        assert c.seq == part.upper().replace("T", "U")
+    assert all(c.masked is None for c in chunks([Record("r", raw)], window, stride, chunk_nt))
+    assert lowercase_spans("").shape == (0, 2)
 
 
 @given(st.text(alphabet="ACGU", min_size=0, max_size=300), st.integers(0, 2**32 - 1))
@@ -261,6 +279,38 @@ def test_homology_scorers_find_library_members_with_their_extent(model, scorer):
     assert detect(det, [Record("chr", bg)], evalue=0.01) == []
 
 
+@pytest.mark.parametrize("scorer", ["fused", "homology"])
+def test_soft_masked_lower_case_starts_no_seed(model, scorer, tmp_path):
+    """``soft_masked``: a member written in lower case (a soft-masked repeat) is not found, no
+    seed starts in it; one whose flanks are lower case is found as before, the alignment runs on
+    through them. Without it, case does not matter; other scorers refuse it."""
+    import rnaernie
+
+    m = rnaernie.load(model, dtype="float32")
+    g = _planted(
+        _genome(7), (1003, SCREEN_MEMBERS[1]), (2011, reverse_complement(SCREEN_MEMBERS[2]))
+    )
+    found = m.screen([("chr", g)], scorer=scorer)
+    assert [(x.family, x.start, x.end) for x in found] == [
+        ("Gfam", 1003, 1063),
+        ("Cfam", 2071, 2131),
+    ]
+    assert m.screen([("chr", g)], scorer=scorer, soft_masked=True) == found  # no lower case
+    hidden = g[:2071] + g[2071:2131].lower() + g[2131:]
+    assert m.screen([("chr", hidden)], scorer=scorer) == found
+    assert m.screen([("chr", hidden)], scorer=scorer, soft_masked=True) == found[:1]
+    flanks = g[:900].lower() + g[900:1003] + g[1003:1063] + g[1063:1200].lower() + g[1200:]
+    assert m.screen([("chr", flanks)], scorer=scorer, soft_masked=True) == found
+    with pytest.raises(ValueError, match="needs the fused or homology scorer, not cnn"):
+        m.screen([("chr", g)], scorer="cnn", soft_masked=True)
+    src, out = tmp_path / "g.fa", tmp_path / "o.tsv"  # the command line: --soft-masked
+    src.write_text(f">chr\n{hidden}\n")
+    for flag, n in (([], 2), (["--soft-masked"], 1)):
+        argv = ["screen", str(src), "-o", str(out), "--model", str(model), "--scorer", scorer]
+        assert main([*argv, "-q", *flag]) == 0
+        assert len(out.read_text().splitlines()) == 1 + n
+
+
 @pytest.mark.parametrize("scorer", ["fused", "cnn", "kmer"])
 def test_a_search_for_some_families_finds_just_theirs(model, scorer):
     """``families`` searches those alone, as cmsearch with their models: the loci of a searched
@@ -422,6 +472,7 @@ def test_screen_command_fused_scorer_sharded_and_gff3(model, tmp_path):
         (["--window", "30", "--stride", "40"], "--stride 40 is larger than --window 30"),
         (["--window", "600"], "longer than the model reads at once"),
         (["--families", "Gfam,tRNA"], "families: unknown 'tRNA'; the detector's are Gfam, Cfam"),
+        (["--soft-masked", "--scorer", "kmer"], "needs the fused or homology scorer, not kmer"),
     ],
 )
 def test_screen_bad_options(model, tmp_path, capsys, extra, message):

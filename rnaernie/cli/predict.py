@@ -185,6 +185,7 @@ def cmd_screen(args: argparse.Namespace) -> int:
         HIT_COLUMNS,
         Detector,
         WindowHit,
+        check_soft_masked,
         check_window,
         chunks,
         loci,
@@ -204,6 +205,7 @@ def cmd_screen(args: argparse.Namespace) -> int:
         raise ValueError(f"{det.path}: the detector is not calibrated "
                          "(rnaernie finetune screen --calibrate-only)")  # fmt: skip
     window, stride = check_window(det, args.window, args.stride)
+    check_soft_masked(det, args.soft_masked)
     tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]
     bad = sorted(set(tasks) - {"structure", "embed"})
     if bad:
@@ -229,7 +231,7 @@ def cmd_screen(args: argparse.Namespace) -> int:
     searched = {"nt": 0, "order": []}
 
     def wrap(records):
-        for c in chunks(records, window, stride, args.chunk_nt):
+        for c in chunks(records, window, stride, args.chunk_nt, soft_masked=args.soft_masked):
             if not isinstance(c, Invalid) and c.offset == 0:
                 searched["nt"] += c.length
                 searched["order"].append(c.id)
@@ -501,6 +503,10 @@ def add_parsers(sub: Any) -> None:
                    help="search only these families, comma-separated, as classify names them "
                    "(e.g. tRNA,miRNA; default: all of the detector's); each keeps its own E-values, "
                    "as cmsearch with those models")  # fmt: skip
+    p.add_argument("--soft-masked", action="store_true",
+                   help="the input is soft-masked: its lower-case letters (repeats) start no seed "
+                   "of the homology search, as BLAST's -lcase_masking (a locus may still reach "
+                   "into them; fused and homology scorers)")  # fmt: skip
     p.add_argument("--chunk-nt", type=positive_int, default=CHUNK_NT,
                    help="nt of window starts per chunk of a long record (the unit of sharding)")  # fmt: skip
     p.add_argument("--megabases", type=positive_float, default=None,
